@@ -1,0 +1,20 @@
+import logging
+import warnings
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class ImagingConfig(AppConfig):
+    name = "imaging"
+    verbose_name = _("Regional imaging index")
+
+    def ready(self) -> None:
+        import pydicom.config
+
+        # We are a lenient receiver: an odd value in an optional attribute is not
+        # a reason to refuse an image, nor to fill the logs. pydicom sets its own
+        # logger's level on import, after Django's LOGGING, so it is set here.
+        pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+        logging.getLogger("pydicom").setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom\..*")

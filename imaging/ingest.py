@@ -1,0 +1,387 @@
+"""The one way a DICOM object enters the regional index.
+
+Every entry point (file import, C-STORE, STOW-RS) calls `ingest_instance`:
+
+1. parse the bytes with pydicom and reject what is not a whole DICOM object;
+2. validate its identity (UIDs, PatientID) before any of it names a path;
+3. compare with what the index holds: identical bytes change nothing, different
+   bytes under a known SOPInstanceUID are recorded as a conflict;
+4. write the file to storage atomically under a key that names its content;
+5. upsert patient record, study, series and instance in one transaction;
+6. after commit, announce the new instance (`instance_stored`) so that renders
+   and phone links are scheduled.
+
+A failure after step 4 removes the file this call wrote, so nothing half-written
+stays behind.
+"""
+
+import hashlib
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from django.core.files.base import File
+from django.core.files.storage import default_storage
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import models as db_models
+from django.db.models import F
+from django.dispatch import Signal
+from django.utils.translation import gettext_lazy as _
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.tag import Tag
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+
+from imaging import reports
+from imaging.headers import InstanceHeader, InvalidHeader, read_header
+from imaging.models import (
+    Hospital,
+    IngestConflict,
+    Instance,
+    PatientRecord,
+    Report,
+    ReportKind,
+    Series,
+    Study,
+)
+from imaging.storage import dicom_key
+
+logger = logging.getLogger(__name__)
+
+# Sent after the index transaction commits, with `instance` (a saved Instance).
+instance_stored = Signal()
+
+UNDEFINED_LENGTH = 0xFFFFFFFF
+
+
+class IngestOutcome(db_models.TextChoices):
+    STORED = "stored", _("stored")
+    DUPLICATE = "duplicate", _("already present")
+    CONFLICT = "conflict", _("conflict")
+    REJECTED = "rejected", _("rejected")
+
+
+class RejectionKind(db_models.TextChoices):
+    UNREADABLE = "unreadable", _("cannot be decoded")
+    INVALID = "invalid", _("invalid identity")
+    SOP_CLASS_MISMATCH = "sop_class_mismatch", _("dataset does not match SOP class")
+    PATIENT_MISMATCH = "patient_mismatch", _("belongs to another patient")
+
+
+class IngestUnavailable(Exception):
+    """Storage or database cannot take the object now; the sender should retry."""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    outcome: IngestOutcome
+    sop_uid: str = ""
+    study_uid: str = ""
+    series_uid: str = ""
+    sop_class_uid: str = ""
+    instance_id: int | None = None
+    reason: str = ""
+    rejection: RejectionKind | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in (IngestOutcome.STORED, IngestOutcome.DUPLICATE)
+
+
+class _Rejected(Exception):
+    def __init__(self, kind: RejectionKind, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+def ingest_instance(source: bytes | Path, hospital: Hospital, *, source_name: str = "") -> IngestResult:
+    """Take one DICOM object from `hospital` into the index (the steps are above).
+
+    Raises IngestUnavailable when storage or the database fails; every other
+    problem with the object comes back as a REJECTED result with a reason.
+    """
+    received = source if isinstance(source, bytes) else source.read_bytes()
+    try:
+        dataset, content = _parse(received)
+        header = _read_header(dataset)
+    except _Rejected as rejected:
+        return IngestResult(IngestOutcome.REJECTED, reason=rejected.reason, rejection=rejected.kind)
+    sha256 = hashlib.sha256(content).hexdigest()
+    known = _known_instance(header.sop_uid)
+    if known is not None:
+        return _compare_with_stored(known[0], known[1], header, sha256, len(content), hospital, source_name)
+    try:
+        return _store_new(content, dataset, header, sha256, hospital, source_name)
+    except _Rejected as rejected:
+        return _result(header, IngestOutcome.REJECTED, reason=rejected.reason, rejection=rejected.kind)
+
+
+def _parse(content: bytes) -> tuple[Dataset, bytes]:
+    """The dataset, and the Part 10 bytes to store (a bare dataset gets a file meta)."""
+    if not content:
+        raise _Rejected(RejectionKind.UNREADABLE, "the file is empty")
+    try:
+        dataset = pydicom.dcmread(io.BytesIO(content))
+    except InvalidDicomError:
+        return _parse_bare_dataset(content)
+    except Exception as error:  # noqa: BLE001 - any parser failure is the file's fault
+        raise _Rejected(RejectionKind.UNREADABLE, f"cannot be parsed: {error}") from None
+    if dataset.file_meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
+        # Offsets in a deflated file are offsets in the inflated stream; zlib
+        # itself refuses a truncated deflated file.
+        _check_not_truncated(dataset, len(content))
+    return dataset, content
+
+
+def _parse_bare_dataset(content: bytes) -> tuple[Dataset, bytes]:
+    """A dataset without preamble and file meta (ACR-NEMA style, or a C-STORE dump)."""
+    not_dicom = _Rejected(RejectionKind.UNREADABLE, "not a DICOM file (no DICM preamble, and no dataset either)")
+    try:
+        dataset = pydicom.dcmread(io.BytesIO(content), force=True)
+        if "SOPInstanceUID" not in dataset or "SOPClassUID" not in dataset:
+            raise not_dicom
+    except _Rejected:
+        raise
+    except Exception:  # noqa: BLE001 - text read as a dataset fails in many ways
+        raise not_dicom from None
+    _check_not_truncated(dataset, len(content))
+    _read_header(dataset)
+    if dataset.is_implicit_VR:
+        syntax = ImplicitVRLittleEndian
+    else:
+        syntax = ExplicitVRLittleEndian if dataset.is_little_endian else ExplicitVRBigEndian
+    try:
+        return dataset, part10_bytes(dataset, syntax)
+    except Exception as error:  # noqa: BLE001 - whatever stops re-encoding is the file's fault
+        raise _Rejected(RejectionKind.UNREADABLE, f"the dataset cannot be written as a DICOM file: {error}") from None
+
+
+def part10_bytes(dataset: Dataset, transfer_syntax: str) -> bytes:
+    """`dataset` as a DICOM Part 10 file: preamble, file meta, then the dataset as encoded."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = dataset.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+    meta.TransferSyntaxUID = UID(transfer_syntax)
+    dataset.file_meta = meta
+    out = io.BytesIO()
+    dataset.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def _check_not_truncated(dataset: Dataset, size: int) -> None:
+    """pydicom reads a cut-off file without complaint: compare declared lengths."""
+    for element in dataset._dict.values():
+        length = getattr(element, "length", UNDEFINED_LENGTH)
+        value_tell = getattr(element, "value_tell", None)
+        if length == UNDEFINED_LENGTH or value_tell is None:
+            continue
+        if value_tell + length > size:
+            raise _Rejected(
+                RejectionKind.UNREADABLE,
+                f"the file is truncated: element {element.tag} needs {length} bytes at offset {value_tell}, "
+                f"the file has {size}",
+            )
+    pixel_data = dataset._dict.get(Tag(0x7FE00010))
+    if pixel_data is not None and getattr(pixel_data, "length", 0) == UNDEFINED_LENGTH:
+        _check_encapsulated(pixel_data.value)
+
+
+def _check_encapsulated(value: bytes | None) -> None:
+    """Encapsulated pixel data (PS3.5 A.4) must parse into whole items."""
+    try:
+        offset = 0
+        data = value or b""
+        while offset < len(data):
+            tag = int.from_bytes(data[offset : offset + 4], "little")
+            length = int.from_bytes(data[offset + 4 : offset + 8], "little")
+            if tag != 0xE000FFFE or offset + 8 + length > len(data):
+                raise ValueError
+            offset += 8 + length
+    except ValueError:
+        raise _Rejected(RejectionKind.UNREADABLE, "the encapsulated pixel data is truncated or malformed") from None
+
+
+def _read_header(dataset: Dataset) -> InstanceHeader:
+    try:
+        return read_header(dataset)
+    except InvalidHeader as error:
+        kind = RejectionKind.SOP_CLASS_MISMATCH if "MediaStorageSOPClassUID" in str(error) else RejectionKind.INVALID
+        raise _Rejected(kind, str(error)) from None
+    except Exception as error:  # noqa: BLE001 - a garbled header is the file's fault
+        raise _Rejected(RejectionKind.UNREADABLE, f"the header cannot be read: {error}") from None
+
+
+def _known_instance(sop_uid: str) -> tuple[int, str] | None:
+    """(pk, sha256) of the indexed instance with this SOPInstanceUID, if any."""
+    try:
+        return Instance.objects.filter(sop_uid=sop_uid).values_list("pk", "sha256").first()
+    except DatabaseError as error:
+        raise IngestUnavailable(f"the index database is unavailable: {error}") from error
+
+
+def _result(header: InstanceHeader, outcome: IngestOutcome, **fields: Any) -> IngestResult:
+    return IngestResult(
+        outcome,
+        sop_uid=header.sop_uid,
+        study_uid=header.study_uid,
+        series_uid=header.series_uid,
+        sop_class_uid=header.sop_class_uid,
+        **fields,
+    )
+
+
+def _compare_with_stored(
+    known_pk: int,
+    known_sha256: str,
+    header: InstanceHeader,
+    sha256: str,
+    size: int,
+    hospital: Hospital,
+    source_name: str,
+) -> IngestResult:
+    if known_sha256 == sha256:
+        return _result(header, IngestOutcome.DUPLICATE, instance_id=known_pk)
+    reason = "different bytes under a SOPInstanceUID the index holds; the stored copy is kept"
+    try:
+        IngestConflict.objects.create(
+            sop_uid=header.sop_uid,
+            hospital=hospital,
+            instance_id=known_pk,
+            received_sha256=sha256,
+            received_size=size,
+            source=source_name[:255],
+            reason=reason,
+        )
+    except DatabaseError as error:
+        raise IngestUnavailable(f"the index database is unavailable: {error}") from error
+    logger.warning("ingest conflict for %s from %s (%s)", header.sop_uid, hospital.code, source_name)
+    return _result(header, IngestOutcome.CONFLICT, instance_id=known_pk, reason=reason)
+
+
+def _store_new(
+    content: bytes, dataset: Dataset, header: InstanceHeader, sha256: str, hospital: Hospital, source_name: str
+) -> IngestResult:
+    key = dicom_key(header.study_uid, header.series_uid, header.sop_uid, sha256)
+    wrote = _write_file(key, content)
+    try:
+        instance, created = _index(dataset, header, hospital, key, sha256, len(content))
+    except BaseException as error:
+        if wrote:
+            default_storage.delete(key)
+        if isinstance(error, OperationalError | InterfaceError):
+            raise IngestUnavailable(f"the index database is unavailable: {error}") from error
+        if isinstance(error, DatabaseError | ValueError):
+            raise _Rejected(RejectionKind.INVALID, f"the index refused a header value: {error}") from error
+        raise
+    if not created:
+        # Another writer indexed this SOPInstanceUID between our check and our insert.
+        return _compare_with_stored(instance.pk, instance.sha256, header, sha256, len(content), hospital, source_name)
+    transaction.on_commit(lambda: instance_stored.send(sender=Instance, instance=instance))
+    return _result(header, IngestOutcome.STORED, instance_id=instance.pk)
+
+
+def _write_file(key: str, content: bytes) -> bool:
+    """Write `content` under `key`; False when the same content is there already."""
+    try:
+        default_storage.save(key, File(io.BytesIO(content)))
+        return True
+    except FileExistsError:
+        return False
+    except OSError as error:
+        raise IngestUnavailable(f"storage cannot take the file: {error}") from error
+
+
+@transaction.atomic
+def _index(
+    dataset: Dataset, header: InstanceHeader, hospital: Hospital, key: str, sha256: str, size: int
+) -> tuple[Instance, bool]:
+    """Upsert patient record, study, series and instance; count what is new."""
+    patient = _upsert_patient(header, hospital)
+    study, _study_created = Study.objects.get_or_create(
+        study_uid=header.study_uid, defaults={"patient": patient, "hospital": hospital, **header.study}
+    )
+    if study.patient_id != patient.pk:
+        raise _Rejected(
+            RejectionKind.PATIENT_MISMATCH,
+            f"study {header.study_uid} is held for another patient record; the object was refused",
+        )
+    series, series_created = Series.objects.get_or_create(
+        series_uid=header.series_uid, defaults={"study": study, **header.series}
+    )
+    if series.study_id != study.pk:
+        raise _Rejected(RejectionKind.PATIENT_MISMATCH, f"series {header.series_uid} belongs to another study")
+    try:
+        with transaction.atomic():
+            instance = Instance.objects.create(
+                sop_uid=header.sop_uid,
+                series=series,
+                sop_class_uid=header.sop_class_uid,
+                transfer_syntax_uid=header.transfer_syntax_uid,
+                storage_key=key,
+                size_bytes=size,
+                sha256=sha256,
+                **header.instance,
+            )
+    except IntegrityError:
+        return Instance.objects.only("pk", "sha256").get(sop_uid=header.sop_uid), False
+    _count_new_instance(study, series, series_created, header, size)
+    if header.is_pdf or header.is_structured_report:
+        _attach_report(dataset, header, study, instance)
+    return instance, True
+
+
+def _upsert_patient(header: InstanceHeader, hospital: Hospital) -> PatientRecord:
+    patient, created = PatientRecord.objects.get_or_create(
+        hospital=hospital, patient_id=header.patient_id, defaults=header.patient
+    )
+    if not created:
+        missing = {name: value for name, value in header.patient.items() if value and not getattr(patient, name)}
+        if missing:
+            PatientRecord.objects.filter(pk=patient.pk).update(**missing)
+    return patient
+
+
+def _count_new_instance(study: Study, series: Series, series_created: bool, header: InstanceHeader, size: int) -> None:
+    Series.objects.filter(pk=series.pk).update(number_of_instances=F("number_of_instances") + 1)
+    updates: dict[str, Any] = {
+        "number_of_instances": F("number_of_instances") + 1,
+        "size_bytes": F("size_bytes") + size,
+    }
+    if series_created:
+        updates["number_of_series"] = F("number_of_series") + 1
+        locked = Study.objects.select_for_update().only("modalities", "body_parts").get(pk=study.pk)
+        updates["modalities"] = _merge(locked.modalities, header.series["modality"], 64)
+        updates["body_parts"] = _merge(locked.body_parts, header.series["body_part"], 200)
+    Study.objects.filter(pk=study.pk).update(**updates)
+
+
+def _merge(existing: str, value: str, max_length: int) -> str:
+    values = [v for v in existing.split("\\") if v]
+    if value and value not in values:
+        values.append(value)
+    return "\\".join(values)[:max_length]
+
+
+def _attach_report(dataset: Dataset, header: InstanceHeader, study: Study, instance: Instance) -> None:
+    if header.is_pdf:
+        title = str(dataset.get("DocumentTitle", "") or "")[:200]
+        Report.objects.create(study=study, kind=ReportKind.PDF, instance=instance, title=title)
+    else:
+        title, text = reports.structured_report_text(dataset)
+        Report.objects.create(study=study, kind=ReportKind.STRUCTURED, instance=instance, title=title, text=text)
+    Study.objects.filter(pk=study.pk).update(has_report=True)
+
+
+def open_instance(instance: Instance) -> File[bytes]:
+    """The stored DICOM object of an index row, opened for reading."""
+    return default_storage.open(instance.storage_key, "rb")

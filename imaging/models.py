@@ -1,0 +1,250 @@
+"""The regional index: hospitals, patient records, studies, series, instances, reports.
+
+A row here describes a DICOM object that is held in storage; the object itself is
+never altered. Header fields are copied in so that pages never open a file to
+list what there is.
+"""
+
+from decimal import Decimal
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Hospital(models.Model):
+    code = models.SlugField(_("code"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    film_price = models.DecimalField(
+        _("price of a printed film"), max_digits=8, decimal_places=2, default=Decimal("1.20")
+    )
+    currency = models.CharField(_("currency"), max_length=3, default="USD")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("hospital")
+        verbose_name_plural = _("hospitals")
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class HospitalAETitle(models.Model):
+    """An AE title a hospital's modalities or PACS send from (one hospital each)."""
+
+    hospital = models.ForeignKey(Hospital, on_delete=models.CASCADE, related_name="ae_titles")
+    ae_title = models.CharField(_("AE title"), max_length=16, unique=True)
+
+    class Meta:
+        ordering = ["ae_title"]
+        verbose_name = _("AE title")
+        verbose_name_plural = _("AE titles")
+
+    def __str__(self) -> str:
+        return self.ae_title
+
+
+class Sex(models.TextChoices):
+    FEMALE = "F", _("female")
+    MALE = "M", _("male")
+    OTHER = "O", _("other")
+    UNKNOWN = "", _("unknown")
+
+
+class PatientRecord(models.Model):
+    """One patient as one hospital knows them.
+
+    The hospital is the issuer of the PatientID: two hospitals reuse the same
+    numbers, so records are never merged on the PatientID alone.
+    """
+
+    hospital = models.ForeignKey(Hospital, on_delete=models.PROTECT, related_name="patient_records")
+    patient_id = models.CharField(_("patient ID"), max_length=64)
+    issuer_of_patient_id = models.CharField(_("issuer of patient ID"), max_length=64, blank=True)
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices, blank=True)
+    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    telephone_numbers = models.CharField(_("telephone numbers"), max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["hospital", "patient_id"], name="patient_record_unique_per_issuer")
+        ]
+        verbose_name = _("patient record")
+        verbose_name_plural = _("patient records")
+
+    def __str__(self) -> str:
+        return f"{self.hospital.code}:{self.patient_id}"
+
+
+class StudyQuerySet(models.QuerySet["Study"]):
+    def for_list(self) -> "StudyQuerySet":
+        """Newest first, with what a list row shows, in one query."""
+        return self.select_related("hospital", "patient").order_by(
+            models.F("study_date").desc(nulls_last=True), models.F("study_time").desc(nulls_last=True), "-pk"
+        )
+
+
+class Study(models.Model):
+    study_uid = models.CharField(_("Study Instance UID"), max_length=64, unique=True)
+    patient = models.ForeignKey(PatientRecord, on_delete=models.PROTECT, related_name="studies")
+    hospital = models.ForeignKey(Hospital, on_delete=models.PROTECT, related_name="studies")
+    study_date = models.DateField(_("study date"), null=True, blank=True)
+    study_time = models.TimeField(_("study time"), null=True, blank=True)
+    accession_number = models.CharField(_("accession number"), max_length=64, blank=True)
+    study_id = models.CharField(_("study ID"), max_length=16, blank=True)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    referring_physician = models.CharField(_("referring physician"), max_length=200, blank=True)
+    modalities = models.CharField(_("modalities"), max_length=64, blank=True, help_text="Backslash-separated")
+    body_parts = models.CharField(_("body parts"), max_length=200, blank=True, help_text="Backslash-separated")
+    number_of_series = models.PositiveIntegerField(default=0)
+    number_of_instances = models.PositiveIntegerField(default=0)
+    size_bytes = models.BigIntegerField(default=0)
+    has_report = models.BooleanField(default=False)
+    received_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = StudyQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # A patient's exam list: their records' studies, newest first.
+            models.Index(fields=["patient", "-study_date", "-study_time"], name="study_patient_date"),
+            # Staff search within a hospital.
+            models.Index(fields=["hospital", "-study_date"], name="study_hospital_date"),
+            models.Index(fields=["hospital", "accession_number"], name="study_hospital_accession"),
+        ]
+        verbose_name = _("study")
+        verbose_name_plural = _("studies")
+
+    def __str__(self) -> str:
+        return self.study_uid
+
+    @property
+    def modality_list(self) -> list[str]:
+        return [m for m in self.modalities.split("\\") if m]
+
+
+class Series(models.Model):
+    series_uid = models.CharField(_("Series Instance UID"), max_length=64, unique=True)
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="series")
+    modality = models.CharField(_("modality"), max_length=16, blank=True)
+    series_number = models.IntegerField(_("series number"), null=True, blank=True)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    body_part = models.CharField(_("body part"), max_length=64, blank=True)
+    number_of_instances = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["study", "series_number"], name="series_study_number")]
+        verbose_name = _("series")
+        verbose_name_plural = _("series")
+
+    def __str__(self) -> str:
+        return self.series_uid
+
+
+class InstanceQuerySet(models.QuerySet["Instance"]):
+    def in_anatomical_order(self) -> "InstanceQuerySet":
+        """Along the slice normal (ImagePositionPatient), then InstanceNumber."""
+        return self.order_by(
+            models.F("slice_position").asc(nulls_last=True),
+            models.F("instance_number").asc(nulls_last=True),
+            "sop_uid",
+        )
+
+
+class Instance(models.Model):
+    sop_uid = models.CharField(_("SOP Instance UID"), max_length=64, unique=True)
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
+    sop_class_uid = models.CharField(_("SOP Class UID"), max_length=64)
+    transfer_syntax_uid = models.CharField(_("transfer syntax"), max_length=64)
+    instance_number = models.IntegerField(_("instance number"), null=True, blank=True)
+    # Projection of ImagePositionPatient on the slice normal (PS3.3 C.7.6.2.1.1).
+    slice_position = models.FloatField(null=True, blank=True)
+    image_position = models.CharField(max_length=100, blank=True)
+    image_orientation = models.CharField(max_length=200, blank=True)
+    content_date = models.DateField(null=True, blank=True)
+    content_time = models.TimeField(null=True, blank=True)
+    has_pixels = models.BooleanField(default=False)
+    rows = models.PositiveIntegerField(null=True, blank=True)
+    columns = models.PositiveIntegerField(null=True, blank=True)
+    number_of_frames = models.PositiveIntegerField(default=1)
+    bits_allocated = models.PositiveSmallIntegerField(null=True, blank=True)
+    bits_stored = models.PositiveSmallIntegerField(null=True, blank=True)
+    pixel_representation = models.PositiveSmallIntegerField(null=True, blank=True)
+    photometric_interpretation = models.CharField(max_length=16, blank=True)
+    window_center = models.FloatField(null=True, blank=True)
+    window_width = models.FloatField(null=True, blank=True)
+    rescale_slope = models.FloatField(null=True, blank=True)
+    rescale_intercept = models.FloatField(null=True, blank=True)
+    pixel_spacing = models.CharField(max_length=64, blank=True)
+    lossy = models.BooleanField(default=False)
+    storage_key = models.CharField(max_length=255, unique=True)
+    size_bytes = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    received_at = models.DateTimeField(auto_now_add=True)
+    render_error = models.TextField(blank=True)
+
+    objects = InstanceQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # A series' image list in anatomical order.
+            models.Index(fields=["series", "slice_position", "instance_number"], name="instance_series_order"),
+        ]
+        verbose_name = _("instance")
+        verbose_name_plural = _("instances")
+
+    def __str__(self) -> str:
+        return self.sop_uid
+
+
+class ReportKind(models.TextChoices):
+    PDF = "pdf", _("PDF document")
+    STRUCTURED = "sr", _("structured report")
+    TEXT = "text", _("text")
+
+
+class Report(models.Model):
+    """The diagnostic report of a study: an Encapsulated PDF, an SR, or text."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="reports")
+    kind = models.CharField(max_length=8, choices=ReportKind.choices)
+    instance = models.OneToOneField(Instance, on_delete=models.CASCADE, null=True, blank=True, related_name="report")
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    text = models.TextField(_("text"), blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("report")
+        verbose_name_plural = _("reports")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.title}"
+
+
+class IngestConflict(models.Model):
+    """Different bytes arrived under a SOPInstanceUID the index already holds.
+
+    The stored copy is kept; this row records what was refused and from whom.
+    """
+
+    sop_uid = models.CharField(max_length=64, db_index=True)
+    hospital = models.ForeignKey(Hospital, on_delete=models.CASCADE, related_name="ingest_conflicts")
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, null=True, related_name="conflicts")
+    received_sha256 = models.CharField(max_length=64)
+    received_size = models.BigIntegerField()
+    source = models.CharField(max_length=255, blank=True)
+    reason = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("ingest conflict")
+        verbose_name_plural = _("ingest conflicts")
+
+    def __str__(self) -> str:
+        return f"{self.sop_uid}: {self.reason}"

@@ -1,0 +1,59 @@
+"""Shared fixtures: a fresh storage per test, named hospitals, and service guards.
+
+A test that needs a real service (PostgreSQL, Redis, DCMTK, Chromium) is skipped
+when it is missing on a developer's machine, and fails when CI is set.
+"""
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from imaging.models import Hospital, HospitalAETitle
+
+
+def require(condition: bool, what: str) -> None:
+    if condition:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is required in CI and is missing")
+    pytest.skip(f"{what} is not available here")
+
+
+@pytest.fixture
+def require_postgres() -> None:
+    require(connection.vendor == "postgresql", "PostgreSQL (set DATABASE_URL)")
+
+
+@pytest.fixture
+def require_dcmtk() -> None:
+    require(all(shutil.which(tool) for tool in ("storescu", "echoscu", "dcmj2pnm")), "DCMTK (apt-get install dcmtk)")
+
+
+@pytest.fixture(autouse=True)
+def storage_root(tmp_path: Path, settings: Any) -> Path:
+    """Every test writes to its own storage folder."""
+    root = tmp_path / "storage"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "imaging.storage.AtomicFileSystemStorage", "OPTIONS": {"location": root}},
+    }
+    settings.STORAGE_ROOT = root
+    return root
+
+
+@pytest.fixture
+def hospital(db: None) -> Hospital:
+    hospital = Hospital.objects.create(code="city1", name="City First Hospital")
+    HospitalAETitle.objects.create(hospital=hospital, ae_title="CITY1_PACS")
+    return hospital
+
+
+@pytest.fixture
+def other_hospital(db: None) -> Hospital:
+    hospital = Hospital.objects.create(code="tcm", name="TCM Hospital")
+    HospitalAETitle.objects.create(hospital=hospital, ae_title="TCM_PACS")
+    return hospital

@@ -1,0 +1,285 @@
+"""imaging.ingest: the one function every entry point calls."""
+
+import errno
+import hashlib
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import pydicom
+import pytest
+from django.db import OperationalError
+from pydicom.data import get_testdata_file, get_testdata_files
+
+from imaging import synthetic
+from imaging.ingest import IngestOutcome, IngestUnavailable, RejectionKind, ingest_instance, instance_stored
+from imaging.models import Hospital, IngestConflict, Instance, PatientRecord, Report, ReportKind, Series, Study
+from tests.support.dicom import ALICE, BOB, ct_bytes, ct_slice, stored_files, study_spec
+
+pytestmark = pytest.mark.django_db
+
+
+def index_rows() -> dict[str, list[dict[str, Any]]]:
+    return {
+        model.__name__: list(model.objects.order_by("pk").values())
+        for model in (PatientRecord, Study, Series, Instance, Report, IngestConflict)
+    }
+
+
+def test_it_indexes_or_rejects_every_bundled_test_file(hospital: Hospital, storage_root: Path) -> None:
+    files = [f for f in get_testdata_files() if os.path.isfile(f)]
+    assert len(files) > 100
+    outcomes = {}
+    for path in files:
+        result = ingest_instance(Path(path), hospital, source_name=path)
+        outcomes[os.path.basename(path)] = result
+        if result.outcome == IngestOutcome.REJECTED:
+            assert result.reason, path
+        else:
+            assert Instance.objects.filter(sop_uid=result.sop_uid).exists(), path
+    assert outcomes["CT_small.dcm"].outcome == IngestOutcome.STORED
+    assert outcomes["MR_truncated.dcm"].outcome == IngestOutcome.REJECTED
+    assert "truncated" in outcomes["MR_truncated.dcm"].reason
+    assert outcomes["README.txt"].rejection == RejectionKind.UNREADABLE
+    for instance in Instance.objects.all():
+        stored = (storage_root / instance.storage_key).read_bytes()
+        assert hashlib.sha256(stored).hexdigest() == instance.sha256
+
+
+def test_it_stores_the_bytes_it_was_given(hospital: Hospital, storage_root: Path) -> None:
+    data = ct_bytes()
+    result = ingest_instance(data, hospital)
+    assert result.outcome == IngestOutcome.STORED
+    instance = Instance.objects.get(pk=result.instance_id)
+    assert (storage_root / instance.storage_key).read_bytes() == data
+    assert instance.sha256 == hashlib.sha256(data).hexdigest()
+    assert instance.size_bytes == len(data)
+    assert (instance.rows, instance.columns, instance.bits_stored) == (16, 16, 16)
+    assert (instance.window_center, instance.window_width, instance.rescale_intercept) == (40, 400, -1024)
+    study = instance.series.study
+    assert study.patient.patient_id == ALICE.patient_id
+    assert study.patient.hospital == hospital
+    assert (study.number_of_series, study.number_of_instances, study.size_bytes) == (1, 1, len(data))
+    assert study.modalities == "CT"
+
+
+def test_it_changes_nothing_on_an_identical_resend(hospital: Hospital, storage_root: Path) -> None:
+    data = ct_bytes()
+    ingest_instance(data, hospital)
+    rows_before = index_rows()
+    files_before = {p: p.stat().st_mtime_ns for p in stored_files(storage_root)}
+    result = ingest_instance(data, hospital)
+    assert result.outcome == IngestOutcome.DUPLICATE
+    assert index_rows() == rows_before
+    assert {p: p.stat().st_mtime_ns for p in stored_files(storage_root)} == files_before
+
+
+def test_it_keeps_the_stored_copy_and_records_a_conflict(hospital: Hospital, storage_root: Path) -> None:
+    original = ct_bytes()
+    ingest_instance(original, hospital)
+    altered = ct_slice()
+    altered.SeriesDescription = "Changed on the way"
+    result = ingest_instance(synthetic.to_bytes(altered), hospital, source_name="pacs resend")
+    assert result.outcome == IngestOutcome.CONFLICT
+    instance = Instance.objects.get()
+    assert (storage_root / instance.storage_key).read_bytes() == original
+    assert len(stored_files(storage_root)) == 1
+    conflict = IngestConflict.objects.get()
+    assert conflict.instance == instance
+    assert conflict.source == "pacs resend"
+    assert conflict.received_sha256 != instance.sha256
+
+
+def _without_sop_uid() -> bytes:
+    ds = ct_slice()
+    del ds.SOPInstanceUID
+    return synthetic.to_bytes(ds)
+
+
+def _with_uid(keyword: str, value: str) -> bytes:
+    ds = ct_slice()
+    setattr(ds, keyword, value)
+    if keyword == "SOPInstanceUID":
+        ds.file_meta.MediaStorageSOPInstanceUID = value
+    return synthetic.to_bytes(ds)
+
+
+def _truncated() -> bytes:
+    data = ct_bytes(size=64)
+    return data[: len(data) - 1000]
+
+
+def _without_patient_id() -> bytes:
+    ds = ct_slice()
+    ds.PatientID = ""
+    return synthetic.to_bytes(ds)
+
+
+def _sop_class_mismatch() -> bytes:
+    ds = ct_slice()
+    ds.file_meta.MediaStorageSOPClassUID = synthetic.MR_IMAGE
+    ds.preamble = b"\0" * 128
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=False)  # as given: pydicom would mend the meta otherwise
+    return out.getvalue()
+
+
+MALFORMED = {
+    "text file": (lambda: b"Patient: Alice\nThis is a text file, not an image.\n" * 20, "not a DICOM file"),
+    "empty file": (lambda: b"", "empty"),
+    "truncated DICOM": (_truncated, "truncated"),
+    "no SOPInstanceUID": (_without_sop_uid, "SOPInstanceUID is missing"),
+    "SOPInstanceUID with ../": (lambda: _with_uid("SOPInstanceUID", "1.2/../../etc"), "not a valid UID"),
+    "StudyInstanceUID ..": (lambda: _with_uid("StudyInstanceUID", ".."), "not a valid UID"),
+    "SeriesInstanceUID with letters": (lambda: _with_uid("SeriesInstanceUID", "1.2.abc"), "not a valid UID"),
+    "UID of 65 characters": (lambda: _with_uid("SOPInstanceUID", "1." + "2" * 63), "not a valid UID"),
+    "no PatientID": (_without_patient_id, "PatientID"),
+    "SOP class mismatch": (_sop_class_mismatch, "does not match"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED.keys())
+def test_it_rejects_malformed_input_with_a_reason_and_leaves_nothing(
+    case: str, hospital: Hospital, storage_root: Path
+) -> None:
+    make, expected_reason = MALFORMED[case]
+    result = ingest_instance(make(), hospital)
+    assert result.outcome == IngestOutcome.REJECTED
+    assert expected_reason in result.reason
+    assert stored_files(storage_root) == []
+    assert all(rows == [] for rows in index_rows().values())
+
+
+def test_it_names_the_sop_class_mismatch_for_the_dimse_status(hospital: Hospital) -> None:
+    assert ingest_instance(_sop_class_mismatch(), hospital).rejection == RejectionKind.SOP_CLASS_MISMATCH
+
+
+def test_it_refuses_an_instance_that_names_another_patient_for_a_known_study(
+    hospital: Hospital, storage_root: Path
+) -> None:
+    study = study_spec("shared")
+    ingest_instance(ct_bytes(study=study, number=1), hospital)
+    intruder = ct_slice(study=study, number=2)
+    intruder.PatientID = BOB.patient_id
+    result = ingest_instance(synthetic.to_bytes(intruder), hospital)
+    assert result.outcome == IngestOutcome.REJECTED
+    assert result.rejection == RejectionKind.PATIENT_MISMATCH
+    assert Instance.objects.count() == 1
+    assert len(stored_files(storage_root)) == 1
+
+
+def test_it_keeps_the_same_patient_id_at_two_hospitals_apart(hospital: Hospital, other_hospital: Hospital) -> None:
+    ingest_instance(ct_bytes(study=study_spec("a")), hospital)
+    ingest_instance(ct_bytes(study=study_spec("b")), other_hospital)
+    records = PatientRecord.objects.filter(patient_id=ALICE.patient_id)
+    assert {r.hospital_id for r in records} == {hospital.pk, other_hospital.pk}
+
+
+def test_it_lists_a_series_in_anatomical_order(hospital: Hospital) -> None:
+    oblique = (0.866025, 0.5, 0.0, 0.0, 0.0, -1.0)
+    positions = [3.0, -7.5, 12.0, 0.0, -2.5]
+    for number, z in enumerate(positions, start=1):
+        ingest_instance(ct_bytes(number=10 - number, z=z, orientation=oblique), hospital)
+    series = Series.objects.get()
+    ordered = list(Instance.objects.filter(series=series).in_anatomical_order())
+    assert [round(i.slice_position, 3) for i in ordered] == sorted(positions)
+
+
+def test_it_orders_by_instance_number_without_positions(hospital: Hospital) -> None:
+    for number in (3, 1, 2):
+        ds = ct_slice(number=number)
+        del ds.ImagePositionPatient
+        ingest_instance(synthetic.to_bytes(ds), hospital)
+    numbers = [i.instance_number for i in Instance.objects.in_anatomical_order()]
+    assert numbers == [1, 2, 3]
+
+
+def test_it_lists_a_patient_records_studies_in_one_query(hospital: Hospital, django_assert_num_queries: Any) -> None:
+    for key in ("one", "two", "three"):
+        ingest_instance(ct_bytes(study=study_spec(key)), hospital)
+    record = PatientRecord.objects.get()
+    with django_assert_num_queries(1):
+        studies = list(Study.objects.for_list().filter(patient=record))
+        assert [s.hospital.name for s in studies] == [hospital.name] * 3
+        assert all(s.patient.patient_id == ALICE.patient_id for s in studies)
+
+
+def test_it_makes_a_structured_report_the_studys_report(hospital: Hospital) -> None:
+    study = study_spec()
+    ingest_instance(ct_bytes(study=study), hospital)
+    sr = synthetic.text_report(study, "Lungs are clear.", "No acute disease.")
+    assert ingest_instance(synthetic.to_bytes(sr), hospital).outcome == IngestOutcome.STORED
+    report = Report.objects.get()
+    assert report.kind == ReportKind.STRUCTURED
+    assert "Finding: Lungs are clear." in report.text
+    assert "Impression: No acute disease." in report.text
+    assert Study.objects.get().has_report
+
+
+def test_it_makes_an_encapsulated_pdf_the_studys_report(hospital: Hospital) -> None:
+    pdf = synthetic.pdf_report(study_spec(), "CT report", ["Nothing abnormal."])
+    ingest_instance(synthetic.to_bytes(pdf), hospital)
+    report = Report.objects.get()
+    assert report.kind == ReportKind.PDF
+    assert report.title == "CT report"
+    assert report.instance is not None
+    assert not report.instance.has_pixels
+
+
+def test_it_accepts_a_bare_dataset_without_file_meta(hospital: Hospital, storage_root: Path) -> None:
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    ds.preamble = None
+    bare = ds.copy()
+    del bare.file_meta
+    path = storage_root.parent / "bare.dcm"
+    pydicom.dcmwrite(path, bare, enforce_file_format=False, implicit_vr=True, little_endian=True)
+    result = ingest_instance(path, hospital)
+    assert result.outcome == IngestOutcome.STORED
+    stored = pydicom.dcmread(storage_root / Instance.objects.get().storage_key)
+    assert stored.SOPInstanceUID == ds.SOPInstanceUID
+
+
+def test_it_announces_a_new_instance_after_commit(hospital: Hospital, django_capture_on_commit_callbacks: Any) -> None:
+    received: list[Instance] = []
+
+    def on_stored(sender: object, instance: Instance, **kwargs: object) -> None:
+        received.append(instance)
+
+    instance_stored.connect(on_stored)
+    try:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            ingest_instance(ct_bytes(), hospital)
+        assert received == []
+        for callback in callbacks:
+            callback()
+        assert [i.sop_uid for i in received] == [Instance.objects.get().sop_uid]
+        ingest_instance(ct_bytes(), hospital)  # a duplicate announces nothing
+        assert len(received) == 1
+    finally:
+        instance_stored.disconnect(on_stored)
+
+
+def test_it_reports_a_full_disk_and_indexes_nothing(
+    hospital: Hospital, storage_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("imaging.storage.AtomicFileSystemStorage._save", disk_full)
+    with pytest.raises(IngestUnavailable, match="No space left"):
+        ingest_instance(ct_bytes(), hospital)
+    assert all(rows == [] for rows in index_rows().values())
+
+
+def test_it_removes_the_file_it_wrote_when_the_database_fails(
+    hospital: Hospital, storage_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def database_down(*args: object, **kwargs: object) -> None:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(Instance.objects, "create", database_down)
+    with pytest.raises(IngestUnavailable, match="database"):
+        ingest_instance(ct_bytes(), hospital)
+    assert stored_files(storage_root) == []
+    assert Instance.objects.count() == 0

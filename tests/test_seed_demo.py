@@ -1,0 +1,39 @@
+"""manage.py seed_demo: the demo region, idempotent."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+
+from imaging.models import Hospital, HospitalAETitle, Instance, PatientRecord, Report, Series, Study
+
+
+def index_counts() -> dict[str, int]:
+    models = (Hospital, HospitalAETitle, PatientRecord, Study, Series, Instance, Report)
+    return {model.__name__: model.objects.count() for model in models}
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_it_seeds_the_demo_and_a_second_run_adds_nothing() -> None:
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    first = index_counts()
+    assert first["Hospital"] == 3
+    assert "0 rejected" in out.getvalue()
+    ct = Series.objects.get(study__accession_number="A2026101201", modality="CT")
+    assert ct.number_of_instances >= 120
+    ct_slice = ct.instances.first()
+    assert ct_slice is not None
+    assert (ct_slice.rows, ct_slice.columns, ct_slice.pixel_representation) == (512, 512, 1)
+    assert ct_slice.rescale_intercept == -1024
+    assert Instance.objects.filter(series__modality="DX", photometric_interpretation="MONOCHROME1").exists()
+    assert Instance.objects.filter(series__modality="US", number_of_frames__gt=1).exists()
+    assert Report.objects.filter(kind="pdf").exists()
+    sample_count = Instance.objects.filter(series__study__accession_number__startswith="S").count()
+    assert sample_count > 50
+
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    assert index_counts() == first
+    assert "0 stored" in out.getvalue()
