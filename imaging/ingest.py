@@ -25,10 +25,11 @@ from typing import Any
 import pydicom
 from django.core.files.base import File
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db import models as db_models
 from django.db.models import F
 from django.dispatch import Signal
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
@@ -57,7 +58,7 @@ from imaging.storage import dicom_key
 
 logger = logging.getLogger(__name__)
 
-# Sent after the index transaction commits, with `instance` (a saved Instance).
+# Sent after the index transaction commits, with `instance_id`.
 instance_stored = Signal()
 
 UNDEFINED_LENGTH = 0xFFFFFFFF
@@ -224,7 +225,10 @@ def _read_header(dataset: Dataset) -> InstanceHeader:
 def _known_instance(sop_uid: str) -> tuple[int, str] | None:
     """(pk, sha256) of the indexed instance with this SOPInstanceUID, if any."""
     try:
-        return Instance.objects.filter(sop_uid=sop_uid).values_list("pk", "sha256").first()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id, sha256 FROM imaging_instance WHERE sop_uid = %s", [sop_uid])
+            row = cursor.fetchone()
+        return (int(row[0]), str(row[1])) if row else None
     except DatabaseError as error:
         raise IngestUnavailable(f"the index database is unavailable: {error}") from error
 
@@ -274,7 +278,7 @@ def _store_new(
     key = dicom_key(header.study_uid, header.series_uid, header.sop_uid, sha256)
     wrote = _write_file(key, content)
     try:
-        instance, created = _index(dataset, header, hospital, key, sha256, len(content))
+        instance_id, stored_sha256, created = _index(dataset, header, hospital, key, sha256, len(content))
     except BaseException as error:
         if wrote:
             default_storage.delete(key)
@@ -285,9 +289,9 @@ def _store_new(
         raise
     if not created:
         # Another writer indexed this SOPInstanceUID between our check and our insert.
-        return _compare_with_stored(instance.pk, instance.sha256, header, sha256, len(content), hospital, source_name)
-    transaction.on_commit(lambda: instance_stored.send(sender=Instance, instance=instance))
-    return _result(header, IngestOutcome.STORED, instance_id=instance.pk)
+        return _compare_with_stored(instance_id, stored_sha256, header, sha256, len(content), hospital, source_name)
+    transaction.on_commit(lambda: instance_stored.send(sender=Instance, instance_id=instance_id))
+    return _result(header, IngestOutcome.STORED, instance_id=instance_id)
 
 
 def _write_file(key: str, content: bytes) -> bool:
@@ -301,13 +305,60 @@ def _write_file(key: str, content: bytes) -> bool:
         raise IngestUnavailable(f"storage cannot take the file: {error}") from error
 
 
+@dataclass(frozen=True)
+class _SeriesPlace:
+    series_id: int
+    study_id: int
+    patient_id: str
+    hospital_id: int
+
+
 @transaction.atomic
 def _index(
     dataset: Dataset, header: InstanceHeader, hospital: Hospital, key: str, sha256: str, size: int
-) -> tuple[Instance, bool]:
-    """Upsert patient record, study, series and instance; count what is new."""
+) -> tuple[int, str, bool]:
+    """Upsert patient record, study, series and instance; count what is new.
+
+    Returns the instance's pk, the SHA-256 the index holds for it, and whether
+    this call created it. The common case (another image of a series the index
+    knows) takes five statements in plain SQL: the ORM costs ~0.4 ms a statement
+    on these machines, more than the database itself.
+    """
+    place = _find_series(header.series_uid)
+    series_created = False
+    if place is None:
+        place, series_created = _create_series(header, hospital)
+    if place.hospital_id != hospital.pk or place.patient_id != header.patient_id:
+        raise _Rejected(
+            RejectionKind.PATIENT_MISMATCH,
+            f"series {header.series_uid} is held for another patient record; the object was refused",
+        )
+    instance_id = _insert_instance(place.series_id, header, key, sha256, size)
+    if instance_id is None:
+        existing_id, existing_sha256 = Instance.objects.values_list("pk", "sha256").get(sop_uid=header.sop_uid)
+        return existing_id, existing_sha256, False
+    _count_new_instance(place, series_created, header, size)
+    if header.is_pdf or header.is_structured_report:
+        _attach_report(dataset, header, place.study_id, instance_id)
+    return instance_id, sha256, True
+
+
+def _find_series(series_uid: str) -> _SeriesPlace | None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT se.id, se.study_id, p.patient_id, p.hospital_id FROM imaging_series se "
+            "JOIN imaging_study st ON st.id = se.study_id JOIN imaging_patientrecord p ON p.id = st.patient_id "
+            "WHERE se.series_uid = %s",
+            [series_uid],
+        )
+        row = cursor.fetchone()
+    return _SeriesPlace(*row) if row else None
+
+
+def _create_series(header: InstanceHeader, hospital: Hospital) -> tuple[_SeriesPlace, bool]:
+    """The first image of a series: patient record, study and series by the ORM."""
     patient = _upsert_patient(header, hospital)
-    study, _study_created = Study.objects.get_or_create(
+    study, _ = Study.objects.get_or_create(
         study_uid=header.study_uid, defaults={"patient": patient, "hospital": hospital, **header.study}
     )
     if study.patient_id != patient.pk:
@@ -315,29 +366,43 @@ def _index(
             RejectionKind.PATIENT_MISMATCH,
             f"study {header.study_uid} is held for another patient record; the object was refused",
         )
-    series, series_created = Series.objects.get_or_create(
+    series, created = Series.objects.get_or_create(
         series_uid=header.series_uid, defaults={"study": study, **header.series}
     )
     if series.study_id != study.pk:
         raise _Rejected(RejectionKind.PATIENT_MISMATCH, f"series {header.series_uid} belongs to another study")
-    try:
-        with transaction.atomic():
-            instance = Instance.objects.create(
-                sop_uid=header.sop_uid,
-                series=series,
-                sop_class_uid=header.sop_class_uid,
-                transfer_syntax_uid=header.transfer_syntax_uid,
-                storage_key=key,
-                size_bytes=size,
-                sha256=sha256,
-                **header.instance,
-            )
-    except IntegrityError:
-        return Instance.objects.only("pk", "sha256").get(sop_uid=header.sop_uid), False
-    _count_new_instance(study, series, series_created, header, size)
-    if header.is_pdf or header.is_structured_report:
-        _attach_report(dataset, header, study, instance)
-    return instance, True
+    return _SeriesPlace(series.pk, study.pk, patient.patient_id, hospital.pk), created
+
+
+_INSTANCE_FIELDS = [f for f in Instance._meta.concrete_fields if not f.primary_key]
+
+
+def _insert_instance(series_id: int, header: InstanceHeader, key: str, sha256: str, size: int) -> int | None:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the new pk, or None if the SOP UID is known."""
+    values: dict[str, Any] = {
+        "sop_uid": header.sop_uid,
+        "series_id": series_id,
+        "sop_class_uid": header.sop_class_uid,
+        "transfer_syntax_uid": header.transfer_syntax_uid,
+        "storage_key": key,
+        "size_bytes": size,
+        "sha256": sha256,
+        "received_at": timezone.now(),
+        "render_error": "",
+        **header.instance,
+    }
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in _INSTANCE_FIELDS)
+    placeholders = ", ".join(["%s"] * len(_INSTANCE_FIELDS))
+    params = [f.get_db_prep_save(values[f.attname], connection) for f in _INSTANCE_FIELDS]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO imaging_instance ({columns}) VALUES ({placeholders}) "  # noqa: S608 - names from the model
+            "ON CONFLICT (sop_uid) DO NOTHING RETURNING id",
+            params,
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else None
 
 
 def _upsert_patient(header: InstanceHeader, hospital: Hospital) -> PatientRecord:
@@ -351,18 +416,24 @@ def _upsert_patient(header: InstanceHeader, hospital: Hospital) -> PatientRecord
     return patient
 
 
-def _count_new_instance(study: Study, series: Series, series_created: bool, header: InstanceHeader, size: int) -> None:
-    Series.objects.filter(pk=series.pk).update(number_of_instances=F("number_of_instances") + 1)
-    updates: dict[str, Any] = {
-        "number_of_instances": F("number_of_instances") + 1,
-        "size_bytes": F("size_bytes") + size,
-    }
+def _count_new_instance(place: _SeriesPlace, series_created: bool, header: InstanceHeader, size: int) -> None:
     if series_created:
-        updates["number_of_series"] = F("number_of_series") + 1
-        locked = Study.objects.select_for_update().only("modalities", "body_parts").get(pk=study.pk)
-        updates["modalities"] = _merge(locked.modalities, header.series["modality"], 64)
-        updates["body_parts"] = _merge(locked.body_parts, header.series["body_part"], 200)
-    Study.objects.filter(pk=study.pk).update(**updates)
+        locked = Study.objects.select_for_update().only("modalities", "body_parts").get(pk=place.study_id)
+        Study.objects.filter(pk=place.study_id).update(
+            number_of_series=F("number_of_series") + 1,
+            modalities=_merge(locked.modalities, header.series["modality"], 64),
+            body_parts=_merge(locked.body_parts, header.series["body_part"], 200),
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE imaging_series SET number_of_instances = number_of_instances + 1 WHERE id = %s",
+            [place.series_id],
+        )
+        cursor.execute(
+            "UPDATE imaging_study SET number_of_instances = number_of_instances + 1, "
+            "size_bytes = size_bytes + %s, updated_at = %s WHERE id = %s",
+            [size, timezone.now(), place.study_id],
+        )
 
 
 def _merge(existing: str, value: str, max_length: int) -> str:
@@ -372,14 +443,16 @@ def _merge(existing: str, value: str, max_length: int) -> str:
     return "\\".join(values)[:max_length]
 
 
-def _attach_report(dataset: Dataset, header: InstanceHeader, study: Study, instance: Instance) -> None:
+def _attach_report(dataset: Dataset, header: InstanceHeader, study_id: int, instance_id: int) -> None:
     if header.is_pdf:
         title = str(dataset.get("DocumentTitle", "") or "")[:200]
-        Report.objects.create(study=study, kind=ReportKind.PDF, instance=instance, title=title)
+        Report.objects.create(study_id=study_id, kind=ReportKind.PDF, instance_id=instance_id, title=title)
     else:
         title, text = reports.structured_report_text(dataset)
-        Report.objects.create(study=study, kind=ReportKind.STRUCTURED, instance=instance, title=title, text=text)
-    Study.objects.filter(pk=study.pk).update(has_report=True)
+        Report.objects.create(
+            study_id=study_id, kind=ReportKind.STRUCTURED, instance_id=instance_id, title=title, text=text
+        )
+    Study.objects.filter(pk=study_id).update(has_report=True)
 
 
 def open_instance(instance: Instance) -> File[bytes]:

@@ -30,10 +30,15 @@ class Hospital(models.Model):
 
 
 class HospitalAETitle(models.Model):
-    """An AE title a hospital's modalities or PACS send from (one hospital each)."""
+    """An AE title a hospital's modalities or PACS send from (one hospital each).
+
+    `commitment_port` is where that AE listens for Storage Commitment results
+    when they cannot go back on the association that asked (PS3.4 J.3.3).
+    """
 
     hospital = models.ForeignKey(Hospital, on_delete=models.CASCADE, related_name="ae_titles")
     ae_title = models.CharField(_("AE title"), max_length=16, unique=True)
+    commitment_port = models.PositiveIntegerField(_("storage commitment port"), null=True, blank=True)
 
     class Meta:
         ordering = ["ae_title"]
@@ -42,6 +47,37 @@ class HospitalAETitle(models.Model):
 
     def __str__(self) -> str:
         return self.ae_title
+
+
+class HospitalTokenQuerySet(models.QuerySet["HospitalToken"]):
+    def active(self) -> "HospitalTokenQuerySet":
+        return self.filter(revoked_at__isnull=True)
+
+
+class HospitalToken(models.Model):
+    """A bearer token a hospital's systems use for STOW-RS, QIDO-RS and the registration feed.
+
+    Only the SHA-256 of the token is kept: a token is 32 random bytes, so a
+    plain hash cannot be reversed by guessing. The prefix identifies a token in
+    lists without revealing it.
+    """
+
+    hospital = models.ForeignKey(Hospital, on_delete=models.CASCADE, related_name="tokens")
+    label = models.CharField(_("label"), max_length=100, blank=True)
+    prefix = models.CharField(max_length=8)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = HospitalTokenQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("hospital API token")
+        verbose_name_plural = _("hospital API tokens")
+
+    def __str__(self) -> str:
+        return f"{self.hospital.code} {self.prefix}…"
 
 
 class Sex(models.TextChoices):

@@ -241,10 +241,10 @@ def test_it_accepts_a_bare_dataset_without_file_meta(hospital: Hospital, storage
 
 
 def test_it_announces_a_new_instance_after_commit(hospital: Hospital, django_capture_on_commit_callbacks: Any) -> None:
-    received: list[Instance] = []
+    received: list[int] = []
 
-    def on_stored(sender: object, instance: Instance, **kwargs: object) -> None:
-        received.append(instance)
+    def on_stored(sender: object, instance_id: int, **kwargs: object) -> None:
+        received.append(instance_id)
 
     instance_stored.connect(on_stored)
     try:
@@ -253,7 +253,7 @@ def test_it_announces_a_new_instance_after_commit(hospital: Hospital, django_cap
         assert received == []
         for callback in callbacks:
             callback()
-        assert [i.sop_uid for i in received] == [Instance.objects.get().sop_uid]
+        assert received == [Instance.objects.get().pk]
         ingest_instance(ct_bytes(), hospital)  # a duplicate announces nothing
         assert len(received) == 1
     finally:
@@ -278,7 +278,7 @@ def test_it_removes_the_file_it_wrote_when_the_database_fails(
     def database_down(*args: object, **kwargs: object) -> None:
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(Instance.objects, "create", database_down)
+    monkeypatch.setattr("imaging.ingest._insert_instance", database_down)
     with pytest.raises(IngestUnavailable, match="database"):
         ingest_instance(ct_bytes(), hospital)
     assert stored_files(storage_root) == []

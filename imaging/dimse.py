@@ -1,0 +1,415 @@
+"""The region's DICOM listener: Storage, Verification and Storage Commitment SCP (pynetdicom).
+
+Hospitals' PACS and modalities associate with the region's AE title; the calling
+AE title says which hospital sends. Every C-STORE goes through
+`imaging.ingest.ingest_instance` and is answered only after the file is durable
+and the index transaction has committed (PS3.4 B.2.3 statuses):
+
+    0x0000  stored, or an identical re-send
+    0xA700  out of resources: storage or database unavailable, the sender retries
+    0xA900  the dataset does not match the SOP class
+    0xC210  the object cannot be decoded or lacks its identity
+    0xC211  different bytes under a SOPInstanceUID the region holds (stored copy kept)
+    0xC212  the object names a study the region holds for another patient
+"""
+
+import contextlib
+import logging
+import os
+import queue
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.db import DatabaseError, close_old_connections, connection
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+from pydicom.uid import (
+    JPEG2000,
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+    RLELossless,
+)
+from pynetdicom import AE, AllStoragePresentationContexts, evt
+from pynetdicom import association as pynetdicom_association
+from pynetdicom import dul as pynetdicom_dul
+from pynetdicom.events import Event
+from pynetdicom.sop_class import StorageCommitmentPushModel, Verification  # type: ignore[attr-defined]
+from pynetdicom.transport import ThreadedAssociationServer
+
+from imaging.ingest import IngestOutcome, IngestUnavailable, RejectionKind, ingest_instance
+from imaging.models import Hospital, HospitalAETitle, Instance
+
+logger = logging.getLogger(__name__)
+
+# Explicit VR Little Endian first: a sender that offers both keeps its files as
+# they are instead of converting them to Implicit VR on the way in.
+TRANSFER_SYNTAXES = [
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+    JPEG2000Lossless,
+    JPEG2000,
+    RLELossless,
+]
+
+STATUS_SUCCESS = 0x0000
+STATUS_OUT_OF_RESOURCES = 0xA700
+STATUS_SOP_CLASS_MISMATCH = 0xA900
+STATUS_CANNOT_UNDERSTAND = 0xC210
+STATUS_CONFLICT = 0xC211
+STATUS_OTHER_PATIENT = 0xC212
+STATUS_PROCESSING_FAILURE = 0x0110
+
+STORAGE_COMMITMENT_INSTANCE = UID("1.2.840.10008.1.20.1.1")  # the well-known SOP instance
+NO_SUCH_OBJECT_INSTANCE = 0x0112
+CLASS_INSTANCE_CONFLICT = 0x0119
+
+REJECTION_STATUS = {
+    RejectionKind.UNREADABLE: STATUS_CANNOT_UNDERSTAND,
+    RejectionKind.INVALID: STATUS_CANNOT_UNDERSTAND,
+    RejectionKind.SOP_CLASS_MISMATCH: STATUS_SOP_CLASS_MISMATCH,
+    RejectionKind.PATIENT_MISMATCH: STATUS_OTHER_PATIENT,
+}
+
+
+class HospitalDirectory:
+    """Which hospital each calling AE title belongs to, reread every few seconds.
+
+    When the database cannot be read, the last good map is kept, so a short
+    database outage does not turn senders away at association.
+    """
+
+    def __init__(self, max_age: float = 5.0) -> None:
+        self.max_age = max_age
+        self._titles: dict[str, int] = {}
+        self._hospitals: dict[int, Hospital] = {}
+        self._loaded_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def refresh(self, force: bool = False) -> None:
+        with self._lock:
+            if not force and time.monotonic() - self._loaded_at < self.max_age:
+                return
+            try:
+                rows = list(HospitalAETitle.objects.select_related("hospital"))
+            except DatabaseError as error:
+                logger.warning("cannot reread AE titles, keeping %d known: %s", len(self._titles), error)
+                close_old_connections_now()
+                return
+            self._titles = {row.ae_title.strip(): row.hospital_id for row in rows}
+            self._hospitals = {row.hospital_id: row.hospital for row in rows}
+            self._loaded_at = time.monotonic()
+
+    def titles(self) -> list[str]:
+        self.refresh()
+        return list(self._titles)
+
+    def hospital(self, ae_title: str) -> Hospital | None:
+        self.refresh()
+        hospital_id = self._titles.get(ae_title.strip())
+        return self._hospitals.get(hospital_id) if hospital_id is not None else None
+
+
+def close_old_connections_now() -> None:
+    """Drop a database connection that failed, so the next query reconnects."""
+    with contextlib.suppress(DatabaseError):
+        connection.close()
+
+
+class RegionAE(AE):
+    """An AE that accepts only the calling AE titles registered to a hospital."""
+
+    def __init__(self, ae_title: str, directory: HospitalDirectory) -> None:
+        super().__init__(ae_title=ae_title)
+        self.directory = directory
+
+    @property  # type: ignore[override]
+    def require_calling_aet(self) -> list[str]:
+        # An empty list would mean "accept anyone": never let it be empty.
+        return self.directory.titles() or ["\0 no hospital is registered"]
+
+    @require_calling_aet.setter
+    def require_calling_aet(self, ae_titles: list[str]) -> None:
+        raise AttributeError("calling AE titles come from the hospitals' registrations")
+
+
+def build_ae(ae_title: str, directory: HospitalDirectory, max_pdu: int, max_associations: int) -> RegionAE:
+    ae = RegionAE(ae_title, directory)
+    ae.require_called_aet = True
+    ae.maximum_pdu_size = max_pdu
+    ae.maximum_associations = max_associations
+    ae.network_timeout = 60
+    ae.dimse_timeout = 60
+    ae.acse_timeout = 30
+    for context in AllStoragePresentationContexts:
+        ae.add_supported_context(context.abstract_syntax, TRANSFER_SYNTAXES)
+    ae.add_supported_context(Verification, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+    ae.add_supported_context(
+        StorageCommitmentPushModel, [ExplicitVRLittleEndian, ImplicitVRLittleEndian], scu_role=True, scp_role=True
+    )
+    return ae
+
+
+class StoreHandlers:
+    """The event handlers of one listener process, and its count of work in flight."""
+
+    def __init__(self, directory: HospitalDirectory) -> None:
+        self.directory = directory
+        self.stopping = False
+        self._in_flight = 0
+        self._idle = threading.Condition()
+
+    def handlers(self) -> list[tuple[Any, Callable[..., Any]]]:
+        return [
+            (evt.EVT_C_ECHO, self.handle_echo),
+            (evt.EVT_C_STORE, self.handle_store),
+            (evt.EVT_N_ACTION, self.handle_commitment_request),
+        ]
+
+    def handle_echo(self, event: Event) -> int:
+        return STATUS_SUCCESS
+
+    def handle_store(self, event: Event) -> Dataset:
+        with self._idle:
+            self._in_flight += 1
+        try:
+            return self._store(event)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def wait_until_idle(self, timeout: float) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
+
+    def _store(self, event: Event) -> Dataset:
+        if self.stopping:
+            return status(STATUS_OUT_OF_RESOURCES, "the listener is stopping; send again shortly")
+        hospital = self.directory.hospital(event.assoc.requestor.ae_title)
+        if hospital is None:  # the AE title was removed after association
+            return status(STATUS_OUT_OF_RESOURCES, "the calling AE title is no longer registered")
+        close_old_connections()
+        try:
+            result = ingest_instance(event.encoded_dataset(), hospital, source_name=f"C-STORE {hospital.code}")
+        except IngestUnavailable as error:
+            close_old_connections_now()
+            logger.warning("C-STORE from %s refused for now: %s", hospital.code, error)
+            return status(STATUS_OUT_OF_RESOURCES, str(error))
+        except Exception as error:
+            logger.exception("C-STORE from %s failed", hospital.code)
+            return status(STATUS_PROCESSING_FAILURE, f"unexpected error: {type(error).__name__}")
+        if result.ok:
+            return status(STATUS_SUCCESS)
+        if result.outcome == IngestOutcome.CONFLICT:
+            return status(STATUS_CONFLICT, result.reason)
+        if result.sop_uid and result.sop_uid != event.request.AffectedSOPInstanceUID:
+            return status(STATUS_SOP_CLASS_MISMATCH, "SOPInstanceUID differs from the C-STORE request's")
+        assert result.rejection is not None
+        return status(REJECTION_STATUS[result.rejection], result.reason)
+
+    def handle_commitment_request(self, event: Event) -> tuple[int, Dataset | None]:
+        """Storage Commitment Push Model, N-ACTION (PS3.4 J.3.2): answer, then report."""
+        request = event.request
+        if request.RequestedSOPClassUID != StorageCommitmentPushModel or request.ActionTypeID != 1:
+            return 0x0123, None  # no such action
+        information = event.action_information
+        if "TransactionUID" not in information or "ReferencedSOPSequence" not in information:
+            return 0x0120, None  # missing attribute
+        hospital = self.directory.hospital(event.assoc.requestor.ae_title)
+        close_old_connections()
+        report = commitment_report(information, hospital)
+        threading.Thread(target=send_commitment_report, args=(event.assoc, report), daemon=True).start()
+        return STATUS_SUCCESS, None
+
+
+def status(code: int, comment: str = "") -> Dataset:
+    ds = Dataset()
+    ds.Status = code
+    if comment:
+        ds.ErrorComment = comment.encode("ascii", "replace").decode()[:64]
+    return ds
+
+
+def commitment_report(information: Dataset, hospital: Hospital | None) -> Dataset:
+    """The N-EVENT-REPORT information: what the region holds of what was asked (PS3.4 J.3.3)."""
+    requested = [
+        (str(item.ReferencedSOPClassUID), str(item.ReferencedSOPInstanceUID))
+        for item in information.ReferencedSOPSequence
+    ]
+    held = dict(
+        Instance.objects.filter(
+            sop_uid__in=[uid for _, uid in requested], series__study__hospital=hospital
+        ).values_list("sop_uid", "sop_class_uid")
+    )
+    report = Dataset()
+    report.TransactionUID = information.TransactionUID
+    committed, failed = Sequence(), Sequence()
+    for class_uid, instance_uid in requested:
+        item = Dataset()
+        item.ReferencedSOPClassUID = class_uid
+        item.ReferencedSOPInstanceUID = instance_uid
+        if held.get(instance_uid) == class_uid:
+            committed.append(item)
+            continue
+        item.FailureReason = CLASS_INSTANCE_CONFLICT if instance_uid in held else NO_SUCH_OBJECT_INSTANCE
+        failed.append(item)
+    if committed:
+        report.ReferencedSOPSequence = committed
+    if failed:
+        report.FailedSOPSequence = failed
+    return report
+
+
+def send_commitment_report(assoc: Any, report: Dataset) -> None:
+    """Send the result on the asking association, or on a new one to the asker's port."""
+    event_type = 2 if "FailedSOPSequence" in report else 1
+    deadline = time.monotonic() + 2.0
+    while assoc.is_established and time.monotonic() < deadline:
+        try:
+            reply = assoc.send_n_event_report(
+                report, event_type, StorageCommitmentPushModel, STORAGE_COMMITMENT_INSTANCE
+            )
+            if reply and reply[0] is not None:
+                return
+        except (RuntimeError, ValueError) as error:
+            logger.info("cannot report storage commitment on the same association: %s", error)
+            break
+        time.sleep(0.05)
+    send_commitment_report_anew(assoc, report, event_type)
+
+
+def send_commitment_report_anew(assoc: Any, report: Dataset, event_type: int) -> None:
+    calling = assoc.requestor.ae_title.strip()
+    close_old_connections()
+    row = HospitalAETitle.objects.filter(ae_title=calling).first()
+    if row is None or row.commitment_port is None:
+        logger.warning("storage commitment for %s not delivered: no commitment port registered", calling)
+        return
+    ae = AE(ae_title=assoc.acceptor.ae_title)
+    ae.add_requested_context(StorageCommitmentPushModel, scu_role=False, scp_role=True)
+    reverse = ae.associate(assoc.requestor.address, row.commitment_port, ae_title=calling)
+    if not reverse.is_established:
+        logger.warning("storage commitment for %s not delivered: association refused", calling)
+        return
+    try:
+        reverse.send_n_event_report(report, event_type, StorageCommitmentPushModel, STORAGE_COMMITMENT_INSTANCE)
+    finally:
+        reverse.release()
+
+
+class ReusePortServer(ThreadedAssociationServer):
+    """Several listener processes share one port; the kernel spreads connections."""
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+
+# ---------------------------------------------------------------- latency
+#
+# pynetdicom's association reactor naps 1 ms between looks at its DIMSE queue,
+# and its DUL thread naps between looks at the socket. On small instances the
+# listener waits more than it works. These clocks make both naps end as soon as
+# there is work: a message on the queue, data on the socket, or a PDU to send.
+
+
+class _AssociationClock:
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        thread = threading.current_thread()
+        if not isinstance(thread, pynetdicom_association.Association) or seconds > 0.001:
+            time.sleep(seconds)
+            return
+        messages: queue.Queue[Any] = thread.dimse.msg_queue
+        with messages.not_empty:  # holds the queue's mutex: use the unlocked size
+            if not messages._qsize():  # type: ignore[attr-defined]
+                messages.not_empty.wait(0.005)
+
+
+class _DULClock:
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        thread = threading.current_thread()
+        sock = getattr(getattr(thread, "socket", None), "socket", None)
+        if not isinstance(thread, pynetdicom_dul.DULServiceProvider) or sock is None:
+            time.sleep(seconds)
+            return
+        wake_read, _ = _wake_pipe(thread)
+        try:
+            ready, _, _ = select.select([sock, wake_read], [], [], 0.005)
+        except (OSError, ValueError):
+            return
+        if wake_read in ready:
+            with contextlib.suppress(BlockingIOError):
+                os.read(wake_read, 4096)
+
+
+def _wake_pipe(provider: Any) -> tuple[int, int]:
+    pipe: tuple[int, int] | None = getattr(provider, "_efilm_wake", None)
+    if pipe is None:
+        read_end, write_end = os.pipe()
+        os.set_blocking(read_end, False)
+        os.set_blocking(write_end, False)
+        pipe = provider._efilm_wake = (read_end, write_end)
+    return pipe
+
+
+def _close_wake_pipe(provider: Any) -> None:
+    pipe = getattr(provider, "_efilm_wake", None)
+    if pipe is not None:
+        provider._efilm_wake = None
+        for fd in pipe:
+            os.close(fd)
+
+
+def install_low_latency_reactors() -> None:
+    """Make pynetdicom's threads wake on work instead of polling (idempotent)."""
+    if getattr(pynetdicom_dul, "_efilm_patched", False):
+        return
+    original_send_pdu = pynetdicom_dul.DULServiceProvider.send_pdu
+    original_run = pynetdicom_dul.DULServiceProvider.run
+
+    def send_pdu(self: Any, primitive: Any) -> None:
+        original_send_pdu(self, primitive)
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(_wake_pipe(self)[1], b"!")
+
+    def run(self: Any) -> None:
+        try:
+            original_run(self)
+        finally:
+            _close_wake_pipe(self)
+
+    pynetdicom_dul.DULServiceProvider.send_pdu = send_pdu  # type: ignore[method-assign]
+    pynetdicom_dul.DULServiceProvider.run = run  # type: ignore[method-assign]
+    pynetdicom_association.time = _AssociationClock()  # type: ignore[assignment]
+    pynetdicom_dul.time = _DULClock()  # type: ignore[assignment]
+    pynetdicom_dul._efilm_patched = True  # type: ignore[attr-defined]

@@ -1,0 +1,42 @@
+"""Register a hospital of the region and the AE titles it sends from."""
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+from imaging.models import Hospital, HospitalAETitle
+
+
+class Command(BaseCommand):
+    help = "Add a hospital (or update its name) and register the AE titles it sends from."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("code", help="short code, e.g. city1")
+        parser.add_argument("--name", required=True)
+        parser.add_argument("--ae-title", action="append", default=[], dest="ae_titles", help="repeatable")
+        parser.add_argument("--film-price", help="price of one printed film, e.g. 1.20")
+        parser.add_argument("--currency", help="ISO 4217 code, e.g. CNY")
+
+    @transaction.atomic
+    def handle(self, *args: Any, **options: Any) -> None:
+        ae_titles = [self.checked_ae_title(value) for value in options["ae_titles"]]
+        hospital, created = Hospital.objects.update_or_create(code=options["code"], defaults={"name": options["name"]})
+        if options["film_price"]:
+            hospital.film_price = options["film_price"]
+        if options["currency"]:
+            hospital.currency = options["currency"].upper()
+        hospital.save()
+        for ae_title in ae_titles:
+            owner = HospitalAETitle.objects.filter(ae_title=ae_title).select_related("hospital").first()
+            if owner and owner.hospital_id != hospital.pk:
+                raise CommandError(f"AE title {ae_title} already belongs to {owner.hospital.code}")
+            HospitalAETitle.objects.get_or_create(ae_title=ae_title, defaults={"hospital": hospital})
+        titles = ", ".join(hospital.ae_titles.values_list("ae_title", flat=True)) or "none"
+        self.stdout.write(f"{'added' if created else 'updated'} {hospital.code} ({hospital.name}); AE titles: {titles}")
+
+    def checked_ae_title(self, value: str) -> str:
+        value = value.strip()
+        if not value or len(value) > 16 or not value.isascii() or "\\" in value or not value.isprintable():
+            raise CommandError(f"{value!r} is not a valid AE title (1-16 printable ASCII characters, no backslash)")
+        return value

@@ -1,0 +1,104 @@
+"""Run the region's DICOM listener (Storage, Verification, Storage Commitment SCP)."""
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import connections
+
+from imaging.dimse import HospitalDirectory, ReusePortServer, StoreHandlers, build_ae, install_low_latency_reactors
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class Command(BaseCommand):
+    help = "Receive images from the hospitals' PACS over DICOM (C-STORE), answer C-ECHO and Storage Commitment."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default=settings.DICOM_LISTENER_HOST)
+        parser.add_argument("--port", type=int, default=settings.DICOM_LISTENER_PORT)
+        parser.add_argument("--ae-title", default=settings.DICOM_AE_TITLE)
+        parser.add_argument("--max-pdu", type=int, default=settings.DICOM_MAX_PDU)
+        parser.add_argument("--max-associations", type=int, default=settings.DICOM_MAX_ASSOCIATIONS)
+        parser.add_argument(
+            "--processes",
+            type=int,
+            default=settings.DICOM_LISTENER_PROCESSES,
+            help="listener processes sharing the port (default: one per core)",
+        )
+        parser.add_argument("--drain-seconds", type=float, default=30.0, help="how long a stop waits for stores")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        processes = max(1, options["processes"] or os.cpu_count() or 1)
+        self.stdout.write(
+            f"DICOM listener {options['ae_title']} on {options['host']}:{options['port']}, "
+            f"{processes} process{'es' if processes > 1 else ''}"
+        )
+        self.stdout.flush()
+        if processes == 1:
+            serve(options)
+            return
+        children = []
+        connections.close_all()  # each child opens its own
+        for _ in range(processes):
+            pid = os.fork()
+            if pid == 0:
+                code = 0
+                try:
+                    serve(options)
+                except BaseException:  # noqa: BLE001 - a child reports and exits, never returns to the parent's code
+                    code = 1
+                    import traceback
+
+                    traceback.print_exc()
+                finally:
+                    os._exit(code)
+            children.append(pid)
+        supervise(children)
+
+
+def serve(options: dict[str, Any]) -> None:
+    """One listener process: serve until SIGTERM/SIGINT, then drain and stop."""
+    install_low_latency_reactors()
+    directory = HospitalDirectory()
+    directory.refresh(force=True)
+    ae = build_ae(options["ae_title"], directory, options["max_pdu"], options["max_associations"])
+    handlers = StoreHandlers(directory)
+    server = ae.make_server(
+        (options["host"], options["port"]), evt_handlers=handlers.handlers(), server_class=ReusePortServer
+    )
+    stop = threading.Event()
+    for number in STOP_SIGNALS:
+        signal.signal(number, lambda signum, frame: stop.set())
+    threading.Thread(target=server.serve_forever, name="dicom-accept", daemon=True).start()
+    stop.wait()
+    # No new associations; stores in progress finish, new ones are told to retry.
+    server.shutdown()
+    handlers.stopping = True
+    handlers.wait_until_idle(options["drain_seconds"])
+    for assoc in list(ae.active_associations):
+        assoc.abort()
+    connections.close_all()
+
+
+def supervise(children: list[int]) -> None:
+    """Forward stop signals to the children and wait for all of them."""
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    for number in STOP_SIGNALS:
+        signal.signal(number, forward)
+    failed = False
+    for pid in children:
+        _, code = os.waitpid(pid, 0)
+        failed = failed or code != 0
+    sys.exit(1 if failed else 0)
