@@ -15,13 +15,11 @@ and the index transaction has committed (PS3.4 B.2.3 statuses):
 
 import contextlib
 import logging
-import os
 import queue
 import select
 import socket
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connection
@@ -43,7 +41,7 @@ from pydicom.uid import (
     JPEGLSNearLossless,
     RLELossless,
 )
-from pynetdicom import AE, AllStoragePresentationContexts, evt
+from pynetdicom import AE, AllStoragePresentationContexts, build_role, evt
 from pynetdicom import association as pynetdicom_association
 from pynetdicom import dul as pynetdicom_dul
 from pynetdicom.events import Event
@@ -144,7 +142,7 @@ class RegionAE(AE):
         super().__init__(ae_title=ae_title)
         self.directory = directory
 
-    @property  # type: ignore[override]
+    @property
     def require_calling_aet(self) -> list[str]:
         # An empty list would mean "accept anyone": never let it be empty.
         return self.directory.titles() or ["\0 no hospital is registered"]
@@ -163,6 +161,7 @@ def build_ae(ae_title: str, directory: HospitalDirectory, max_pdu: int, max_asso
     ae.dimse_timeout = 60
     ae.acse_timeout = 30
     for context in AllStoragePresentationContexts:
+        assert context.abstract_syntax is not None
         ae.add_supported_context(context.abstract_syntax, TRANSFER_SYNTAXES)
     ae.add_supported_context(Verification, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
     ae.add_supported_context(
@@ -180,7 +179,7 @@ class StoreHandlers:
         self._in_flight = 0
         self._idle = threading.Condition()
 
-    def handlers(self) -> list[tuple[Any, Callable[..., Any]]]:
+    def handlers(self) -> list[Any]:
         return [
             (evt.EVT_C_ECHO, self.handle_echo),
             (evt.EVT_C_STORE, self.handle_store),
@@ -224,14 +223,15 @@ class StoreHandlers:
             return status(STATUS_SUCCESS)
         if result.outcome == IngestOutcome.CONFLICT:
             return status(STATUS_CONFLICT, result.reason)
-        if result.sop_uid and result.sop_uid != event.request.AffectedSOPInstanceUID:
+        request: Any = event.request
+        if result.sop_uid and result.sop_uid != request.AffectedSOPInstanceUID:
             return status(STATUS_SOP_CLASS_MISMATCH, "SOPInstanceUID differs from the C-STORE request's")
         assert result.rejection is not None
         return status(REJECTION_STATUS[result.rejection], result.reason)
 
     def handle_commitment_request(self, event: Event) -> tuple[int, Dataset | None]:
         """Storage Commitment Push Model, N-ACTION (PS3.4 J.3.2): answer, then report."""
-        request = event.request
+        request: Any = event.request
         if request.RequestedSOPClassUID != StorageCommitmentPushModel or request.ActionTypeID != 1:
             return 0x0123, None  # no such action
         information = event.action_information
@@ -308,8 +308,9 @@ def send_commitment_report_anew(assoc: Any, report: Dataset, event_type: int) ->
         logger.warning("storage commitment for %s not delivered: no commitment port registered", calling)
         return
     ae = AE(ae_title=assoc.acceptor.ae_title)
-    ae.add_requested_context(StorageCommitmentPushModel, scu_role=False, scp_role=True)
-    reverse = ae.associate(assoc.requestor.address, row.commitment_port, ae_title=calling)
+    ae.add_requested_context(StorageCommitmentPushModel)
+    role = build_role(StorageCommitmentPushModel, scu_role=False, scp_role=True)
+    reverse = ae.associate(assoc.requestor.address, row.commitment_port, ae_title=calling, ext_neg=[role])
     if not reverse.is_established:
         logger.warning("storage commitment for %s not delivered: association refused", calling)
         return
@@ -323,6 +324,7 @@ class ReusePortServer(ThreadedAssociationServer):
     """Several listener processes share one port; the kernel spreads connections."""
 
     def server_bind(self) -> None:
+        assert self.socket is not None
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         super().server_bind()
 
@@ -347,7 +349,7 @@ class _AssociationClock:
             return
         messages: queue.Queue[Any] = thread.dimse.msg_queue
         with messages.not_empty:  # holds the queue's mutex: use the unlocked size
-            if not messages._qsize():  # type: ignore[attr-defined]
+            if not messages._qsize():
                 messages.not_empty.wait(0.005)
 
 
@@ -362,32 +364,42 @@ class _DULClock:
         if not isinstance(thread, pynetdicom_dul.DULServiceProvider) or sock is None:
             time.sleep(seconds)
             return
-        wake_read, _ = _wake_pipe(thread)
+        wake = _wake_socket(thread)
         try:
-            ready, _, _ = select.select([sock, wake_read], [], [], 0.005)
+            ready, _, _ = select.select([sock, wake], [], [], 0.005)
+            if wake in ready:
+                wake.recv(4096)
         except (OSError, ValueError):
             return
-        if wake_read in ready:
-            with contextlib.suppress(BlockingIOError):
-                os.read(wake_read, 4096)
 
 
-def _wake_pipe(provider: Any) -> tuple[int, int]:
-    pipe: tuple[int, int] | None = getattr(provider, "_efilm_wake", None)
-    if pipe is None:
-        read_end, write_end = os.pipe()
-        os.set_blocking(read_end, False)
-        os.set_blocking(write_end, False)
-        pipe = provider._efilm_wake = (read_end, write_end)
-    return pipe
+def _wake_socket(provider: Any) -> socket.socket:
+    """The end of a socket pair the DUL thread waits on; `_wake_sockets[1]` rings it.
+
+    Socket objects, not raw descriptors: once closed, a late ring fails instead
+    of writing into whatever reuses the descriptor number.
+    """
+    pair: tuple[socket.socket, socket.socket] | None = getattr(provider, "_efilm_wake", None)
+    if pair is None:
+        pair = socket.socketpair()
+        for end in pair:
+            end.setblocking(False)
+        provider._efilm_wake = pair
+    return pair[0]
 
 
-def _close_wake_pipe(provider: Any) -> None:
-    pipe = getattr(provider, "_efilm_wake", None)
-    if pipe is not None:
-        provider._efilm_wake = None
-        for fd in pipe:
-            os.close(fd)
+def _ring(provider: Any) -> None:
+    pair = getattr(provider, "_efilm_wake", None)
+    if pair is not None:
+        with contextlib.suppress(OSError):
+            pair[1].send(b"!")
+
+
+def _close_wake_socket(provider: Any) -> None:
+    pair = getattr(provider, "_efilm_wake", None)
+    provider._efilm_wake = None
+    for end in pair or ():
+        end.close()
 
 
 def install_low_latency_reactors() -> None:
@@ -399,17 +411,16 @@ def install_low_latency_reactors() -> None:
 
     def send_pdu(self: Any, primitive: Any) -> None:
         original_send_pdu(self, primitive)
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(_wake_pipe(self)[1], b"!")
+        _ring(self)
 
     def run(self: Any) -> None:
         try:
             original_run(self)
         finally:
-            _close_wake_pipe(self)
+            _close_wake_socket(self)
 
     pynetdicom_dul.DULServiceProvider.send_pdu = send_pdu  # type: ignore[method-assign]
     pynetdicom_dul.DULServiceProvider.run = run  # type: ignore[method-assign]
-    pynetdicom_association.time = _AssociationClock()  # type: ignore[assignment]
-    pynetdicom_dul.time = _DULClock()  # type: ignore[assignment]
+    pynetdicom_association.time = _AssociationClock()  # type: ignore[assignment,attr-defined]
+    pynetdicom_dul.time = _DULClock()  # type: ignore[assignment,attr-defined]
     pynetdicom_dul._efilm_patched = True  # type: ignore[attr-defined]

@@ -392,7 +392,7 @@ def _insert_instance(series_id: int, header: InstanceHeader, key: str, sha256: s
         **header.instance,
     }
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in _INSTANCE_FIELDS)
+    columns = ", ".join(quote(str(f.column)) for f in _INSTANCE_FIELDS)
     placeholders = ", ".join(["%s"] * len(_INSTANCE_FIELDS))
     params = [f.get_db_prep_save(values[f.attname], connection) for f in _INSTANCE_FIELDS]
     with connection.cursor() as cursor:

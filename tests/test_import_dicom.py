@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 from pydicom.data import get_testdata_file, get_testdata_files
 
 from imaging import synthetic
 from imaging.models import Hospital, IngestConflict, Instance, Series, Study
 from tests.support.dicom import ct_bytes, stored_files, study_spec
+from tests.support.processes import subprocess_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -103,18 +103,6 @@ def test_it_imports_every_bundled_file_in_a_process_that_exits_cleanly(
     files = [f for f in get_testdata_files() if os.path.isfile(f)]
     assert counted == len(files)
     assert Instance.objects.count() > 100
-
-
-def subprocess_env(storage_root: Path) -> dict[str, str]:
-    """The environment for a manage.py process that shares this test's database."""
-    env = {**os.environ, "STORAGE_ROOT": str(storage_root)}
-    db = connection.settings_dict
-    if connection.vendor == "postgresql":
-        host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
-        env["DATABASE_URL"] = f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{host}:{port}/{db['NAME']}"
-    else:
-        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
-    return env
 
 
 @pytest.mark.slow

@@ -15,6 +15,13 @@ from django.db import connections
 from imaging.dimse import HospitalDirectory, ReusePortServer, StoreHandlers, build_ae, install_low_latency_reactors
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# Set by SIGTERM/SIGINT. Installed before any fork, so a child that has not yet
+# reached its serve loop still stops cleanly instead of dying mid-setup.
+stop_requested = threading.Event()
+
+
+def request_stop(signum: int, frame: FrameType | None) -> None:
+    stop_requested.set()
 
 
 class Command(BaseCommand):
@@ -35,6 +42,8 @@ class Command(BaseCommand):
         parser.add_argument("--drain-seconds", type=float, default=30.0, help="how long a stop waits for stores")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        for number in STOP_SIGNALS:
+            signal.signal(number, request_stop)
         processes = max(1, options["processes"] or os.cpu_count() or 1)
         self.stdout.write(
             f"DICOM listener {options['ae_title']} on {options['host']}:{options['port']}, "
@@ -73,11 +82,12 @@ def serve(options: dict[str, Any]) -> None:
     server = ae.make_server(
         (options["host"], options["port"]), evt_handlers=handlers.handlers(), server_class=ReusePortServer
     )
-    stop = threading.Event()
+    ae._servers.append(server)  # as start_server does: its shutdown() expects to find it there
     for number in STOP_SIGNALS:
-        signal.signal(number, lambda signum, frame: stop.set())
+        signal.signal(number, request_stop)
     threading.Thread(target=server.serve_forever, name="dicom-accept", daemon=True).start()
-    stop.wait()
+    while not stop_requested.wait(timeout=1.0):
+        pass
     # No new associations; stores in progress finish, new ones are told to retry.
     server.shutdown()
     handlers.stopping = True

@@ -1,0 +1,365 @@
+"""manage.py dicom_listener against DCMTK's echoscu and storescu, and pynetdicom SCUs."""
+
+import os
+import re
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_files
+from pydicom.dataset import Dataset
+from pynetdicom import AE, build_role, evt
+from pynetdicom.sop_class import _STORAGE_CLASSES, StorageCommitmentPushModel  # type: ignore[attr-defined]
+
+from imaging import synthetic
+from imaging.models import Hospital, IngestConflict, Instance, Series, Study
+from tests.support.dicom import ct_slice, stored_files, study_spec
+from tests.support.processes import free_port, manage_process, shared_database_url, subprocess_env, wait_for_port
+from tests.support.tcp_proxy import TcpProxy
+
+pytestmark = [pytest.mark.dcmtk, pytest.mark.usefixtures("require_dcmtk")]
+
+CALLING = "CITY1_PACS"
+TRANSFER_SYNTAX_FLAG = {
+    "1.2.840.10008.1.2": "-xi",
+    "1.2.840.10008.1.2.1": "-xe",
+    "1.2.840.10008.1.2.2": "-xb",
+    "1.2.840.10008.1.2.1.99": "-xd",
+    "1.2.840.10008.1.2.4.50": "-xy",
+    "1.2.840.10008.1.2.4.51": "-xx",
+    "1.2.840.10008.1.2.4.70": "-xs",
+    "1.2.840.10008.1.2.4.80": "-xt",
+    "1.2.840.10008.1.2.4.81": "-xu",
+    "1.2.840.10008.1.2.4.90": "-xv",
+    "1.2.840.10008.1.2.4.91": "-xw",
+    "1.2.840.10008.1.2.5": "-xr",
+}
+
+
+@dataclass
+class Listener:
+    port: int
+    process: subprocess.Popen[str]
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=60)
+        if code != 0 and self.process.stdout:
+            print(self.process.stdout.read())
+        return code
+
+
+def start_listener(storage_root: Path, database_url: str | None = None, processes: int = 2) -> Listener:
+    port = free_port()
+    process = manage_process(
+        ["dicom_listener", "--port", str(port), "--processes", str(processes), "--ae-title", "REGION"],
+        subprocess_env(storage_root, database_url),
+    )
+    wait_for_port(port, process)
+    return Listener(port, process)
+
+
+@pytest.fixture
+def listener(transactional_db: None, hospital: Hospital, storage_root: Path) -> Iterator[Listener]:
+    running = start_listener(storage_root)
+    yield running
+    assert running.stop() == 0
+
+
+def dcmtk(tool: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [tool, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "TCP_NODELAY": "1"},
+        check=False,
+    )
+
+
+def storescu(listener: Listener, *options: str, path: Path) -> subprocess.CompletedProcess[str]:
+    return dcmtk(
+        "storescu", "-d", "-aet", CALLING, "-aec", "REGION", *options, "127.0.0.1", str(listener.port), str(path)
+    )
+
+
+def store_response(result: subprocess.CompletedProcess[str]) -> tuple[int, str]:
+    """The DIMSE status and error comment of storescu's (debug) report of a C-STORE.
+
+    (-1, why) when storescu could not read the file and sent nothing.
+    """
+    status = re.search(r"DIMSE Status\s*: 0x([0-9a-f]{4})", result.stderr)
+    if status is None:
+        assert "Store Request" not in result.stderr, result.stderr[-2000:]
+        return -1, result.stderr.strip().splitlines()[-1]
+    comment = re.search(r"\(0000,0902\) LO \[(.*?)\]", result.stderr)
+    return int(status.group(1), 16), comment.group(1) if comment else ""
+
+
+def dataset_bytes(data: bytes) -> bytes:
+    """A Part 10 file's dataset, after the file meta group (PS3.10 7.1)."""
+    assert data[128:132] == b"DICM"
+    group_length = int.from_bytes(data[140:144], "little")
+    return data[144 + group_length :]
+
+
+def test_it_answers_echoscu(listener: Listener) -> None:
+    result = dcmtk("echoscu", "-aet", CALLING, "-aec", "REGION", "127.0.0.1", str(listener.port))
+    assert result.returncode == 0, result.stderr
+
+
+def test_it_rejects_an_unknown_calling_ae_title_at_association(listener: Listener) -> None:
+    result = dcmtk("echoscu", "-aet", "STRANGER", "-aec", "REGION", "127.0.0.1", str(listener.port))
+    assert result.returncode != 0
+    assert "Calling AE Title Not Recognized" in result.stderr
+
+
+def test_it_rejects_a_wrong_called_ae_title_at_association(listener: Listener) -> None:
+    result = dcmtk("echoscu", "-aet", CALLING, "-aec", "ELSEWHERE", "127.0.0.1", str(listener.port))
+    assert result.returncode != 0
+    assert "Called AE Title Not Recognized" in result.stderr
+
+
+def bundled_storage_files() -> list[tuple[Path, str]]:
+    """pydicom's bundled files with a storage SOP class, and the transfer syntax each is in."""
+    storage_classes = set(_STORAGE_CLASSES.values())
+    files = []
+    for name in sorted(get_testdata_files()):
+        path = Path(name)
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            syntax = str(ds.file_meta.TransferSyntaxUID)
+        except Exception:  # noqa: S112 - unreadable files are the ingest tests' concern
+            continue
+        if ds.get("SOPClassUID") in storage_classes and syntax in TRANSFER_SYNTAX_FLAG and "SOPInstanceUID" in ds:
+            files.append((path, syntax))
+    return files
+
+
+@pytest.fixture
+def reference_scp(tmp_path: Path) -> Iterator[Listener]:
+    """DCMTK's storescp in bit-preserving mode: it writes exactly what storescu sent."""
+    port = free_port()
+    folder = tmp_path / "reference"
+    folder.mkdir()
+    process = subprocess.Popen(
+        ["storescp", "+B", "+xa", "-od", str(folder), "-aet", "REGION", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    wait_for_port(port, process)
+    yield Listener(port, process)
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def sent_bytes(reference: Listener, folder: Path, path: Path, *options: str) -> bytes | None:
+    """The dataset storescu puts on the wire for `path`, as DCMTK's storescp received it."""
+    for old in folder.iterdir():
+        old.unlink()
+    storescu(reference, *options, path=path)
+    received = list(folder.iterdir())
+    return dataset_bytes(received[0].read_bytes()) if len(received) == 1 else None
+
+
+@pytest.mark.slow
+def test_it_stores_every_bundled_file_as_sent_or_refuses_it_with_the_right_status(
+    listener: Listener, reference_scp: Listener, tmp_path: Path, storage_root: Path
+) -> None:
+    files = bundled_storage_files()
+    assert len(files) > 80
+    stored = refused = unsent = 0
+    for path, syntax in files:
+        status, comment = store_response(storescu(listener, TRANSFER_SYNTAX_FLAG[syntax], "-R", path=path))
+        if status == -1:
+            unsent += 1
+            continue
+        sop_uid = str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+        if status == 0:
+            stored += 1
+            instance = Instance.objects.get(sop_uid=sop_uid)
+            assert instance.transfer_syntax_uid == syntax, path.name
+            kept = dataset_bytes((storage_root / instance.storage_key).read_bytes())
+            sent = sent_bytes(reference_scp, tmp_path / "reference", path, TRANSFER_SYNTAX_FLAG[syntax], "-R")
+            assert kept == sent, path.name
+            continue
+        refused += 1
+        assert comment, path.name
+        if status == 0xC211:  # a variant of a file sent before, under the same SOPInstanceUID
+            assert Instance.objects.filter(sop_uid=sop_uid).exists(), path.name
+            assert IngestConflict.objects.filter(sop_uid=sop_uid).exists(), path.name
+        else:
+            assert status in (0xC210, 0xA900), (path.name, hex(status), comment)
+            assert not Instance.objects.filter(sop_uid=sop_uid).exists(), path.name
+    assert stored > 60
+    assert unsent < 10
+    kept = set(Instance.objects.values_list("transfer_syntax_uid", flat=True))
+    # compressed syntaxes arrive, and stay, as they were sent (RLE files share their SOP UIDs with
+    # uncompressed variants sent earlier, so they come back as conflicts)
+    assert {
+        "1.2.840.10008.1.2",
+        "1.2.840.10008.1.2.1",
+        "1.2.840.10008.1.2.4.50",
+        "1.2.840.10008.1.2.4.51",
+        "1.2.840.10008.1.2.4.70",
+        "1.2.840.10008.1.2.4.90",
+    } <= kept
+    assert listener.process.poll() is None
+    assert refused == len(files) - stored - unsent
+
+
+def test_it_refuses_an_object_without_patient_id_with_c210(listener: Listener, tmp_path: Path) -> None:
+    ds = ct_slice()
+    ds.PatientID = ""
+    path = tmp_path / "no-patient.dcm"
+    path.write_bytes(synthetic.to_bytes(ds))
+    status, comment = store_response(storescu(listener, "-xe", path=path))
+    assert status == 0xC210
+    assert comment == "PatientID is missing or empty"
+    assert Instance.objects.count() == 0
+
+
+def encoded_study(count: int) -> list[Dataset]:
+    study = study_spec("concurrent")
+    return [ct_slice(study=study, number=n, size=32) for n in range(1, count + 1)]
+
+
+def send(port: int, datasets: list[Dataset], statuses: list[int], calling: str = CALLING) -> None:
+    ae = AE(ae_title=calling)
+    ae.add_requested_context(synthetic.CT_IMAGE, "1.2.840.10008.1.2.1")
+    assoc = ae.associate("127.0.0.1", port, ae_title="REGION")
+    assert assoc.is_established
+    try:
+        for ds in datasets:
+            reply = assoc.send_c_store(ds)
+            statuses.append(int(reply.Status) if reply else -1)
+    finally:
+        assoc.release()
+
+
+@pytest.mark.slow
+def test_it_indexes_once_what_twenty_associations_send_at_once(
+    listener: Listener, tmp_path: Path, storage_root: Path
+) -> None:
+    folder = tmp_path / "study"
+    folder.mkdir()
+    for number, ds in enumerate(encoded_study(50)):
+        (folder / f"{number:03d}.dcm").write_bytes(synthetic.to_bytes(ds))
+    command = ["storescu", "-aet", CALLING, "-aec", "REGION", "+sd", "127.0.0.1", str(listener.port), str(folder)]
+    senders = [
+        subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "TCP_NODELAY": "1"}
+        )
+        for _ in range(20)
+    ]
+    outputs = [sender.communicate(timeout=300)[0] for sender in senders]
+    assert [sender.returncode for sender in senders] == [0] * 20, outputs
+    assert not any("Store Failed" in output or "E:" in output for output in outputs), outputs
+    assert Instance.objects.count() == 50
+    study = Study.objects.get()
+    assert (study.number_of_instances, study.number_of_series) == (50, 1)
+    assert Series.objects.get().number_of_instances == 50
+    assert IngestConflict.objects.count() == 0
+    assert len(stored_files(storage_root)) == 50
+
+
+def test_it_reports_storage_commitment_on_the_same_association(listener: Listener) -> None:
+    held = ct_slice(number=1)
+    statuses: list[int] = []
+    send(listener.port, [held], statuses)
+    assert statuses == [0]
+    reports: list[tuple[int, Dataset]] = []
+    received = threading.Event()
+
+    def on_report(event: evt.Event) -> int:
+        reports.append((event.request.EventTypeID, event.event_information))
+        received.set()
+        return 0
+
+    ae = AE(ae_title=CALLING)
+    ae.add_requested_context(StorageCommitmentPushModel)
+    assoc = ae.associate(
+        "127.0.0.1",
+        listener.port,
+        ae_title="REGION",
+        ext_neg=[build_role(StorageCommitmentPushModel, scu_role=True, scp_role=True)],
+        evt_handlers=[(evt.EVT_N_EVENT_REPORT, on_report)],
+    )
+    assert assoc.is_established
+    request = Dataset()
+    request.TransactionUID = synthetic.uid_for("transaction", 1)
+    asked = []
+    for uid in (held.SOPInstanceUID, synthetic.uid_for("never-sent")):
+        item = Dataset()
+        item.ReferencedSOPClassUID = synthetic.CT_IMAGE
+        item.ReferencedSOPInstanceUID = uid
+        asked.append(item)
+    request.ReferencedSOPSequence = asked
+    status, _ = assoc.send_n_action(request, 1, StorageCommitmentPushModel, "1.2.840.10008.1.20.1.1")
+    assert status.Status == 0
+    assert received.wait(timeout=10)
+    assoc.release()
+    event_type, information = reports[0]
+    assert event_type == 2  # some failed
+    assert information.TransactionUID == request.TransactionUID
+    assert [i.ReferencedSOPInstanceUID for i in information.ReferencedSOPSequence] == [held.SOPInstanceUID]
+    assert [i.FailureReason for i in information.FailedSOPSequence] == [0x0112]
+
+
+@pytest.mark.slow
+def test_it_drains_and_stops_cleanly_on_sigterm(
+    transactional_db: None, hospital: Hospital, tmp_path: Path, storage_root: Path
+) -> None:
+    running = start_listener(storage_root, processes=1)
+    folder = tmp_path / "ct"
+    folder.mkdir()
+    for number in range(1, 201):
+        (folder / f"{number:04d}.dcm").write_bytes(synthetic.to_bytes(ct_slice(number=number, size=128)))
+    sender = subprocess.Popen(
+        ["storescu", "-aet", CALLING, "-aec", "REGION", "+sd", "127.0.0.1", str(running.port), str(folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "TCP_NODELAY": "1"},
+    )
+    while Instance.objects.count() < 20:
+        assert sender.poll() is None
+    assert running.stop() == 0
+    sender.wait(timeout=60)
+    instances = list(Instance.objects.all())
+    assert 20 <= len(instances) < 200
+    assert all((storage_root / i.storage_key).is_file() for i in instances)
+    assert not [p for p in stored_files(storage_root) if p.name.startswith(".tmp-")]
+    assert len(stored_files(storage_root)) == len(instances)
+
+
+@pytest.mark.slow
+def test_it_answers_a700_while_the_database_is_down_and_recovers(
+    require_postgres: None, transactional_db: None, hospital: Hospital, storage_root: Path
+) -> None:
+    proxy = TcpProxy("127.0.0.1", 5432)
+    proxy.start()
+    running = start_listener(storage_root, shared_database_url(port=proxy.port), processes=1)
+    try:
+        first, second = ct_slice(number=1), ct_slice(number=2)
+        statuses: list[int] = []
+        send(running.port, [first], statuses)
+        proxy.cut()
+        send(running.port, [second], statuses)
+        assert statuses == [0, 0xA700]
+        assert running.process.poll() is None
+        proxy.restore()
+        send(running.port, [second], statuses)
+        assert statuses == [0, 0xA700, 0]
+        assert Instance.objects.count() == 2
+        assert len(stored_files(storage_root)) == 2
+    finally:
+        running.stop()
+        proxy.cut()
