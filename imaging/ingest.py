@@ -4,14 +4,17 @@ Every entry point (file import, C-STORE, STOW-RS) calls `ingest_instance`:
 
 1. parse the bytes with pydicom and reject what is not a whole DICOM object;
 2. validate its identity (UIDs, PatientID) before any of it names a path;
-3. compare with what the index holds: identical bytes change nothing, different
-   bytes under a known SOPInstanceUID are recorded as a conflict;
-4. write the file to storage atomically under a key that names its content;
-5. upsert patient record, study, series and instance in one transaction;
+3. write the file to storage atomically under a key that names its content
+   (nothing is written when that key holds the same content already);
+4. upsert patient record, study, series and instance in one transaction;
+5. compare with what the index held: identical bytes change nothing, different
+   bytes under a known SOPInstanceUID are recorded as a conflict and the file
+   this call wrote is removed again (the stored copy is never touched: its key
+   names other content);
 6. after commit, announce the new instance (`instance_stored`) so that renders
    and phone links are scheduled.
 
-A failure after step 4 removes the file this call wrote, so nothing half-written
+A failure after step 3 removes the file this call wrote, so nothing half-written
 stays behind.
 """
 
@@ -118,9 +121,6 @@ def ingest_instance(source: bytes | Path, hospital: Hospital, *, source_name: st
     except _Rejected as rejected:
         return IngestResult(IngestOutcome.REJECTED, reason=rejected.reason, rejection=rejected.kind)
     sha256 = hashlib.sha256(content).hexdigest()
-    known = _known_instance(header.sop_uid)
-    if known is not None:
-        return _compare_with_stored(known[0], known[1], header, sha256, len(content), hospital, source_name)
     try:
         return _store_new(content, dataset, header, sha256, hospital, source_name)
     except _Rejected as rejected:
@@ -222,17 +222,6 @@ def _read_header(dataset: Dataset) -> InstanceHeader:
         raise _Rejected(RejectionKind.UNREADABLE, f"the header cannot be read: {error}") from None
 
 
-def _known_instance(sop_uid: str) -> tuple[int, str] | None:
-    """(pk, sha256) of the indexed instance with this SOPInstanceUID, if any."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT id, sha256 FROM imaging_instance WHERE sop_uid = %s", [sop_uid])
-            row = cursor.fetchone()
-        return (int(row[0]), str(row[1])) if row else None
-    except DatabaseError as error:
-        raise IngestUnavailable(f"the index database is unavailable: {error}") from error
-
-
 def _result(header: InstanceHeader, outcome: IngestOutcome, **fields: Any) -> IngestResult:
     return IngestResult(
         outcome,
@@ -288,7 +277,8 @@ def _store_new(
             raise _Rejected(RejectionKind.INVALID, f"the index refused a header value: {error}") from error
         raise
     if not created:
-        # Another writer indexed this SOPInstanceUID between our check and our insert.
+        if wrote and stored_sha256 != sha256:
+            default_storage.delete(key)
         return _compare_with_stored(instance_id, stored_sha256, header, sha256, len(content), hospital, source_name)
     transaction.on_commit(lambda: instance_stored.send(sender=Instance, instance_id=instance_id))
     return _result(header, IngestOutcome.STORED, instance_id=instance_id)
@@ -297,6 +287,8 @@ def _store_new(
 def _write_file(key: str, content: bytes) -> bool:
     """Write `content` under `key`; False when the same content is there already."""
     try:
+        if default_storage.exists(key):
+            return False
         default_storage.save(key, File(io.BytesIO(content)))
         return True
     except FileExistsError:
@@ -313,7 +305,6 @@ class _SeriesPlace:
     hospital_id: int
 
 
-@transaction.atomic
 def _index(
     dataset: Dataset, header: InstanceHeader, hospital: Hospital, key: str, sha256: str, size: int
 ) -> tuple[int, str, bool]:
@@ -321,9 +312,20 @@ def _index(
 
     Returns the instance's pk, the SHA-256 the index holds for it, and whether
     this call created it. The common case (another image of a series the index
-    knows) takes five statements in plain SQL: the ORM costs ~0.4 ms a statement
-    on these machines, more than the database itself.
+    knows) is one statement on PostgreSQL and five on SQLite, in plain SQL: the
+    ORM costs ~0.4 ms a statement on these machines, more than the database.
     """
+    if connection.vendor == "postgresql" and not (header.is_pdf or header.is_structured_report):
+        indexed = _index_known_series_in_one_statement(header, hospital, key, sha256, size)
+        if indexed is not None:
+            return indexed
+    return _index_in_a_transaction(dataset, header, hospital, key, sha256, size)
+
+
+@transaction.atomic
+def _index_in_a_transaction(
+    dataset: Dataset, header: InstanceHeader, hospital: Hospital, key: str, sha256: str, size: int
+) -> tuple[int, str, bool]:
     place = _find_series(header.series_uid)
     series_created = False
     if place is None:
@@ -341,6 +343,68 @@ def _index(
     if header.is_pdf or header.is_structured_report:
         _attach_report(dataset, header, place.study_id, instance_id)
     return instance_id, sha256, True
+
+
+_ONE_STATEMENT = """
+WITH place AS (
+    SELECT se.id AS series_id, se.study_id, p.patient_id, p.hospital_id
+    FROM imaging_series se
+    JOIN imaging_study st ON st.id = se.study_id
+    JOIN imaging_patientrecord p ON p.id = st.patient_id
+    WHERE se.series_uid = %s
+), new AS (
+    INSERT INTO imaging_instance ({columns}, series_id)
+    SELECT {placeholders}, place.series_id FROM place WHERE place.patient_id = %s AND place.hospital_id = %s
+    ON CONFLICT DO NOTHING
+    RETURNING id, series_id
+), counted_series AS (
+    UPDATE imaging_series SET number_of_instances = number_of_instances + 1
+    WHERE id IN (SELECT series_id FROM new)
+), counted_study AS (
+    UPDATE imaging_study SET number_of_instances = number_of_instances + 1, size_bytes = size_bytes + %s,
+        updated_at = %s
+    WHERE id = (SELECT study_id FROM place) AND EXISTS (SELECT 1 FROM new)
+)
+SELECT (SELECT series_id FROM place), (SELECT patient_id FROM place), (SELECT hospital_id FROM place),
+       (SELECT id FROM new)
+"""
+
+
+def _index_known_series_in_one_statement(
+    header: InstanceHeader, hospital: Hospital, key: str, sha256: str, size: int
+) -> tuple[int, str, bool] | None:
+    """PostgreSQL: find the series, insert the instance and count it, in one round trip.
+
+    None when the series is new to the index: the transaction path creates it.
+    """
+    fields = [f for f in _INSTANCE_FIELDS if f.attname != "series_id"]
+    values = _instance_values(0, header, key, sha256, size)
+    quote = connection.ops.quote_name
+    sql = _ONE_STATEMENT.format(
+        columns=", ".join(quote(str(f.column)) for f in fields), placeholders=", ".join(["%s"] * len(fields))
+    )
+    params = [
+        header.series_uid,
+        *(f.get_db_prep_save(values[f.attname], connection) for f in fields),
+        header.patient_id,
+        hospital.pk,
+        size,
+        timezone.now(),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        series_id, patient_id, hospital_id, instance_id = cursor.fetchone()
+    if series_id is None:
+        return None
+    if patient_id != header.patient_id or hospital_id != hospital.pk:
+        raise _Rejected(
+            RejectionKind.PATIENT_MISMATCH,
+            f"series {header.series_uid} is held for another patient record; the object was refused",
+        )
+    if instance_id is None:
+        existing_id, existing_sha256 = Instance.objects.values_list("pk", "sha256").get(sop_uid=header.sop_uid)
+        return existing_id, existing_sha256, False
+    return int(instance_id), sha256, True
 
 
 def _find_series(series_uid: str) -> _SeriesPlace | None:
@@ -379,7 +443,23 @@ _INSTANCE_FIELDS = [f for f in Instance._meta.concrete_fields if not f.primary_k
 
 def _insert_instance(series_id: int, header: InstanceHeader, key: str, sha256: str, size: int) -> int | None:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the new pk, or None if the SOP UID is known."""
-    values: dict[str, Any] = {
+    values = _instance_values(series_id, header, key, sha256, size)
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(str(f.column)) for f in _INSTANCE_FIELDS)
+    placeholders = ", ".join(["%s"] * len(_INSTANCE_FIELDS))
+    params = [f.get_db_prep_save(values[f.attname], connection) for f in _INSTANCE_FIELDS]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO imaging_instance ({columns}) VALUES ({placeholders}) "  # noqa: S608 - names from the model
+            "ON CONFLICT DO NOTHING RETURNING id",
+            params,
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else None
+
+
+def _instance_values(series_id: int, header: InstanceHeader, key: str, sha256: str, size: int) -> dict[str, Any]:
+    return {
         "sop_uid": header.sop_uid,
         "series_id": series_id,
         "sop_class_uid": header.sop_class_uid,
@@ -391,18 +471,6 @@ def _insert_instance(series_id: int, header: InstanceHeader, key: str, sha256: s
         "render_error": "",
         **header.instance,
     }
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(str(f.column)) for f in _INSTANCE_FIELDS)
-    placeholders = ", ".join(["%s"] * len(_INSTANCE_FIELDS))
-    params = [f.get_db_prep_save(values[f.attname], connection) for f in _INSTANCE_FIELDS]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO imaging_instance ({columns}) VALUES ({placeholders}) "  # noqa: S608 - names from the model
-            "ON CONFLICT (sop_uid) DO NOTHING RETURNING id",
-            params,
-        )
-        row = cursor.fetchone()
-    return int(row[0]) if row else None
 
 
 def _upsert_patient(header: InstanceHeader, hospital: Hospital) -> PatientRecord:

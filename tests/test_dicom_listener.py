@@ -278,10 +278,10 @@ def test_it_reports_storage_commitment_on_the_same_association(listener: Listene
     reports: list[tuple[int, Dataset]] = []
     received = threading.Event()
 
-    def on_report(event: evt.Event) -> int:
+    def on_report(event: evt.Event) -> tuple[int, None]:
         reports.append((event.request.EventTypeID, event.event_information))
         received.set()
-        return 0
+        return 0, None
 
     ae = AE(ae_title=CALLING)
     ae.add_requested_context(StorageCommitmentPushModel)
