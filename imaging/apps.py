@@ -16,5 +16,6 @@ class ImagingConfig(AppConfig):
         # a reason to refuse an image, nor to fill the logs. pydicom sets its own
         # logger's level on import, after Django's LOGGING, so it is set here.
         pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
-        logging.getLogger("pydicom").setLevel(logging.ERROR)
+        # Its decoders log every plugin that fails before one succeeds.
+        logging.getLogger("pydicom").setLevel(logging.CRITICAL)
         warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom\..*")
