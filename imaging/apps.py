@@ -19,3 +19,8 @@ class ImagingConfig(AppConfig):
         # Its decoders log every plugin that fails before one succeeds.
         logging.getLogger("pydicom").setLevel(logging.CRITICAL)
         warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom\..*")
+
+        from imaging.ingest import instance_stored
+        from imaging.tasks import schedule_renders
+
+        instance_stored.connect(schedule_renders, dispatch_uid="imaging.schedule_renders")

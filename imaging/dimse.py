@@ -285,6 +285,9 @@ def commitment_report(information: Dataset, hospital: Hospital | None) -> Datase
 def send_commitment_report(assoc: Any, report: Dataset) -> None:
     """Send the result on the asking association, or on a new one to the asker's port."""
     event_type = 2 if "FailedSOPSequence" in report else 1
+    # Let the asker take in the N-ACTION response first: a pynetdicom SCU sent
+    # an event report right behind it sometimes mis-parses the pair.
+    time.sleep(0.2)
     deadline = time.monotonic() + 2.0
     while assoc.is_established and time.monotonic() < deadline:
         try:

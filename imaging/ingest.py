@@ -61,7 +61,7 @@ from imaging.storage import dicom_key
 
 logger = logging.getLogger(__name__)
 
-# Sent after the index transaction commits, with `instance_id`.
+# Sent after the index transaction commits, with `instance_id` and `series_id`.
 instance_stored = Signal()
 
 UNDEFINED_LENGTH = 0xFFFFFFFF
@@ -267,7 +267,7 @@ def _store_new(
     key = dicom_key(header.study_uid, header.series_uid, header.sop_uid, sha256)
     wrote = _write_file(key, content)
     try:
-        instance_id, stored_sha256, created = _index(dataset, header, hospital, key, sha256, len(content))
+        indexed = _index(dataset, header, hospital, key, sha256, len(content))
     except BaseException as error:
         if wrote:
             default_storage.delete(key)
@@ -276,12 +276,16 @@ def _store_new(
         if isinstance(error, DatabaseError | ValueError):
             raise _Rejected(RejectionKind.INVALID, f"the index refused a header value: {error}") from error
         raise
-    if not created:
-        if wrote and stored_sha256 != sha256:
+    if not indexed.created:
+        if wrote and indexed.sha256 != sha256:
             default_storage.delete(key)
-        return _compare_with_stored(instance_id, stored_sha256, header, sha256, len(content), hospital, source_name)
-    transaction.on_commit(lambda: instance_stored.send(sender=Instance, instance_id=instance_id))
-    return _result(header, IngestOutcome.STORED, instance_id=instance_id)
+        return _compare_with_stored(
+            indexed.instance_id, indexed.sha256, header, sha256, len(content), hospital, source_name
+        )
+    transaction.on_commit(
+        lambda: instance_stored.send(sender=Instance, instance_id=indexed.instance_id, series_id=indexed.series_id)
+    )
+    return _result(header, IngestOutcome.STORED, instance_id=indexed.instance_id)
 
 
 def _write_file(key: str, content: bytes) -> bool:
@@ -298,6 +302,14 @@ def _write_file(key: str, content: bytes) -> bool:
 
 
 @dataclass(frozen=True)
+class _Indexed:
+    instance_id: int
+    series_id: int
+    sha256: str  # what the index holds for the SOPInstanceUID
+    created: bool
+
+
+@dataclass(frozen=True)
 class _SeriesPlace:
     series_id: int
     study_id: int
@@ -305,9 +317,7 @@ class _SeriesPlace:
     hospital_id: int
 
 
-def _index(
-    dataset: Dataset, header: InstanceHeader, hospital: Hospital, key: str, sha256: str, size: int
-) -> tuple[int, str, bool]:
+def _index(dataset: Dataset, header: InstanceHeader, hospital: Hospital, key: str, sha256: str, size: int) -> _Indexed:
     """Upsert patient record, study, series and instance; count what is new.
 
     Returns the instance's pk, the SHA-256 the index holds for it, and whether
@@ -325,7 +335,7 @@ def _index(
 @transaction.atomic
 def _index_in_a_transaction(
     dataset: Dataset, header: InstanceHeader, hospital: Hospital, key: str, sha256: str, size: int
-) -> tuple[int, str, bool]:
+) -> _Indexed:
     place = _find_series(header.series_uid)
     series_created = False
     if place is None:
@@ -337,12 +347,11 @@ def _index_in_a_transaction(
         )
     instance_id = _insert_instance(place.series_id, header, key, sha256, size)
     if instance_id is None:
-        existing_id, existing_sha256 = Instance.objects.values_list("pk", "sha256").get(sop_uid=header.sop_uid)
-        return existing_id, existing_sha256, False
+        return _existing(header.sop_uid)
     _count_new_instance(place, series_created, header, size)
     if header.is_pdf or header.is_structured_report:
         _attach_report(dataset, header, place.study_id, instance_id)
-    return instance_id, sha256, True
+    return _Indexed(instance_id, place.series_id, sha256, True)
 
 
 _ONE_STATEMENT = """
@@ -372,7 +381,7 @@ SELECT (SELECT series_id FROM place), (SELECT patient_id FROM place), (SELECT ho
 
 def _index_known_series_in_one_statement(
     header: InstanceHeader, hospital: Hospital, key: str, sha256: str, size: int
-) -> tuple[int, str, bool] | None:
+) -> _Indexed | None:
     """PostgreSQL: find the series, insert the instance and count it, in one round trip.
 
     None when the series is new to the index: the transaction path creates it.
@@ -402,9 +411,13 @@ def _index_known_series_in_one_statement(
             f"series {header.series_uid} is held for another patient record; the object was refused",
         )
     if instance_id is None:
-        existing_id, existing_sha256 = Instance.objects.values_list("pk", "sha256").get(sop_uid=header.sop_uid)
-        return existing_id, existing_sha256, False
-    return int(instance_id), sha256, True
+        return _existing(header.sop_uid)
+    return _Indexed(int(instance_id), int(series_id), sha256, True)
+
+
+def _existing(sop_uid: str) -> _Indexed:
+    instance_id, series_id, sha256 = Instance.objects.values_list("pk", "series_id", "sha256").get(sop_uid=sop_uid)
+    return _Indexed(instance_id, series_id, sha256, False)
 
 
 def _find_series(series_uid: str) -> _SeriesPlace | None:

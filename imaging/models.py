@@ -284,3 +284,33 @@ class IngestConflict(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sop_uid}: {self.reason}"
+
+
+class RenderStatus(models.TextChoices):
+    PENDING = "pending", _("being made")
+    READY = "ready", _("ready")
+    FAILED = "failed", _("failed")
+
+
+class Render(models.Model):
+    """A render kept in storage under `key`; the row is also the claim on making it.
+
+    Whoever inserts the row makes the render; `attempts` counts the times it was
+    actually made, so a render made twice would show.
+    """
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="renders")
+    key = models.CharField(max_length=255, unique=True)
+    status = models.CharField(max_length=8, choices=RenderStatus.choices, default=RenderStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    size_bytes = models.PositiveIntegerField(default=0)
+    claimed_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("render")
+        verbose_name_plural = _("renders")
+
+    def __str__(self) -> str:
+        return self.key

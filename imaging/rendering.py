@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from pydicom.pixels import apply_color_lut, pixel_array
+from pydicom.pixels.processing import apply_color_lut
+from pydicom.pixels.utils import pixel_array
 
 RENDERER_VERSION = "1"
 OUTPUT_MAX = 255.0
@@ -236,7 +237,9 @@ def _rescale(ds: Dataset, frame: int) -> tuple[float, float]:
         return 1.0, 0.0
     slope = source.get("RescaleSlope")
     intercept = source.get("RescaleIntercept")
-    return (_first(slope) if slope not in (None, "") else 1.0), (_first(intercept) if intercept not in (None, "") else 0.0)
+    slope_value = _first(slope) if slope not in (None, "") else 1.0
+    intercept_value = _first(intercept) if intercept not in (None, "") else 0.0
+    return slope_value, intercept_value
 
 
 def _file_voi_function(ds: Dataset, frame: int) -> str | None:

@@ -217,6 +217,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240)
 CELERY_TASK_DEFAULT_QUEUE = "bulk"
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ROUTES = {"imaging.tasks.render_on_demand": {"queue": "interactive"}}
+RENDER_WAIT_SECONDS = env_int("RENDER_WAIT_SECONDS", 10)
+LOGIN_URL = "/admin/login/"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 5, "socket_connect_timeout": 5}
 
 # DICOM

@@ -4,7 +4,6 @@ A test that needs a real service (PostgreSQL, Redis, DCMTK, Chromium) is skipped
 when it is missing on a developer's machine, and fails when CI is set.
 """
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -13,14 +12,9 @@ import pytest
 from django.db import connection
 
 from imaging.models import Hospital, HospitalAETitle
+from tests.support.services import require
 
-
-def require(condition: bool, what: str) -> None:
-    if condition:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} is required in CI and is missing")
-    pytest.skip(f"{what} is not available here")
+pytest_plugins = ["tests.support.workers"]
 
 
 @pytest.fixture
@@ -43,6 +37,16 @@ def storage_root(tmp_path: Path, settings: Any) -> Path:
     }
     settings.STORAGE_ROOT = root
     return root
+
+
+@pytest.fixture(autouse=True)
+def inline_tasks(settings: Any) -> None:
+    """Tasks run in the test's process unless a test starts real workers (tests/support/workers.py)."""
+    from portal.celery import app
+
+    app.conf.task_always_eager = True
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.CELERY_BROKER_URL = ""
 
 
 @pytest.fixture

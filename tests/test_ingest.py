@@ -243,7 +243,7 @@ def test_it_accepts_a_bare_dataset_without_file_meta(hospital: Hospital, storage
 def test_it_announces_a_new_instance_after_commit(hospital: Hospital, django_capture_on_commit_callbacks: Any) -> None:
     received: list[int] = []
 
-    def on_stored(sender: object, instance_id: int, **kwargs: object) -> None:
+    def on_stored(sender: object, instance_id: int, series_id: int, **kwargs: object) -> None:
         received.append(instance_id)
 
     instance_stored.connect(on_stored)

@@ -50,4 +50,6 @@ def ct_bytes(**kwargs: object) -> bytes:
 
 
 def stored_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+    """The DICOM objects (not renders) under a storage root, temporary files included."""
+    folder = root / "dicom"
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []

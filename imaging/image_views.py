@@ -1,0 +1,101 @@
+"""Serving renders over HTTP, for whichever requester a view has already checked.
+
+Views of each kind of requester (staff, patient, share) load the instance or
+series through their own access helper, then call `serve_preview` or
+`serve_series_thumbnail` here. Nothing here checks access.
+"""
+
+import hashlib
+
+from celery.exceptions import CeleryError
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from kombu.exceptions import KombuError
+
+from imaging.models import Instance, RenderStatus, Series
+from imaging.renders import (
+    InvalidRenderRequest,
+    RenderSpec,
+    ensure_render,
+    interactive_timeout,
+    placeholder,
+    read_render,
+    wait_for_render,
+)
+from imaging.tasks import middle_instance, render_on_demand
+
+IMMUTABLE = "private, max-age=31536000, immutable"
+
+
+def serve_preview(request: HttpRequest, instance: Instance) -> HttpResponse:
+    try:
+        spec = RenderSpec.from_query(request.GET, instance)
+    except InvalidRenderRequest as error:
+        return HttpResponseBadRequest(str(error))
+    return serve_render(request, instance, spec)
+
+
+def serve_thumbnail(request: HttpRequest, instance: Instance) -> HttpResponse:
+    return serve_render(request, instance, RenderSpec.thumbnail())
+
+
+def serve_series_thumbnail(request: HttpRequest, series: Series) -> HttpResponse:
+    instance = middle_instance(series.pk)
+    if instance is None:
+        return _placeholder_response(RenderSpec.thumbnail())
+    return serve_render(request, instance, RenderSpec.thumbnail())
+
+
+def serve_render(request: HttpRequest, instance: Instance, spec: RenderSpec) -> HttpResponse:
+    """The render, from storage, or made now (by a worker when there is one).
+
+    A render's key names exactly what it shows, so a file found under it is
+    the answer: the fast path touches neither the database nor a worker.
+    """
+    key = spec.key(instance)
+    etag = '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
+    if request.headers.get("If-None-Match") == etag:
+        return _cacheable(HttpResponse(status=304), etag)
+    try:
+        return _cacheable(HttpResponse(read_render(key), content_type=spec.content_type), etag)
+    except FileNotFoundError:
+        pass
+    status = _render_now(instance, spec, key)
+    if status == RenderStatus.READY:
+        return _cacheable(HttpResponse(read_render(key), content_type=spec.content_type), etag)
+    if status == RenderStatus.FAILED:
+        return _placeholder_response(spec)
+    response = HttpResponse("the image is still being prepared", status=503, content_type="text/plain")
+    response["Retry-After"] = "1"
+    return response
+
+
+def _render_now(instance: Instance, spec: RenderSpec, key: str) -> str:
+    """Make the render here (no broker) or on the `interactive` queue, waiting a bounded time."""
+    if not _inline():
+        try:
+            render_on_demand.apply_async((instance.pk, spec.as_json()), queue="interactive", retry=False)
+            return wait_for_render(key, interactive_timeout())
+        except (CeleryError, KombuError, OSError):
+            pass  # no broker after all: make it here
+    outcome = ensure_render(instance, spec)
+    if outcome.status != RenderStatus.PENDING:
+        return outcome.status
+    return wait_for_render(key, interactive_timeout())
+
+
+def _inline() -> bool:
+    return bool(getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False)) or not settings.CELERY_BROKER_URL
+
+
+def _cacheable(response: HttpResponse, etag: str) -> HttpResponse:
+    response["ETag"] = etag
+    response["Cache-Control"] = IMMUTABLE
+    return response
+
+
+def _placeholder_response(spec: RenderSpec) -> HttpResponse:
+    response = HttpResponse(placeholder(spec), content_type=spec.content_type)
+    response["Cache-Control"] = "no-store"
+    response["X-Render-Status"] = "unavailable"
+    return response
