@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from kombu.entity import Queue
+from kombu.entity import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -11,5 +11,8 @@ app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Two queues: `interactive` when someone waits for the result, `bulk` for work
 # that follows ingest. A worker started by `make worker` consumes both.
-app.conf.task_queues = (Queue("interactive"), Queue("bulk"))
+app.conf.task_queues = (
+    Queue("interactive", Exchange("interactive"), routing_key="interactive"),
+    Queue("bulk", Exchange("bulk"), routing_key="bulk"),
+)
 app.autodiscover_tasks()

@@ -19,7 +19,14 @@ from pynetdicom.sop_class import _STORAGE_CLASSES, StorageCommitmentPushModel  #
 from imaging import synthetic
 from imaging.models import Hospital, IngestConflict, Instance, Series, Study
 from tests.support.dicom import ct_slice, stored_files, study_spec
-from tests.support.processes import free_port, manage_process, shared_database_url, subprocess_env, wait_for_port
+from tests.support.processes import (
+    free_port,
+    manage_process,
+    output_of,
+    shared_database_url,
+    subprocess_env,
+    wait_for_port,
+)
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.dcmtk, pytest.mark.usefixtures("require_dcmtk")]
@@ -50,8 +57,8 @@ class Listener:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         code = self.process.wait(timeout=60)
-        if code != 0 and self.process.stdout:
-            print(self.process.stdout.read())
+        if code != 0:
+            print(output_of(self.process))
         return code
 
 

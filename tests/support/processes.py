@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 def subprocess_env(storage_root: Path, database_url: str | None = None) -> dict[str, str]:
     """The environment of a manage.py process that uses this test's database and storage."""
     env = {**os.environ, "STORAGE_ROOT": str(storage_root), "PYTHONUNBUFFERED": "1"}
+    env.pop("CELERY_BROKER_URL", None)  # tasks run inline unless a test starts workers
     env["DATABASE_URL"] = database_url or shared_database_url()
     return env
 
@@ -38,7 +40,7 @@ def wait_for_port(port: int, process: subprocess.Popen[str], timeout: float = 30
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode}: {process.stdout and process.stdout.read()}")
+            raise RuntimeError(f"process exited with {process.returncode}: {output_of(process)}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
@@ -48,11 +50,17 @@ def wait_for_port(port: int, process: subprocess.Popen[str], timeout: float = 30
 
 
 def manage_process(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    """A manage.py command in the background; its output goes to a file (a pipe nobody reads fills up)."""
+    return background([sys.executable, "manage.py", *args], env)
+
+
+def background(command: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    log = tempfile.NamedTemporaryFile("w+", prefix="efilm-test-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    process.log_path = log.name  # type: ignore[attr-defined]
+    return process
+
+
+def output_of(process: subprocess.Popen[str]) -> str:
+    path = getattr(process, "log_path", None)
+    return Path(path).read_text(errors="replace") if path else ""

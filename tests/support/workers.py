@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from portal.celery import app
-from tests.support.processes import ROOT, subprocess_env
+from tests.support.processes import background, output_of, subprocess_env
 from tests.support.services import require
 
 BROKER = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
@@ -35,32 +35,9 @@ class Workers:
         env = {**subprocess_env(self.storage_root), "CELERY_BROKER_URL": BROKER, "CELERY_RESULT_BACKEND": ""}
         for number in range(count):
             name = f"test{len(self.processes) + number}@%h"
-            self.processes.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "celery",
-                        "-A",
-                        "portal",
-                        "worker",
-                        "-Q",
-                        "interactive,bulk",
-                        "-c",
-                        str(concurrency),
-                        "-n",
-                        name,
-                        "--without-gossip",
-                        "--without-mingle",
-                        "--loglevel=WARNING",
-                    ],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    text=True,
-                )
-            )
+            command = [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "interactive,bulk"]
+            command += ["-c", str(concurrency), "-n", name, "--without-gossip", "--without-mingle"]
+            self.processes.append(background([*command, "--loglevel=WARNING"], env))
         self.wait_until_ready(len(self.processes))
 
     def wait_until_ready(self, expected: int, timeout: float = 60.0) -> None:
@@ -70,8 +47,8 @@ class Workers:
                 return
             for process in self.processes:
                 if process.poll() is not None:
-                    raise RuntimeError(f"a worker exited: {process.stdout and process.stdout.read()}")
-        raise TimeoutError("the workers did not answer a ping")
+                    raise RuntimeError(f"a worker exited: {output_of(process)}")
+        raise TimeoutError(f"the workers did not answer a ping: {[output_of(p)[-3000:] for p in self.processes]}")
 
     def alive(self) -> bool:
         return all(process.poll() is None for process in self.processes)
@@ -88,9 +65,13 @@ class Workers:
 
 
 @pytest.fixture
-def workers(transactional_db: None, storage_root: Path, settings: Any) -> Iterator[Workers]:
+def workers(
+    transactional_db: None, storage_root: Path, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Workers]:
     require(redis_answers(), f"Redis at {BROKER}")
     redis.Redis.from_url(BROKER).flushdb()
+    # Celery reads CELERY_BROKER_URL from the environment before its configuration.
+    monkeypatch.setenv("CELERY_BROKER_URL", BROKER)
     use_broker(BROKER)
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.CELERY_BROKER_URL = BROKER
