@@ -182,6 +182,10 @@ class Series(models.Model):
 
 
 class InstanceQuerySet(models.QuerySet["Instance"]):
+    def for_rendering(self) -> "InstanceQuerySet":
+        """Only what serving and making a render reads: a smaller query for a hot path."""
+        return self.only("pk", "sop_uid", "series_id", "storage_key", "number_of_frames", "has_pixels")
+
     def in_anatomical_order(self) -> "InstanceQuerySet":
         """Along the slice normal (ImagePositionPatient), then InstanceNumber."""
         return self.order_by(

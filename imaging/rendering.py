@@ -20,6 +20,8 @@ every possible stored value, so a 512x512 16-bit frame costs one indexing.
 Overlays are never burned in.
 """
 
+import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -91,15 +93,49 @@ PREFERRED_DECODERS = {
 }
 
 
+NATIVE_LITTLE_ENDIAN = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
+
+
 def decode_frame(ds: Dataset, frame: int) -> np.ndarray:
     """One frame's stored values (masked to Bits Stored, sign-extended), YBR as RGB."""
     syntax = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
+    if syntax in NATIVE_LITTLE_ENDIAN and _plain_greyscale(ds):
+        return _native_greyscale_frame(ds, frame)
     for plugin in PREFERRED_DECODERS.get(syntax, ()):
         try:
             return pixel_array(ds, index=frame, decoding_plugin=plugin)
         except (RuntimeError, NotImplementedError, ValueError):
             continue
     return pixel_array(ds, index=frame)
+
+
+def _plain_greyscale(ds: Dataset) -> bool:
+    return (
+        int(ds.get("SamplesPerPixel") or 1) == 1
+        and int(ds.get("BitsAllocated") or 0) in (8, 16)
+        and "PixelData" in ds
+        and str(ds.get("PhotometricInterpretation", "")).startswith("MONOCHROME")
+    )
+
+
+def _native_greyscale_frame(ds: Dataset, frame: int) -> np.ndarray:
+    """PS3.5 8.1.1 for the common case, without pydicom's general machinery: a view
+    of the frame's bytes, masked to Bits Stored and sign-extended."""
+    allocated, stored_bits = int(ds.BitsAllocated), int(ds.get("BitsStored") or ds.BitsAllocated)
+    signed = int(ds.get("PixelRepresentation") or 0) == 1
+    rows, columns = int(ds.Rows), int(ds.Columns)
+    count, itemsize = rows * columns, allocated // 8
+    data = ds.PixelData
+    if len(data) < (frame + 1) * count * itemsize:
+        raise UnsupportedImage("the pixel data is shorter than its rows, columns and frames say")
+    unsigned = np.frombuffer(data, dtype=f"<u{itemsize}", count=count, offset=frame * count * itemsize)
+    unsigned = unsigned.reshape(rows, columns)
+    if stored_bits < allocated:
+        unsigned = unsigned & np.array((1 << stored_bits) - 1, dtype=unsigned.dtype)
+        if signed:
+            sign = np.array(1 << (stored_bits - 1), dtype=unsigned.dtype)
+            return (unsigned ^ sign).view(f"<i{itemsize}") - sign.view(f"<i{itemsize}")
+    return unsigned.view(f"<i{itemsize}") if signed else unsigned
 
 
 # ---------------------------------------------------------------- greyscale
@@ -135,13 +171,45 @@ def frame_transform(
 def render_greyscale(stored: np.ndarray, transform: FrameTransform, ds: Dataset) -> np.ndarray:
     if stored.ndim != 2:
         raise UnsupportedImage(f"a greyscale frame of shape {stored.shape} cannot be shown")
+    if stored.dtype.kind in "iu" and stored.dtype.itemsize <= 2:
+        # One table over every value the type can hold, indexed by the unsigned view:
+        # no subtraction, no widening, and the same table for every slice of a series.
+        transform = _resolve_min_max(stored, transform)
+        table = _full_range_table(stored.dtype.str, transform)
+        return np.take(table, stored.view(f"u{stored.dtype.itemsize}"))
     if stored.dtype.kind in "iu":
         low, high = int(stored.min()), int(stored.max())
         if high - low < LUT_LIMIT:
             values = np.arange(low, high + 1, dtype=np.int64)
-            table = _display(values, transform)
-            return table[stored.astype(np.int64) - low]
+            return _display(values, transform)[stored.astype(np.int64) - low]
     return _display(stored.astype(np.float64), transform)
+
+
+def _resolve_min_max(stored: np.ndarray, transform: FrameTransform) -> FrameTransform:
+    """With neither window nor VOI LUT, the window is the frame's modality range."""
+    if transform.window is not None or transform.voi_lut is not None:
+        return transform
+    ends = _modality(np.array([stored.min(), stored.max()], dtype=np.int64), transform)
+    return dataclasses.replace(transform, window=_min_max_window(ends))
+
+
+def _full_range_table(dtype: str, transform: FrameTransform) -> np.ndarray:
+    if transform.modality_lut is None and transform.voi_lut is None:
+        key = (dtype, transform.slope, transform.intercept, transform.window, transform.invert)
+        return _cached_table(*key)
+    return _display(_all_values(dtype), transform)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_table(dtype: str, slope: float, intercept: float, window: Window | None, invert: bool) -> np.ndarray:
+    transform = FrameTransform(slope, intercept, None, window, None, invert)
+    return _display(_all_values(dtype), transform)
+
+
+def _all_values(dtype: str) -> np.ndarray:
+    """Every value of an 8 or 16-bit type, in the order of its unsigned view."""
+    itemsize = np.dtype(dtype).itemsize
+    return np.arange(1 << (8 * itemsize), dtype=np.int64).astype(f"u{itemsize}").view(dtype).astype(np.int64)
 
 
 def _display(stored: np.ndarray, transform: FrameTransform) -> np.ndarray:

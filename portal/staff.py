@@ -1,32 +1,32 @@
 """Staff pages. Every query is scoped to the staff member's hospitals (regional admins: all)."""
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
 from imaging import image_views
-from imaging.models import Instance, Series, Study
+from imaging.access import StudyScope, renderable_instance
+from imaging.models import Instance, Series
 
 
-def staff_studies(request: HttpRequest) -> QuerySet[Study]:
+def staff_scope(request: HttpRequest) -> StudyScope:
     """The studies this staff member may see."""
     user = request.user
     if user.is_authenticated and user.is_superuser:
-        return Study.objects.all()
-    return Study.objects.none()
+        return StudyScope(everything=True)
+    return StudyScope()
 
 
 def _get_instance_for_staff(request: HttpRequest, pk: int) -> Instance:
-    return get_object_or_404(
-        Instance.objects.filter(series__study__in=staff_studies(request), has_pixels=True).select_related("series"),
-        pk=pk,
-    )
+    instance = renderable_instance(staff_scope(request), pk)
+    if instance is None:
+        raise Http404
+    return instance
 
 
 def _get_series_for_staff(request: HttpRequest, pk: int) -> Series:
-    return get_object_or_404(Series.objects.filter(study__in=staff_studies(request)), pk=pk)
+    return get_object_or_404(staff_scope(request).series(), pk=pk)
 
 
 @require_GET
