@@ -1,9 +1,205 @@
+"""People who sign in, and what ties a phone to hospital records.
+
+- A patient is a verified mobile number: a `User` with `phone` set and no
+  password, made the first time a code is sent to a number the region knows.
+- `PhoneLink` ties a number to a hospital's `PatientRecord`; a patient sees
+  exactly the studies of the records linked to their number.
+- Staff are users with a password, a confirmed TOTP device, and one or more
+  `StaffMembership`s (a hospital and a role; regional admins see all).
+"""
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_otp.models import Device, ThrottlingMixin
+
+from imaging.models import Hospital, PatientRecord
+
+CODE_DIGITS = 6
+CODE_LIFETIME = dt.timedelta(minutes=5)
+WRONG_ENTRIES_PER_CODE = 5
 
 
-class User(AbstractUser):
-    """A person who signs in: hospital staff with a password and TOTP.
+class User(AbstractUser):  # type: ignore[django-manager-missing]
+    """A person who signs in: hospital staff (password and TOTP) or a patient (phone and SMS code)."""
 
-    Custom from the first migration so that fields can be added later without
-    swapping the user model.
+    phone = models.CharField(_("mobile number"), max_length=20, unique=True, null=True, blank=True)
+
+    @property
+    def is_patient(self) -> bool:
+        return bool(self.phone)
+
+
+class LinkSource(models.TextChoices):
+    STAFF = "staff", _("staff at discharge")
+    FEED = "feed", _("hospital registration feed")
+    DICOM = "dicom", _("telephone number in the images")
+    COMMAND = "command", _("command line")
+
+
+class PhoneLink(models.Model):
+    """A mobile number (E.164) tied to one hospital's record of a patient."""
+
+    phone = models.CharField(_("mobile number"), max_length=20, db_index=True)
+    patient_record = models.ForeignKey(PatientRecord, on_delete=models.CASCADE, related_name="phone_links")
+    source = models.CharField(max_length=8, choices=LinkSource.choices)
+    hospital = models.ForeignKey(Hospital, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["phone", "patient_record"], name="phone_link_unique")]
+        verbose_name = _("phone link")
+        verbose_name_plural = _("phone links")
+
+    def __str__(self) -> str:
+        return f"{self.phone} → {self.patient_record}"
+
+
+def code_hash(code: str) -> str:
+    """Codes are kept as an HMAC under the secret key: six digits alone are guessed in a blink."""
+    return hmac.new(settings.SECRET_KEY.encode(), code.encode(), hashlib.sha256).hexdigest()
+
+
+class SMSDevice(Device):
+    """A patient's phone as a django-otp device: the one code in force, hashed.
+
+    Verification is one conditional UPDATE, so two submissions of the same code
+    cannot both succeed.
     """
+
+    code_hash = models.CharField(max_length=64, blank=True)
+    code_valid_until = models.DateTimeField(null=True, blank=True)
+    code_attempts_left = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("SMS device")
+
+    def new_code(self) -> str:
+        """A fresh code from `secrets`; it replaces the one before. Only its hash is kept."""
+        code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+        SMSDevice.objects.filter(pk=self.pk).update(
+            code_hash=code_hash(code),
+            code_valid_until=timezone.now() + CODE_LIFETIME,
+            code_attempts_left=WRONG_ENTRIES_PER_CODE,
+        )
+        return code
+
+    def consume(self, code: str) -> bool:
+        """Use up the code if it is the one in force: True for exactly one caller."""
+        now = timezone.now()
+        live = Q(pk=self.pk, code_valid_until__gt=now, code_attempts_left__gt=0) & ~Q(code_hash="")
+        used = SMSDevice.objects.filter(live, code_hash=code_hash(code)).update(
+            code_hash="", code_valid_until=None, code_attempts_left=0
+        )
+        if used:
+            return True
+        SMSDevice.objects.filter(live).update(code_attempts_left=F("code_attempts_left") - 1)
+        return False
+
+    def verify_token(self, token: str) -> bool:
+        return self.consume(token)
+
+
+class _AlwaysAllowed:
+    """The end of the chain ThrottlingMixin.verify_is_allowed calls up to (Device provides it for devices)."""
+
+    def verify_is_allowed(self) -> tuple[bool, dict[str, object] | None]:
+        return True, None
+
+
+class PhoneThrottle(ThrottlingMixin, _AlwaysAllowed, models.Model):
+    """Failures and locks per number, for every number alike, known to the region or not.
+
+    django-otp's ThrottlingMixin gives the growing delay; the failure count is
+    raised with a conditional update, and at `LOCK_AFTER` failures the number is
+    locked for an hour.
+    """
+
+    LOCK_AFTER = 100
+    LOCK_FOR = dt.timedelta(hours=1)
+
+    phone = models.CharField(max_length=20, unique=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("phone throttle")
+
+    def __str__(self) -> str:
+        return self.phone
+
+    def get_throttle_factor(self) -> int:
+        return int(getattr(settings, "SMS_THROTTLE_FACTOR", 1))
+
+    def verify_is_allowed(self) -> tuple[bool, dict[str, object] | None]:
+        """The growing delay after failures (ThrottlingMixin); the hour's lock is checked apart."""
+        return super().verify_is_allowed()
+
+    def record_failure(self) -> None:
+        now = timezone.now()
+        PhoneThrottle.objects.filter(pk=self.pk).update(
+            throttling_failure_count=F("throttling_failure_count") + 1, throttling_failure_timestamp=now
+        )
+        PhoneThrottle.objects.filter(pk=self.pk, throttling_failure_count__gte=self.LOCK_AFTER).update(
+            locked_until=now + self.LOCK_FOR, throttling_failure_count=0
+        )
+
+    def record_success(self) -> None:
+        PhoneThrottle.objects.filter(pk=self.pk).update(
+            throttling_failure_count=0, throttling_failure_timestamp=None, locked_until=None
+        )
+
+
+class CodeRequest(models.Model):
+    """Every request for a code, sent or not: the caps count these, so a number the
+    region does not know meets the same limits as one it does."""
+
+    phone = models.CharField(max_length=20)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    sent = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["phone", "created_at"], name="code_request_phone"),
+            models.Index(fields=["client_ip", "created_at"], name="code_request_ip"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phone} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class StaffRole(models.TextChoices):
+    CLERK = "clerk", _("clerk")
+    REGIONAL_ADMIN = "regional_admin", _("regional admin")
+
+
+class StaffMembership(models.Model):
+    """A staff member's place: a hospital and a role. A regional admin needs no hospital."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    hospital = models.ForeignKey(Hospital, on_delete=models.CASCADE, null=True, blank=True, related_name="staff")
+    role = models.CharField(max_length=16, choices=StaffRole.choices, default=StaffRole.CLERK)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "hospital"], name="staff_membership_unique"),
+            models.CheckConstraint(
+                condition=Q(role="regional_admin") | Q(hospital__isnull=False), name="clerk_has_hospital"
+            ),
+        ]
+        verbose_name = _("staff membership")
+        verbose_name_plural = _("staff memberships")
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.role} {self.hospital or ''}"

@@ -11,7 +11,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from imaging.models import Instance, Series, Study
+from imaging.models import Instance, Series, Study, StudyQuerySet
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class StudyScope:
             condition |= Q(pk__in=self.study_ids)
         return condition
 
-    def studies(self) -> QuerySet[Study]:
+    def studies(self) -> StudyQuerySet:
         return Study.objects.none() if self.empty else Study.objects.filter(self.condition())
 
     def series(self) -> QuerySet[Series]:

@@ -63,6 +63,8 @@ logger = logging.getLogger(__name__)
 
 # Sent after the index transaction commits, with `instance_id` and `series_id`.
 instance_stored = Signal()
+# Sent after the transaction that created a series commits, with `patient_record_id`.
+series_created = Signal()
 
 UNDEFINED_LENGTH = 0xFFFFFFFF
 
@@ -448,6 +450,8 @@ def _create_series(header: InstanceHeader, hospital: Hospital) -> tuple[_SeriesP
     )
     if series.study_id != study.pk:
         raise _Rejected(RejectionKind.PATIENT_MISMATCH, f"series {header.series_uid} belongs to another study")
+    if created:
+        transaction.on_commit(lambda: series_created.send(sender=Series, patient_record_id=patient.pk))
     return _SeriesPlace(series.pk, study.pk, patient.patient_id, hospital.pk), created
 
 

@@ -94,6 +94,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.SessionLimitsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -231,7 +232,7 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ROUTES = {"imaging.tasks.render_on_demand": {"queue": "interactive"}}
 RENDER_WAIT_SECONDS = env_int("RENDER_WAIT_SECONDS", 10)
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/staff/sign-in/"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 5, "socket_connect_timeout": 5}
 
 # DICOM
@@ -242,7 +243,27 @@ DICOM_MAX_PDU = env_int("DICOM_MAX_PDU", 262144)
 DICOM_MAX_ASSOCIATIONS = env_int("DICOM_MAX_ASSOCIATIONS", 40)
 DICOM_LISTENER_PROCESSES = env_int("DICOM_LISTENER_PROCESSES", 0)  # 0: one per core
 
-SMS_BACKEND = env_str("SMS_BACKEND", "accounts.sms.ConsoleBackend")
+# SMS: console (printed), locmem (tests), file, http (a gateway), or a dotted path.
+SMS_BACKEND = env_str("SMS_BACKEND", "console")
+SMS_FILE_PATH = Path(env_str("SMS_FILE_PATH", str(VAR_DIR / "sms")))
+SMS_GATEWAY_URL = env_str("SMS_GATEWAY_URL")
+SMS_GATEWAY_KEY = env_str("SMS_GATEWAY_KEY")
+SMS_GATEWAY_SENDER = env_str("SMS_GATEWAY_SENDER")
+SMS_GATEWAY_TEMPLATE = env_str("SMS_GATEWAY_TEMPLATE")
+SMS_GATEWAY_TIMEOUT = env_int("SMS_GATEWAY_TIMEOUT", 10)
+if SMS_BACKEND == "http" and not SMS_GATEWAY_URL:
+    raise ImproperlyConfigured("SMS_BACKEND=http needs SMS_GATEWAY_URL")
+PHONE_DEFAULT_REGION = env_str("PHONE_DEFAULT_REGION", "CN")
+# Sign-in limits (issue 5): per number and per client address.
+SMS_RESEND_SECONDS = 60
+SMS_PER_NUMBER_10_MINUTES = 5
+SMS_PER_NUMBER_DAY = 10
+SMS_PER_IP_HOUR = env_int("SMS_PER_IP_HOUR", 20)
+SMS_THROTTLE_FACTOR = 1
+# Patients' sessions end after 30 minutes idle and 12 hours in all.
+SESSION_COOKIE_AGE = 30 * 60
+SESSION_ABSOLUTE_SECONDS = 12 * 3600
+OTP_TOTP_ISSUER = "Regional e-film"
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -259,6 +280,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "pynetdicom": {"level": "WARNING"},
+        "celery.app.trace": {"level": "WARNING"},
         "pydicom": {"level": "ERROR"},
     },
 }

@@ -1,14 +1,37 @@
 from django.contrib import admin
 from django.urls import include, path
+from django_otp.admin import OTPAdminSite
 
-from portal import staff, views
+from accounts.api import PhoneLinkView
+from portal import patient, staff, views
+
+# The admin asks for a verified TOTP device, as the staff pages do.
+admin.site.__class__ = OTPAdminSite
+
+patient_urls = (
+    [
+        path("", patient.my_studies, name="studies"),
+    ],
+    "patient",
+)
+
+staff_urls = (
+    [
+        path("", staff.home, name="home"),
+        path("images/instances/<int:pk>/preview", staff.instance_preview, name="instance-preview"),
+        path("images/instances/<int:pk>/thumbnail", staff.instance_thumbnail, name="instance-thumbnail"),
+        path("images/series/<int:pk>/thumbnail", staff.series_thumbnail, name="series-thumbnail"),
+    ],
+    "staff",
+)
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("", include("accounts.urls")),
+    path("my/", include(patient_urls)),
+    path("staff/", include(staff_urls)),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("dicomweb/", include("imaging.urls")),
-    path("staff/images/instances/<int:pk>/preview", staff.instance_preview, name="staff-instance-preview"),
-    path("staff/images/instances/<int:pk>/thumbnail", staff.instance_thumbnail, name="staff-instance-thumbnail"),
-    path("staff/images/series/<int:pk>/thumbnail", staff.series_thumbnail, name="staff-series-thumbnail"),
+    path("api/v1/phone-links", PhoneLinkView.as_view(), name="api-phone-links"),
 ]

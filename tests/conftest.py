@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from accounts.sms import SMS, outbox
 from imaging.models import Hospital, HospitalAETitle
 from tests.support.services import require
 
-pytest_plugins = ["tests.support.workers"]
+pytest_plugins = ["tests.support.workers", "tests.support.browser"]
 
 
 @pytest.fixture
@@ -47,6 +48,14 @@ def inline_tasks(settings: Any) -> None:
     app.conf.task_always_eager = True
     settings.CELERY_TASK_ALWAYS_EAGER = True
     settings.CELERY_BROKER_URL = ""
+
+
+@pytest.fixture(autouse=True)
+def sms_outbox(settings: Any) -> list[SMS]:
+    """SMS go to the locmem backend's outbox, emptied for every test."""
+    settings.SMS_BACKEND = "locmem"
+    outbox.clear()
+    return outbox
 
 
 @pytest.fixture

@@ -5,12 +5,13 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from accounts.models import User
+from accounts.models import StaffRole
 from imaging.ingest import ingest_instance
 from imaging.models import Hospital, Instance, Render, RenderStatus, Series
 from imaging.renders import RenderSpec
 from imaging.tasks import render_instance_previews, render_series_thumbnail
 from tests.support.dicom import ct_bytes
+from tests.support.people import make_staff, sign_in_staff
 from tests.support.workers import Workers, wait_for
 from tests.test_renders import broken_instance
 
@@ -66,7 +67,7 @@ def test_it_keeps_serving_after_a_broken_image(workers: Workers, hospital: Hospi
 def test_it_waits_for_an_interactive_render(workers: Workers, hospital: Hospital, client: Client) -> None:
     instance = Instance.objects.get(pk=ingest_instance(ct_bytes(number=1, size=64), hospital).instance_id)
     workers.start()
-    client.force_login(User.objects.create_superuser("regional", password="a-long-password-1"))
+    sign_in_staff(client, make_staff("bureau", StaffRole.REGIONAL_ADMIN, None))
     response = client.get(f"/staff/images/instances/{instance.pk}/preview", {"window": "-600,1500"})
     assert response.status_code == 200
     assert response["Content-Type"] == "image/jpeg"

@@ -10,20 +10,21 @@ from django.test import Client
 from PIL import Image
 from pydicom.encaps import encapsulate
 
-from accounts.models import User
+from accounts.models import StaffRole
 from imaging import synthetic
 from imaging.ingest import ingest_instance
 from imaging.models import Hospital, Instance, Render, RenderStatus, Series
 from imaging.rendering import RENDERER_VERSION
 from imaging.renders import PRESETS, RenderSpec, ensure_render, read_render
 from tests.support.dicom import ct_bytes, ct_slice, study_spec
+from tests.support.people import make_staff, sign_in_staff
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def admin_client(client: Client, db: None) -> Client:
-    client.force_login(User.objects.create_superuser("regional", password="a-long-password-1"))
+    sign_in_staff(client, make_staff("bureau", StaffRole.REGIONAL_ADMIN, None))
     return client
 
 
@@ -161,5 +162,5 @@ def test_it_shows_images_only_to_signed_in_staff(hospital: Hospital, client: Cli
     instance = stored_instance(hospital, size=64)
     response = client.get(f"/staff/images/instances/{instance.pk}/preview")
     assert response.status_code == 302
-    client.force_login(User.objects.create_user("someone", password="a-long-password-1"))
+    sign_in_staff(client, make_staff("clerk", StaffRole.CLERK, Hospital.objects.create(code="x", name="X")))
     assert client.get(f"/staff/images/instances/{instance.pk}/preview").status_code == 404

@@ -1,0 +1,125 @@
+"""Patients sign in with a mobile number and an SMS code.
+
+Every number gets the same answers, on the same path, whether the region knows
+it or not: the limits are counted from `CodeRequest` rows written for every
+request, failures from a `PhoneThrottle` kept for every number. Only the last
+step differs, out of sight: a code is generated and sent only to a number that
+is linked to a hospital record.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import CodeRequest, PhoneLink, PhoneThrottle, SMSDevice, User
+from accounts.sms import send_sms
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A request turned down, with the message for the person and when to try again."""
+
+    message: str
+    retry_after: int = 0
+
+
+def request_code(phone: str, client_ip: str | None) -> Refusal | None:
+    """Send a code if the limits allow; None when the request was taken (sent or not)."""
+    refusal = _request_limits(phone, client_ip)
+    if refusal is not None:
+        return refusal
+    known = PhoneLink.objects.filter(phone=phone).exists()
+    CodeRequest.objects.create(phone=phone, client_ip=client_ip, sent=known, created_at=timezone.now())
+    if known:
+        code = _device_for(phone).new_code()
+        send_sms(phone, code_message(code))
+    return None
+
+
+def code_message(code: str) -> str:
+    # Says nothing of the patient's exams: the SMS may be read by anyone holding the phone.
+    return _(
+        "Your sign-in code for the regional e-film portal is %(code)s. It is valid for 5 minutes. "
+        "Do not share it with anyone."
+    ) % {"code": code}
+
+
+def _request_limits(phone: str, client_ip: str | None) -> Refusal | None:
+    now = timezone.now()
+    throttle = PhoneThrottle.objects.filter(phone=phone).first()
+    if throttle is not None and throttle.locked_until and throttle.locked_until > now:
+        return _locked(throttle.locked_until - now)
+    requests = CodeRequest.objects.filter(phone=phone)
+    last = requests.order_by("-created_at").values_list("created_at", flat=True).first()
+    if last is not None and (now - last).total_seconds() < settings.SMS_RESEND_SECONDS:
+        wait = settings.SMS_RESEND_SECONDS - int((now - last).total_seconds())
+        return Refusal(
+            _("A code was requested a moment ago. You can ask for another in %(seconds)d seconds.") % {"seconds": wait},
+            wait,
+        )
+    if requests.filter(created_at__gt=now - dt.timedelta(minutes=10)).count() >= settings.SMS_PER_NUMBER_10_MINUTES:
+        return Refusal(_("Too many codes were requested for this number. Please try again in 10 minutes."), 600)
+    if requests.filter(created_at__gt=now - dt.timedelta(days=1)).count() >= settings.SMS_PER_NUMBER_DAY:
+        return Refusal(_("Too many codes were requested for this number today. Please try again tomorrow."), 3600)
+    if (
+        client_ip
+        and CodeRequest.objects.filter(client_ip=client_ip, created_at__gt=now - dt.timedelta(hours=1)).count()
+        >= settings.SMS_PER_IP_HOUR
+    ):
+        return Refusal(_("Too many codes were requested from this network. Please try again later."), 3600)
+    return None
+
+
+def _locked(remaining: dt.timedelta) -> Refusal:
+    minutes = max(int(remaining.total_seconds() // 60) + 1, 1)
+    return Refusal(
+        _("Too many wrong codes were entered for this number. It is locked for %(minutes)d more minutes.")
+        % {"minutes": minutes},
+        int(remaining.total_seconds()),
+    )
+
+
+def _device_for(phone: str) -> SMSDevice:
+    user = _patient_user(phone)
+    device = SMSDevice.objects.filter(user=user).first()
+    if device is None:
+        device = SMSDevice.objects.create(user=user, name="SMS", confirmed=True)
+    return device
+
+
+def _patient_user(phone: str) -> User:
+    user = User.objects.filter(phone=phone).first()
+    if user is not None:
+        return user
+    try:
+        with transaction.atomic():
+            user = User(username=phone, phone=phone)
+            user.set_unusable_password()
+            user.save()
+            return user
+    except IntegrityError:  # made by a concurrent request
+        return User.objects.get(phone=phone)
+
+
+def verify_code(phone: str, code: str) -> tuple[User | None, Refusal | None]:
+    """The patient when the code is right; otherwise why not. The same work for every number."""
+    throttle, _created = PhoneThrottle.objects.get_or_create(phone=phone)
+    now = timezone.now()
+    if throttle.locked_until and throttle.locked_until > now:
+        return None, _locked(throttle.locked_until - now)
+    allowed, details = throttle.verify_is_allowed()
+    if not allowed:
+        until = (details or {}).get("locked_until")
+        wait = int((until - now).total_seconds()) + 1 if isinstance(until, dt.datetime) else 1
+        return None, Refusal(_("Please wait %(seconds)d seconds before trying again.") % {"seconds": wait}, wait)
+    device = SMSDevice.objects.filter(user__phone=phone).select_related("user").first()
+    code = "".join(ch for ch in code if ch.isdigit())
+    if device is not None and len(code) == 6 and device.consume(code):
+        throttle.record_success()
+        return device.user, None
+    throttle.record_failure()
+    return None, Refusal(_("That code is not right, or it has expired. Check the SMS, or ask for a new code."))
