@@ -15,8 +15,12 @@ PRODUCTION = {
 }
 
 
+# Set for the test process by the browser fixture (tests/support/browser.py), never for a server.
+PRODUCTION_UNSAFE = {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+
+
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS"}}
+    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION_UNSAFE}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
