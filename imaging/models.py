@@ -161,6 +161,10 @@ class Study(models.Model):
     def modality_list(self) -> list[str]:
         return [m for m in self.modalities.split("\\") if m]
 
+    @property
+    def body_part_list(self) -> list[str]:
+        return [b for b in self.body_parts.split("\\") if b]
+
 
 class Series(models.Model):
     series_uid = models.CharField(_("Series Instance UID"), max_length=64, unique=True)
@@ -264,6 +268,21 @@ class Report(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.title}"
+
+    @property
+    def is_pdf(self) -> bool:
+        return self.kind == ReportKind.PDF and self.instance_id is not None
+
+    def pdf(self) -> bytes:
+        """The PDF document of an Encapsulated PDF report, read from the stored object."""
+        import pydicom
+        from django.core.files.storage import default_storage
+
+        from imaging.reports import encapsulated_document
+
+        assert self.instance is not None
+        with default_storage.open(self.instance.storage_key, "rb") as handle:
+            return encapsulated_document(pydicom.dcmread(handle))
 
 
 class IngestConflict(models.Model):

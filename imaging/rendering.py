@@ -85,6 +85,36 @@ def render_frame(
     return render_colour(ds, stored, photometric)
 
 
+@dataclass(frozen=True)
+class ModalityFrame:
+    """A greyscale frame's modality values (steps 1-2), for windowing elsewhere (a browser)."""
+
+    values: np.ndarray  # int16 when every value is a whole number that fits, else float32
+    window: Window  # the file's window, or the frame's min-max
+    invert: bool
+
+
+def modality_frame(ds: Dataset, frame: int = 0) -> ModalityFrame:
+    """Stored values through the Modality LUT (PS3.3 C.11.1), without VOI or presentation.
+
+    Only for greyscale frames windowed by a center and width: a VOI LUT
+    Sequence cannot be applied elsewhere by a window, so those raise.
+    """
+    frames = int(ds.get("NumberOfFrames") or 1)
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+    if photometric not in ("MONOCHROME1", "MONOCHROME2") or not 0 <= frame < frames:
+        raise UnsupportedImage("only the frames of a greyscale image have modality values")
+    transform = frame_transform(ds, frame, None, None, photometric)
+    if transform.voi_lut is not None:
+        raise UnsupportedImage("the image is windowed by a VOI LUT, not a center and width")
+    stored = decode_frame(ds, frame)
+    modality = _modality(stored, transform)
+    window = transform.window or _min_max_window(modality)
+    if np.all(modality == np.rint(modality)) and modality.min() >= -32768 and modality.max() <= 32767:
+        return ModalityFrame(np.asarray(modality, dtype="<i2"), window, transform.invert)
+    return ModalityFrame(np.asarray(modality, dtype="<f4"), window, transform.invert)
+
+
 # DCMTK decodes JPEG with IJG libjpeg; Pillow's libjpeg-turbo (islow IDCT) and
 # GDCM give the same samples for 8-bit JPEG, libjpeg (pylibjpeg) may be one off.
 PREFERRED_DECODERS = {

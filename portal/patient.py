@@ -1,14 +1,24 @@
-"""Patient pages. Everything is scoped to the records linked to the signed-in number."""
+"""Patient pages. Everything is scoped to the records linked to the signed-in number.
+
+Objects are loaded only through the `_get_*_for_patient` helpers below; a miss
+is a 404 whether the object does not exist or belongs to someone else.
+"""
 
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import PhoneLink
-from imaging.access import StudyScope
+from imaging import image_views
+from imaging.access import StudyScope, renderable_instance
+from imaging.models import Instance, Report, Series, Study
+from portal import audit, exam
+from portal.downloads import request_download
+from portal.models import AuditAction, Download, DownloadStatus
 
 
 def patient_scope(request: HttpRequest) -> StudyScope:
@@ -18,6 +28,10 @@ def patient_scope(request: HttpRequest) -> StudyScope:
         return StudyScope()
     records = tuple(PhoneLink.objects.filter(phone=user.phone).values_list("patient_record_id", flat=True))
     return StudyScope(patient_record_ids=records) if records else StudyScope()
+
+
+def patient_access(request: HttpRequest) -> exam.ExamAccess:
+    return exam.ExamAccess(patient_scope(request), "patient", user_id=request.user.pk)
 
 
 def patient_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -30,7 +44,126 @@ def patient_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
     return wrapped
 
 
+def _get_study_for_patient(request: HttpRequest, pk: int) -> Study:
+    return get_object_or_404(patient_scope(request).studies().select_related("hospital", "patient"), pk=pk)
+
+
+def _get_series_for_patient(request: HttpRequest, pk: int) -> Series:
+    return get_object_or_404(patient_scope(request).series().select_related("study"), pk=pk)
+
+
+def _get_instance_for_patient(request: HttpRequest, pk: int) -> Instance:
+    instance = renderable_instance(patient_scope(request), pk)
+    if instance is None:
+        raise Http404
+    return instance
+
+
+def _get_download_for_patient(request: HttpRequest, pk: int) -> Download:
+    downloads = Download.objects.filter(requested_by=request.user, study__in=patient_scope(request).studies())
+    return get_object_or_404(downloads.select_related("study"), pk=pk)
+
+
+@require_GET
 @patient_required
 def my_studies(request: HttpRequest) -> HttpResponse:
-    studies = patient_scope(request).studies().for_list()
-    return render(request, "portal/my_studies.html", {"studies": studies})
+    context = exam.study_list(patient_access(request), exam.StudyFilters.from_query(request.GET))
+    return render(request, "portal/my_studies.html", context)
+
+
+@require_GET
+@patient_required
+def study(request: HttpRequest, pk: int) -> HttpResponse:
+    found = _get_study_for_patient(request, pk)
+    audit.record(request, AuditAction.STUDY_VIEW, study_id=found.pk)
+    downloads = list(Download.objects.filter(study=found, requested_by=request.user)[:5])
+    return render(request, "portal/study.html", exam.exam_context(patient_access(request), found, downloads))
+
+
+@require_GET
+@patient_required
+def report_pdf(request: HttpRequest, pk: int) -> HttpResponse:
+    found = _get_study_for_patient(request, pk)
+    report = Report.objects.filter(study=found).select_related("instance").first()
+    if report is None or not report.is_pdf:
+        raise Http404
+    audit.record(request, AuditAction.REPORT_VIEW, study_id=found.pk, download=bool(request.GET.get("download")))
+    return exam.report_pdf(request, report)
+
+
+@require_GET
+@patient_required
+def viewer(request: HttpRequest, pk: int) -> HttpResponse:
+    found = _get_study_for_patient(request, pk)
+    context = exam.viewer_context(patient_access(request), found, request.GET.get("series", ""))
+    if context is None:
+        raise Http404
+    audit.record(request, AuditAction.VIEWER_OPEN, study_id=found.pk, series_id=context["current"].pk)
+    return render(request, "portal/viewer.html", context)
+
+
+@require_GET
+@patient_required
+def series_manifest(request: HttpRequest, pk: int) -> HttpResponse:
+    return exam.manifest(patient_access(request), _get_series_for_patient(request, pk))
+
+
+@require_GET
+@patient_required
+def series_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
+    series = _get_series_for_patient(request, pk)
+    audit.record_images(request, AuditAction.THUMBNAILS, series.pk, series.study_id)
+    return image_views.serve_series_thumbnail(request, series)
+
+
+@require_GET
+@patient_required
+def instance_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    instance = _get_instance_for_patient(request, pk)
+    audit.record_images(request, AuditAction.PREVIEWS, instance.series_id)
+    return image_views.serve_preview(request, instance)
+
+
+@require_GET
+@patient_required
+def instance_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
+    instance = _get_instance_for_patient(request, pk)
+    audit.record_images(request, AuditAction.THUMBNAILS, instance.series_id)
+    return image_views.serve_thumbnail(request, instance)
+
+
+@require_GET
+@patient_required
+def instance_raw(request: HttpRequest, pk: int) -> HttpResponse:
+    instance = _get_instance_for_patient(request, pk)
+    audit.record_images(request, AuditAction.RAW_VALUES, instance.series_id)
+    return exam.raw_values(request, instance)
+
+
+@require_POST
+@patient_required
+def request_study_download(request: HttpRequest, pk: int) -> HttpResponse:
+    found = _get_study_for_patient(request, pk)
+    kind = exam.download_kind(request.POST.get("kind", ""))
+    if kind is None:
+        return HttpResponseBadRequest("kind must be jpeg or dicom")
+    download = request_download(found, kind, request.POST.get("preset", ""), request.user.pk)
+    audit.record(request, AuditAction.DOWNLOAD_REQUEST, study_id=found.pk, kind=kind, download=download.pk)
+    return redirect("patient:download", download.pk)
+
+
+@require_GET
+@patient_required
+def download(request: HttpRequest, pk: int) -> HttpResponse:
+    found = _get_download_for_patient(request, pk)
+    return render(request, "portal/download.html", {"download": found, "access": patient_access(request)})
+
+
+@require_GET
+@patient_required
+def download_file(request: HttpRequest, pk: int) -> HttpResponse:
+    found = _get_download_for_patient(request, pk)
+    if found.status != DownloadStatus.READY:
+        raise Http404
+    audit.record(request, AuditAction.DOWNLOAD, study_id=found.study_id, kind=found.kind, download=found.pk)
+    return exam.download_file(found)

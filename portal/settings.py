@@ -232,6 +232,8 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ROUTES = {"imaging.tasks.render_on_demand": {"queue": "interactive"}}
 RENDER_WAIT_SECONDS = env_int("RENDER_WAIT_SECONDS", 10)
+# Studies up to this many instances are zipped in the request; larger ones by a worker.
+DOWNLOAD_INLINE_MAX_INSTANCES = env_int("DOWNLOAD_INLINE_MAX_INSTANCES", 50)
 LOGIN_URL = "/staff/sign-in/"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 5, "socket_connect_timeout": 5}
 

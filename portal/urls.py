@@ -11,6 +11,17 @@ admin.site.__class__ = OTPAdminSite
 patient_urls = (
     [
         path("", patient.my_studies, name="studies"),
+        path("studies/<int:pk>/", patient.study, name="study"),
+        path("studies/<int:pk>/report.pdf", patient.report_pdf, name="report-pdf"),
+        path("studies/<int:pk>/view/", patient.viewer, name="viewer"),
+        path("studies/<int:pk>/downloads/", patient.request_study_download, name="request-download"),
+        path("downloads/<int:pk>/", patient.download, name="download"),
+        path("downloads/<int:pk>/file", patient.download_file, name="download-file"),
+        path("series/<int:pk>/images.json", patient.series_manifest, name="series-manifest"),
+        path("series/<int:pk>/thumbnail", patient.series_thumbnail, name="series-thumbnail"),
+        path("images/<int:pk>/preview", patient.instance_preview, name="instance-preview"),
+        path("images/<int:pk>/thumbnail", patient.instance_thumbnail, name="instance-thumbnail"),
+        path("images/<int:pk>/raw", patient.instance_raw, name="instance-raw"),
     ],
     "patient",
 )

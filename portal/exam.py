@@ -1,0 +1,246 @@
+"""What every requester's exam pages share: the list, the exam, the viewer's manifest, pixels, downloads.
+
+Nothing here checks access. The views of each kind of requester (portal.patient,
+and the share pages) load objects through their own access helper and pass
+them in, with an `ExamAccess` that says what they may do and where their URLs live.
+"""
+
+import gzip
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydicom
+from django.core.files.storage import default_storage
+from django.db.models import Prefetch, prefetch_related_objects
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from imaging.access import StudyScope
+from imaging.models import Instance, Report, Series, Study
+from imaging.rendering import UnsupportedImage, modality_frame
+from imaging.renders import MODALITY_PRESETS, PRESETS
+from portal.models import Download, DownloadKind
+
+STRIP_LENGTH = 6  # series thumbnails per study in the list
+
+
+def preset_labels() -> dict[str, str]:
+    return {
+        "file": _("File window"),
+        "soft_tissue": _("Soft tissue"),
+        "lung": _("Lung"),
+        "bone": _("Bone"),
+        "brain": _("Brain"),
+        "liver": _("Liver"),
+    }
+
+
+@dataclass(frozen=True)
+class ExamAccess:
+    """What a requester may do with the exams in `scope`, and the URL namespace of their pages."""
+
+    scope: StudyScope
+    namespace: str
+    user_id: int | None = None
+    report: bool = True
+    download: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def url(self, name: str, *args: Any) -> str:
+        return reverse(f"{self.namespace}:{name}", args=args)
+
+
+@dataclass(frozen=True)
+class StudyFilters:
+    hospital: str = ""
+    modality: str = ""
+
+    @classmethod
+    def from_query(cls, params: Any) -> "StudyFilters":
+        return cls(str(params.get("hospital", ""))[:32], str(params.get("modality", ""))[:16].upper())
+
+    def match(self, study: Study) -> bool:
+        if self.hospital and study.hospital.code != self.hospital:
+            return False
+        return not (self.modality and self.modality not in study.modality_list)
+
+
+def study_list(access: ExamAccess, filters: StudyFilters) -> dict[str, Any]:
+    """The requester's studies, newest first, filtered, each with its first series for a strip.
+
+    A patient has dozens of studies, not thousands: one query loads them all,
+    the filter choices come from that list, and one more loads the series of
+    the studies shown. The number of queries does not grow with the studies.
+    """
+    studies = list(access.scope.studies().for_list())
+    hospitals = sorted({(s.hospital.code, s.hospital.name) for s in studies}, key=lambda h: h[1])
+    modalities = sorted({m for s in studies for m in s.modality_list})
+    shown = [s for s in studies if filters.match(s)]
+    series = Series.objects.filter(number_of_instances__gt=0).order_by("series_number", "pk")
+    prefetch_related_objects(shown, Prefetch("series", queryset=series, to_attr="strip"))
+    for study in shown:
+        study.strip = [s for s in study.strip if s.modality not in ("DOC", "SR", "OT") or s.number_of_instances > 1][
+            :STRIP_LENGTH
+        ]
+    return {
+        "studies": shown,
+        "hospitals": hospitals,
+        "modalities": modalities,
+        "filters": filters,
+        "total": len(studies),
+    }
+
+
+def exam_context(access: ExamAccess, study: Study, user_downloads: list[Download]) -> dict[str, Any]:
+    report = Report.objects.filter(study=study).select_related("instance").first() if access.report else None
+    series = list(study.series.filter(number_of_instances__gt=0).order_by("series_number", "pk"))
+    viewable = [s for s in series if has_images(s)]
+    return {
+        "study": study,
+        "report": report,
+        "series_list": viewable,
+        "presets": _presets_for(study.modality_list),
+        "downloads": user_downloads,
+        "access": access,
+    }
+
+
+def has_images(series: Series) -> bool:
+    return series.modality not in ("DOC", "SR", "KO", "PR")
+
+
+def _presets_for(modalities: list[str]) -> list[tuple[str, str]]:
+    labels = preset_labels()
+    names = ["file"] + [n for m in modalities for n in MODALITY_PRESETS.get(m, [])]
+    return [(name, labels[name]) for name in dict.fromkeys(names)]
+
+
+def viewer_context(access: ExamAccess, study: Study, wanted: str) -> dict[str, Any] | None:
+    """The viewer page of one series of the study (`wanted`, or the first), or None without images."""
+    series_list = [s for s in study.series.order_by("series_number", "pk") if s.number_of_instances and has_images(s)]
+    if not series_list:
+        return None
+    current = next((s for s in series_list if str(s.pk) == wanted), series_list[0])
+    for item in series_list:
+        item.thumbnail_url = access.url("series-thumbnail", item.pk)  # type: ignore[attr-defined]
+    return {
+        "study": study,
+        "series_list": series_list,
+        "current": current,
+        "manifest_url": access.url("series-manifest", current.pk),
+        "exam_url": access.url("study", study.pk),
+        "viewer_url": access.url("viewer", study.pk),
+    }
+
+
+def manifest(access: ExamAccess, series: Series) -> JsonResponse:
+    """What the viewer needs to show a series: its images in anatomical order and the presets."""
+    images = list(
+        series.instances.filter(has_pixels=True)
+        .in_anatomical_order()
+        .only(
+            "pk",
+            "instance_number",
+            "number_of_frames",
+            "rows",
+            "columns",
+            "lossy",
+            "window_center",
+            "window_width",
+            "photometric_interpretation",
+        )
+    )
+    labels = preset_labels()
+    first = next((i for i in images if i.window_center is not None), None)
+    presets: list[dict[str, Any]] = [
+        {
+            "name": "file",
+            "label": labels["file"],
+            "center": first.window_center if first else None,
+            "width": first.window_width if first else None,
+        }
+    ]
+    for name in MODALITY_PRESETS.get(series.modality, []):
+        center, width = PRESETS[name]
+        presets.append({"name": name, "label": labels[name], "center": center, "width": width})
+    preview, raw = access.url("instance-preview", 0), access.url("instance-raw", 0)
+    return JsonResponse(
+        {
+            "series": {
+                "id": series.pk,
+                "description": series.description,
+                "modality": series.modality,
+                "number": series.series_number,
+                "count": len(images),
+            },
+            "presets": presets,
+            "images": [_image_entry(image, preview, raw) for image in images],
+        }
+    )
+
+
+def _image_entry(image: Instance, preview: str, raw: str) -> dict[str, Any]:
+    greyscale = image.photometric_interpretation in ("MONOCHROME1", "MONOCHROME2")
+    return {
+        "id": image.pk,
+        "number": image.instance_number,
+        "frames": image.number_of_frames,
+        "rows": image.rows,
+        "columns": image.columns,
+        "lossy": image.lossy,
+        "colour": not greyscale,
+        "window": [image.window_center, image.window_width] if image.window_center is not None else None,
+        "frame_time_ms": None,
+        "preview": preview.replace("/0/", f"/{image.pk}/", 1),
+        "raw": raw.replace("/0/", f"/{image.pk}/", 1) if greyscale else None,
+    }
+
+
+def raw_values(request: HttpRequest, instance: Instance) -> HttpResponse:
+    """A frame's modality values, little-endian, for windowing in the browser (gzip when accepted)."""
+    try:
+        frame = int(request.GET.get("frame") or 0)
+        with default_storage.open(instance.storage_key, "rb") as handle:
+            values = modality_frame(pydicom.dcmread(handle), frame)
+    except (ValueError, UnsupportedImage) as error:
+        return HttpResponse(str(error), status=415, content_type="text/plain")
+    body = values.values.tobytes()
+    response = HttpResponse(content_type="application/octet-stream")
+    if "gzip" in request.headers.get("Accept-Encoding", ""):
+        body = gzip.compress(body, compresslevel=1, mtime=0)
+        response["Content-Encoding"] = "gzip"
+    response.content = body
+    rows, columns = values.values.shape
+    response["X-Rows"], response["X-Columns"] = str(rows), str(columns)
+    response["X-Dtype"] = "int16" if values.values.dtype.kind == "i" else "float32"
+    response["X-Invert"] = "1" if values.invert else "0"
+    response["X-Voi-Function"] = values.window.function
+    response["X-Window"] = f"{values.window.center:g},{values.window.width:g}"
+    response["Cache-Control"] = "private, max-age=86400"
+    response["Vary"] = "Accept-Encoding"
+    return response
+
+
+def report_pdf(request: HttpRequest, report: Report) -> HttpResponse:
+    """The report's PDF, shown inline in the exam page (same origin only) or as a download."""
+    response = HttpResponse(report.pdf(), content_type="application/pdf")
+    disposition = "attachment" if request.GET.get("download") else "inline"
+    response["Content-Disposition"] = f'{disposition}; filename="report-{report.study_id}.pdf"'
+    response["X-Frame-Options"] = "SAMEORIGIN"
+    response["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'self'; object-src 'none'"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def download_file(download: Download) -> FileResponse:
+    """The zip, streamed from storage."""
+    response = FileResponse(
+        default_storage.open(download.storage_key, "rb"), as_attachment=True, filename=download.filename
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def download_kind(value: str) -> DownloadKind | None:
+    return DownloadKind(value) if value in DownloadKind.values else None

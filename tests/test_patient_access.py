@@ -1,0 +1,108 @@
+"""Every patient URL, tried by a patient on another patient's objects: always 404.
+
+The table is built from the URL configuration itself: a new patient URL that
+is not listed in OBJECT_OF fails this test until it says what it loads.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import get_resolver
+
+from accounts.models import User
+from imaging.models import Hospital
+from tests.support.dicom import ALICE, BOB
+from tests.support.exams import Exam, make_download, make_exam
+from tests.support.people import ALICE_PHONE, BOB_PHONE, link, sign_in_patient
+
+# URL name -> what its <pk> names, and the method that uses it.
+OBJECT_OF: dict[str, tuple[str | None, str]] = {
+    "studies": (None, "GET"),
+    "study": ("study", "GET"),
+    "report-pdf": ("study", "GET"),
+    "viewer": ("study", "GET"),
+    "request-download": ("study", "POST"),
+    "download": ("download", "GET"),
+    "download-file": ("download", "GET"),
+    "series-manifest": ("series", "GET"),
+    "series-thumbnail": ("series", "GET"),
+    "instance-preview": ("instance", "GET"),
+    "instance-thumbnail": ("instance", "GET"),
+    "instance-raw": ("instance", "GET"),
+}
+
+
+def patient_url_patterns() -> list[Any]:
+    resolver = get_resolver()
+    for pattern in resolver.url_patterns:
+        if getattr(pattern, "namespace", None) == "patient":
+            return list(pattern.url_patterns)
+    raise AssertionError("no patient URL namespace")
+
+
+def test_it_lists_every_patient_url_in_the_table() -> None:
+    names = {p.name for p in patient_url_patterns()}
+    assert names == set(OBJECT_OF), f"URLs without an access check in this test: {names ^ set(OBJECT_OF)}"
+
+
+@pytest.fixture
+def people(hospital: Hospital, other_hospital: Hospital) -> dict[str, Any]:
+    alice = make_exam(hospital, ALICE, "alice1")
+    bob = make_exam(other_hospital, BOB, "bob1")
+    link(ALICE_PHONE, hospital, ALICE.patient_id)
+    link(BOB_PHONE, other_hospital, BOB.patient_id)
+    alice_client, bob_client = Client(), Client()
+    sign_in_patient(alice_client, ALICE_PHONE)
+    sign_in_patient(bob_client, BOB_PHONE)
+    alice_user = User.objects.get(phone=ALICE_PHONE)
+    bob_user = User.objects.get(phone=BOB_PHONE)
+    return {
+        "alice": (alice_client, alice, make_download(alice, alice_user.pk)),
+        "bob": (bob_client, bob, make_download(bob, bob_user.pk)),
+    }
+
+
+def _pk(kind: str, exam: Exam, download: Any) -> int:
+    return {"study": exam.study.pk, "series": exam.series.pk, "instance": exam.instance.pk, "download": download.pk}[
+        kind
+    ]
+
+
+def _request(client: Client, name: str, pk: int | None) -> Any:
+    from django.urls import reverse
+
+    kind, method = OBJECT_OF[name]
+    url = reverse(f"patient:{name}", args=[pk] if kind else [])
+    send: Callable[..., Any] = client.post if method == "POST" else client.get
+    return send(url, {"kind": "dicom"}) if method == "POST" else send(url)
+
+
+@pytest.mark.parametrize("name", [n for n, (kind, _) in OBJECT_OF.items() if kind])
+def test_it_answers_404_for_another_patients_object(people: dict[str, Any], name: str) -> None:
+    alice_client, alice_exam, alice_download = people["alice"]
+    _, bob_exam, bob_download = people["bob"]
+    kind = OBJECT_OF[name][0]
+    assert kind
+    own = _request(alice_client, name, _pk(kind, alice_exam, alice_download))
+    assert own.status_code in (200, 302), f"{name} on Alice's own object answered {own.status_code}"
+    theirs = _request(alice_client, name, _pk(kind, bob_exam, bob_download))
+    assert theirs.status_code == 404, f"{name} on Bob's object answered {theirs.status_code}"
+
+
+@pytest.mark.parametrize("name", list(OBJECT_OF))
+def test_it_sends_a_visitor_to_sign_in(people: dict[str, Any], name: str) -> None:
+    _, alice_exam, alice_download = people["alice"]
+    kind = OBJECT_OF[name][0]
+    response = _request(Client(), name, _pk(kind, alice_exam, alice_download) if kind else None)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/sign-in/")
+
+
+def test_it_lists_only_the_patients_own_studies(people: dict[str, Any]) -> None:
+    alice_client, alice_exam, _ = people["alice"]
+    _, bob_exam, _ = people["bob"]
+    page = alice_client.get("/my/").content.decode()
+    assert f'data-study="{alice_exam.study.pk}"' in page
+    assert f'data-study="{bob_exam.study.pk}"' not in page

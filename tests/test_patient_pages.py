@@ -1,0 +1,270 @@
+"""The patient's pages: the exam list, the exam, the viewer's data, downloads and the audit log."""
+
+import datetime as dt
+import gzip
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from pydicom.fileset import FileSet
+
+from accounts.models import User
+from imaging.models import Hospital, Study
+from imaging.synthetic import PatientSpec
+from portal.models import AuditAction, AuditEvent, Download, DownloadStatus
+from tests.support.dicom import ALICE, BOB, study_spec
+from tests.support.exams import Exam, make_exam
+from tests.support.people import ALICE_PHONE, BOB_PHONE, link, sign_in_patient
+from tests.support.workers import Workers, wait_for
+
+
+@pytest.fixture
+def alice(hospital: Hospital, other_hospital: Hospital) -> Client:
+    link(ALICE_PHONE, hospital, ALICE.patient_id) if make_exam(hospital, ALICE, "a-city") else None
+    client = Client()
+    sign_in_patient(client, ALICE_PHONE)
+    return client
+
+
+def _study_of(hospital: Hospital, study_key: str) -> Study:
+    return Study.objects.get(hospital=hospital, study_uid=study_spec(study_key).study_uid)
+
+
+def _exam_of(study_key: str) -> Exam:
+    study = Study.objects.get(study_uid=study_spec(study_key).study_uid)
+    series = study.series.get(modality="CT")
+    return Exam(study, series, series.instances.in_anatomical_order().first())  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- the list
+
+
+def test_it_lists_studies_from_every_linked_hospital_newest_first(
+    hospital: Hospital, other_hospital: Hospital, alice: Client
+) -> None:
+    make_exam(other_hospital, ALICE, "a-tcm", date=dt.date(2026, 3, 1), report="text")
+    link(ALICE_PHONE, other_hospital, ALICE.patient_id)
+    tcm = _study_of(other_hospital, "a-tcm")
+    page = alice.get("/my/").content.decode()
+    assert page.index(f'data-study="{tcm.pk}"') < page.index(f'data-study="{_exam_of("a-city").study.pk}"')
+    assert "Report ready" in page or "报告已出" in page
+
+
+def test_it_filters_by_hospital_and_modality(hospital: Hospital, other_hospital: Hospital, alice: Client) -> None:
+    tcm = make_exam(other_hospital, ALICE, "a-tcm", date=dt.date(2026, 3, 1))
+    link(ALICE_PHONE, other_hospital, ALICE.patient_id)
+    page = alice.get("/my/", {"hospital": other_hospital.code}).content.decode()
+    assert page.count('class="study"') == 1
+    assert f'data-study="{tcm.study.pk}"' in page
+    assert alice.get("/my/", {"modality": "MR"}).content.decode().count('class="study"') == 0
+    assert alice.get("/my/", {"modality": "ct"}).content.decode().count('class="study"') == 2
+
+
+def test_it_lists_studies_in_a_fixed_number_of_queries(hospital: Hospital, alice: Client) -> None:
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert alice.get("/my/").status_code == 200
+        return len(captured)
+
+    few = queries()
+    for number in range(6):
+        make_exam(hospital, ALICE, f"more-{number}", slices=1, date=dt.date(2025, 1, number + 1), report="")
+    assert queries() == few
+
+
+def test_it_shows_a_thumbnail_strip_per_study(alice: Client) -> None:
+    exam = _exam_of("a-city")
+    page = alice.get("/my/").content.decode()
+    assert f"/my/series/{exam.series.pk}/thumbnail" in page
+    assert alice.get(f"/my/series/{exam.series.pk}/thumbnail")["Content-Type"] == "image/jpeg"
+
+
+# ---------------------------------------------------------------- the exam
+
+
+def test_it_shows_the_pdf_report_inline_and_as_a_download(alice: Client) -> None:
+    exam = _exam_of("a-city")
+    page = alice.get(f"/my/studies/{exam.study.pk}/").content.decode()
+    assert f'src="/my/studies/{exam.study.pk}/report.pdf"' in page
+    inline = alice.get(f"/my/studies/{exam.study.pk}/report.pdf")
+    assert inline["Content-Type"] == "application/pdf"
+    assert inline.content.startswith(b"%PDF")
+    assert inline["Content-Disposition"].startswith("inline")
+    assert inline["X-Frame-Options"] == "SAMEORIGIN"
+    saved = alice.get(f"/my/studies/{exam.study.pk}/report.pdf", {"download": "1"})
+    assert saved["Content-Disposition"].startswith("attachment")
+
+
+def test_it_shows_a_text_report_first(hospital: Hospital, alice: Client) -> None:
+    exam = make_exam(hospital, ALICE, "a-text", report="text")
+    page = alice.get(f"/my/studies/{exam.study.pk}/").content.decode()
+    assert "No abnormality a-text." in page
+    assert page.index('id="report"') < page.index('class="series-section"')
+
+
+def test_it_lists_the_series_with_their_image_counts(alice: Client) -> None:
+    exam = _exam_of("a-city")
+    page = alice.get(f"/my/studies/{exam.study.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert f'data-series="{exam.series.pk}"' in page
+    assert "3 images" in page or "3 幅图像" in page
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"), [("en", ["Report", "View images", "Download"]), ("zh-hans", ["报告", "查看图像", "下载"])]
+)
+def test_it_speaks_the_chosen_language_on_the_exam_page(alice: Client, language: str, expected: list[str]) -> None:
+    exam = _exam_of("a-city")
+    assert alice.post("/i18n/setlang/", {"language": language, "next": "/my/"}).status_code == 302
+    response = alice.get(f"/my/studies/{exam.study.pk}/")
+    page = response.content.decode()
+    assert f'<html lang="{language}"' in page
+    for text in expected:
+        assert text in page
+    assert alice.cookies["django_language"].value == language
+
+
+def test_it_formats_dates_per_language(alice: Client) -> None:
+    alice.post("/i18n/setlang/", {"language": "en", "next": "/my/"})
+    assert "Jan. 5, 2026" in alice.get("/my/").content.decode()
+    alice.post("/i18n/setlang/", {"language": "zh-hans", "next": "/my/"})
+    assert "2026年1月5日" in alice.get("/my/").content.decode()
+
+
+# ---------------------------------------------------------------- the viewer's data
+
+
+def test_it_gives_the_viewer_the_images_in_anatomical_order(alice: Client) -> None:
+    exam = _exam_of("a-city")
+    manifest = alice.get(f"/my/series/{exam.series.pk}/images.json").json()
+    assert [image["number"] for image in manifest["images"]] == [1, 2, 3]
+    assert manifest["presets"][0]["name"] == "file"
+    assert {"lung", "bone"} <= {p["name"] for p in manifest["presets"]}
+    first = manifest["images"][0]
+    assert alice.get(first["preview"], {"preset": "lung"})["Content-Type"] == "image/jpeg"
+
+
+def test_it_serves_the_modality_values_for_windowing_in_the_browser(alice: Client, storage_root: Path) -> None:
+    exam = _exam_of("a-city")
+    response = alice.get(f"/my/images/{exam.instance.pk}/raw", HTTP_ACCEPT_ENCODING="gzip")
+    assert response["Content-Encoding"] == "gzip"
+    assert response["X-Dtype"] == "int16"
+    rows, columns = int(response["X-Rows"]), int(response["X-Columns"])
+    values = np.frombuffer(gzip.decompress(response.content), dtype="<i2").reshape(rows, columns)
+    ds = pydicom.dcmread(storage_root / exam.instance.storage_key)
+    expected = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    assert np.array_equal(values, expected)
+    assert response["X-Window"] == "40,400"
+    assert response["X-Voi-Function"] == "LINEAR"
+
+
+# ---------------------------------------------------------------- downloads
+
+
+def _download(client: Client, study_pk: int, kind: str, preset: str = "") -> tuple[Download, bytes]:
+    response = client.post(f"/my/studies/{study_pk}/downloads/", {"kind": kind, "preset": preset})
+    assert response.status_code == 302
+    download = Download.objects.get(pk=int(response["Location"].rstrip("/").split("/")[-1]))
+    assert download.status == DownloadStatus.READY, download.error
+    file = client.get(f"/my/downloads/{download.pk}/file")
+    assert file.status_code == 200
+    assert file["Content-Disposition"].startswith("attachment")
+    return download, b"".join(file.streaming_content)  # type: ignore[attr-defined]
+
+
+def test_it_downloads_the_original_files_with_a_dicomdir(
+    hospital: Hospital, alice: Client, tmp_path: Path, storage_root: Path
+) -> None:
+    exam = _exam_of("a-city")
+    make_exam(hospital, BOB, "b-city")  # in the same hospital, never in Alice's zip
+    _, data = _download(alice, exam.study.pk, "dicom")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        archive.extractall(tmp_path / "zip")
+        assert "DICOMDIR" in archive.namelist()
+    fileset = FileSet(pydicom.dcmread(tmp_path / "zip" / "DICOMDIR"))
+    instances = [entry.load() for entry in fileset]
+    assert len(instances) == 4  # three CT slices and the PDF report
+    assert {ds.PatientID for ds in instances} == {ALICE.patient_id}
+    stored = {(storage_root / i.storage_key).read_bytes() for i in exam.study.series.get(modality="CT").instances.all()}
+    copied = {path.read_bytes() for path in (tmp_path / "zip").rglob("*") if path.is_file() and path.name != "DICOMDIR"}
+    assert stored <= copied
+
+
+def test_it_downloads_pictures_at_the_chosen_preset(alice: Client) -> None:
+    exam = _exam_of("a-city")
+    _, lung = _download(alice, exam.study.pk, "jpeg", "lung")
+    _, soft = _download(alice, exam.study.pk, "jpeg", "")
+    with zipfile.ZipFile(io.BytesIO(lung)) as a, zipfile.ZipFile(io.BytesIO(soft)) as b:
+        pictures = sorted(n for n in a.namelist() if n.endswith(".jpg"))
+        assert len(pictures) == 3
+        assert "report.pdf" in a.namelist()
+        assert a.read(pictures[0]) != b.read(pictures[0])
+
+
+def test_it_refuses_an_unknown_download_kind(alice: Client) -> None:
+    exam = _exam_of("a-city")
+    assert alice.post(f"/my/studies/{exam.study.pk}/downloads/", {"kind": "tar"}).status_code == 400
+
+
+@pytest.mark.slow
+def test_it_builds_a_large_download_on_a_worker(workers: Workers, hospital: Hospital, settings: Any) -> None:
+    settings.DOWNLOAD_INLINE_MAX_INSTANCES = 1
+    exam = make_exam(hospital, ALICE, "a-big", slices=4)
+    link(ALICE_PHONE, hospital, ALICE.patient_id)
+    client = Client()
+    sign_in_patient(client, ALICE_PHONE)
+    workers.start()
+    response = client.post(f"/my/studies/{exam.study.pk}/downloads/", {"kind": "dicom"})
+    download = Download.objects.get(pk=int(response["Location"].rstrip("/").split("/")[-1]))
+    assert wait_for(lambda: Download.objects.get(pk=download.pk).status == DownloadStatus.READY)
+    page = client.get(response["Location"]).content.decode()
+    assert 'data-status="ready"' in page
+    assert client.get(f"/my/downloads/{download.pk}/file").status_code == 200
+
+
+# ---------------------------------------------------------------- audit
+
+
+def test_it_records_views_images_and_downloads_in_the_audit_log(alice: Client) -> None:
+    exam = _exam_of("a-city")
+    user = User.objects.get(phone=ALICE_PHONE)
+    alice.get(f"/my/studies/{exam.study.pk}/", REMOTE_ADDR="203.0.113.9")
+    for _ in range(3):
+        alice.get(f"/my/images/{exam.instance.pk}/preview")
+    alice.get(f"/my/images/{exam.instance.pk}/thumbnail")
+    _download(alice, exam.study.pk, "dicom")
+    events = AuditEvent.objects.filter(user=user)
+    view = events.get(action=AuditAction.STUDY_VIEW)
+    assert view.study_id == exam.study.pk
+    assert view.ip_address == "203.0.113.9"
+    assert view.actor == "patient"
+    assert events.filter(action=AuditAction.PREVIEWS, series=exam.series).count() == 1  # once per series and session
+    assert events.filter(action=AuditAction.THUMBNAILS, series=exam.series).count() == 1
+    assert events.filter(action=AuditAction.DOWNLOAD_REQUEST).count() == 1
+    assert events.filter(action=AuditAction.DOWNLOAD, study=exam.study).count() == 1
+    assert events.filter(action=AuditAction.SIGN_IN).count() == 1
+    assert view.created_at.utcoffset() == dt.timedelta(0)
+
+
+def test_it_does_not_write_to_the_log_for_a_refused_request(alice: Client, other_hospital: Hospital) -> None:
+    bob = make_exam(other_hospital, BOB, "b-tcm")
+    link(BOB_PHONE, other_hospital, BOB.patient_id)
+    before = AuditEvent.objects.count()
+    assert alice.get(f"/my/studies/{bob.study.pk}/").status_code == 404
+    assert AuditEvent.objects.count() == before
+
+
+def test_it_keeps_a_patient_without_links_on_an_empty_list(hospital: Hospital) -> None:
+    spec = PatientSpec("P-NONE", "No^Links", "F", dt.date(1990, 1, 1), "")
+    make_exam(hospital, spec, "nolinks")
+    user = User.objects.create(username="+8613800000077", phone="+8613800000077")
+    client = Client()
+    client.force_login(user, backend="accounts.backends.UserBackend")
+    page = client.get("/my/").content.decode()
+    assert 'class="study"' not in page
