@@ -197,6 +197,7 @@ def _instance_fields(ds: Dataset, transfer_syntax: str) -> dict[str, Any]:
         "rows": _integer(ds, "Rows") if has_pixels else None,
         "columns": _integer(ds, "Columns") if has_pixels else None,
         "number_of_frames": max(_integer(ds, "NumberOfFrames") or 1, 1),
+        "frame_time": _number(ds, "FrameTime"),
         "bits_allocated": _integer(ds, "BitsAllocated") if has_pixels else None,
         "bits_stored": _integer(ds, "BitsStored") if has_pixels else None,
         "pixel_representation": _integer(ds, "PixelRepresentation") if has_pixels else None,

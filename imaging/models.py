@@ -215,6 +215,8 @@ class Instance(models.Model):
     rows = models.PositiveIntegerField(null=True, blank=True)
     columns = models.PositiveIntegerField(null=True, blank=True)
     number_of_frames = models.PositiveIntegerField(default=1)
+    # Milliseconds between frames of a cine (Frame Time, C.7.6.5), for playing it at its pace.
+    frame_time = models.FloatField(null=True, blank=True)
     bits_allocated = models.PositiveSmallIntegerField(null=True, blank=True)
     bits_stored = models.PositiveSmallIntegerField(null=True, blank=True)
     pixel_representation = models.PositiveSmallIntegerField(null=True, blank=True)

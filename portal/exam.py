@@ -149,6 +149,7 @@ def manifest(access: ExamAccess, series: Series) -> JsonResponse:
             "window_center",
             "window_width",
             "photometric_interpretation",
+            "frame_time",
         )
     )
     labels = preset_labels()
@@ -191,7 +192,7 @@ def _image_entry(image: Instance, preview: str, raw: str) -> dict[str, Any]:
         "lossy": image.lossy,
         "colour": not greyscale,
         "window": [image.window_center, image.window_width] if image.window_center is not None else None,
-        "frame_time_ms": None,
+        "frame_time_ms": image.frame_time if image.frame_time and image.frame_time > 0 else None,
         "preview": preview.replace("/0/", f"/{image.pk}/", 1),
         "raw": raw.replace("/0/", f"/{image.pk}/", 1) if greyscale else None,
     }
