@@ -78,11 +78,9 @@ def study_list(access: ExamAccess, filters: StudyFilters) -> dict[str, Any]:
     modalities = sorted({m for s in studies for m in s.modality_list})
     shown = [s for s in studies if filters.match(s)]
     series = Series.objects.filter(number_of_instances__gt=0).order_by("series_number", "pk")
-    prefetch_related_objects(shown, Prefetch("series", queryset=series, to_attr="strip"))
+    prefetch_related_objects(shown, Prefetch("series", queryset=series, to_attr="all_series"))
     for study in shown:
-        study.strip = [s for s in study.strip if s.modality not in ("DOC", "SR", "OT") or s.number_of_instances > 1][
-            :STRIP_LENGTH
-        ]
+        study.strip = [s for s in study.all_series if has_images(s)][:STRIP_LENGTH]  # type: ignore[attr-defined]
     return {
         "studies": shown,
         "hospitals": hospitals,

@@ -9,6 +9,7 @@ from functools import wraps
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -34,9 +35,9 @@ def patient_access(request: HttpRequest) -> exam.ExamAccess:
     return exam.ExamAccess(patient_scope(request), "patient", user_id=request.user.pk)
 
 
-def patient_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def patient_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not (request.user.is_authenticated and getattr(request.user, "phone", None)):
             return redirect("accounts:sign-in")
         return view(request, *args, **kwargs)
@@ -60,7 +61,7 @@ def _get_instance_for_patient(request: HttpRequest, pk: int) -> Instance:
 
 
 def _get_download_for_patient(request: HttpRequest, pk: int) -> Download:
-    downloads = Download.objects.filter(requested_by=request.user, study__in=patient_scope(request).studies())
+    downloads = Download.objects.filter(requested_by_id=request.user.pk, study__in=patient_scope(request).studies())
     return get_object_or_404(downloads.select_related("study"), pk=pk)
 
 
@@ -76,7 +77,7 @@ def my_studies(request: HttpRequest) -> HttpResponse:
 def study(request: HttpRequest, pk: int) -> HttpResponse:
     found = _get_study_for_patient(request, pk)
     audit.record(request, AuditAction.STUDY_VIEW, study_id=found.pk)
-    downloads = list(Download.objects.filter(study=found, requested_by=request.user)[:5])
+    downloads = list(Download.objects.filter(study=found, requested_by_id=request.user.pk)[:5])
     return render(request, "portal/study.html", exam.exam_context(patient_access(request), found, downloads))
 
 
@@ -161,7 +162,7 @@ def download(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @patient_required
-def download_file(request: HttpRequest, pk: int) -> HttpResponse:
+def download_file(request: HttpRequest, pk: int) -> HttpResponseBase:
     found = _get_download_for_patient(request, pk)
     if found.status != DownloadStatus.READY:
         raise Http404
