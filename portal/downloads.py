@@ -21,10 +21,14 @@ logger = logging.getLogger(__name__)
 CLAIM_STALE_AFTER = dt.timedelta(minutes=30)
 
 
-def request_download(study: Study, kind: DownloadKind, preset: str, user_id: int | None) -> Download:
+def request_download(
+    study: Study, kind: DownloadKind, preset: str, user_id: int | None, share_id: int | None = None
+) -> Download:
     """The requester's download of this study; built now when small or without a broker, else queued."""
     preset = preset if kind == DownloadKind.JPEG and preset in PRESETS else ""
-    download = Download.objects.create(study=study, kind=kind, preset=preset, requested_by_id=user_id)
+    download = Download.objects.create(
+        study=study, kind=kind, preset=preset, requested_by_id=user_id, share_id=share_id
+    )
     if _inline() or study.number_of_instances <= settings.DOWNLOAD_INLINE_MAX_INSTANCES:
         build(download.pk)
     else:

@@ -25,6 +25,8 @@ class AuditAction(models.TextChoices):
     RAW_VALUES = "raw_values", _("loaded pixel values")
     DOWNLOAD_REQUEST = "download_request", _("asked for a download")
     DOWNLOAD = "download", _("downloaded")
+    SHARE_CREATE = "share_create", _("shared an exam")
+    SHARE_REVOKE = "share_revoke", _("ended a shared link")
 
 
 class AuditEvent(models.Model):
@@ -85,6 +87,7 @@ class Download(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
+    share = models.ForeignKey("ShareLink", on_delete=models.CASCADE, null=True, blank=True, related_name="downloads")
     storage_key = models.CharField(max_length=255, blank=True)
     size_bytes = models.BigIntegerField(default=0)
     files = models.PositiveIntegerField(default=0)
@@ -106,3 +109,72 @@ class Download(models.Model):
         date = self.study.study_date.strftime("%Y%m%d") if self.study.study_date else "undated"
         suffix = "jpeg" if self.kind == DownloadKind.JPEG else "dicom"
         return f"exam-{date}-{self.study_id}-{suffix}.zip"
+
+
+class ShareLinkQuerySet(models.QuerySet["ShareLink"]):
+    def valid(self) -> "ShareLinkQuerySet":
+        from django.utils import timezone
+
+        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+
+class ShareLink(models.Model):
+    """A patient's exam shared by a link: a token (kept only as its SHA-256), an expiry, maybe a code.
+
+    The token is 32 random bytes, so a plain hash cannot be reversed by
+    guessing; the access code is 6 digits, so it is kept as a salted HMAC and
+    guarded by a lockout (5 wrong entries, then 15 minutes).
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="shares")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="shares")
+    token_hash = models.CharField(max_length=64, unique=True)
+    code_hash = models.CharField(max_length=64, blank=True)
+    code_salt = models.CharField(max_length=32, blank=True)
+    include_report = models.BooleanField(_("include the report"), default=True)
+    allow_download = models.BooleanField(_("allow downloads"), default=False)
+    notify_on_open = models.BooleanField(_("text me when it is first opened"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"))
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    wrong_codes = models.PositiveSmallIntegerField(default=0)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    opens = models.PositiveIntegerField(default=0)
+    last_opened_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ShareLinkQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("shared link")
+        verbose_name_plural = _("shared links")
+
+    def __str__(self) -> str:
+        return f"share {self.pk} of study {self.study_id}"
+
+    @property
+    def has_code(self) -> bool:
+        return bool(self.code_hash)
+
+    @property
+    def is_valid(self) -> bool:
+        from django.utils import timezone
+
+        return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class ShareOpen(models.Model):
+    """One opening of a shared link: when, roughly where from, with which browser."""
+
+    share = models.ForeignKey(ShareLink, on_delete=models.CASCADE, related_name="openings")
+    created_at = models.DateTimeField(auto_now_add=True)
+    network = models.CharField(_("network"), max_length=64, blank=True)
+    browser = models.CharField(_("browser"), max_length=120, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("opening of a shared link")
+        verbose_name_plural = _("openings of shared links")
+
+    def __str__(self) -> str:
+        return f"{self.share_id} {self.created_at:%Y-%m-%d %H:%M}"

@@ -11,15 +11,19 @@ from typing import Any
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import PhoneLink
 from imaging import image_views
 from imaging.access import StudyScope, renderable_instance
 from imaging.models import Instance, Report, Series, Study
-from portal import audit, exam
+from portal import audit, exam, qr, shares
 from portal.downloads import request_download
-from portal.models import AuditAction, Download, DownloadStatus
+from portal.forms import ShareForm
+from portal.models import AuditAction, Download, DownloadStatus, ShareLink
 
 
 def patient_scope(request: HttpRequest) -> StudyScope:
@@ -78,7 +82,8 @@ def study(request: HttpRequest, pk: int) -> HttpResponse:
     found = _get_study_for_patient(request, pk)
     audit.record(request, AuditAction.STUDY_VIEW, study_id=found.pk)
     downloads = list(Download.objects.filter(study=found, requested_by_id=request.user.pk)[:5])
-    return render(request, "portal/study.html", exam.exam_context(patient_access(request), found, downloads))
+    context = exam.exam_context(patient_access(request), found, downloads)
+    return render(request, "portal/study.html", {**context, "share_form": ShareForm()})
 
 
 @require_GET
@@ -168,3 +173,74 @@ def download_file(request: HttpRequest, pk: int) -> HttpResponseBase:
         raise Http404
     audit.record(request, AuditAction.DOWNLOAD, study_id=found.study_id, kind=found.kind, download=found.pk)
     return exam.download_file(found)
+
+
+# ---------------------------------------------------------------- shares
+
+NEW_SHARE = "new_share"
+
+
+def _get_share_for_patient(request: HttpRequest, pk: int) -> ShareLink:
+    mine = ShareLink.objects.filter(created_by_id=request.user.pk, study__in=patient_scope(request).studies())
+    return get_object_or_404(mine.select_related("study", "study__hospital"), pk=pk)
+
+
+@require_POST
+@patient_required
+def create_share(request: HttpRequest, pk: int) -> HttpResponseBase:
+    found = _get_study_for_patient(request, pk)
+    form = ShareForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest("; ".join(str(e) for errors in form.errors.values() for e in errors))
+    new = shares.create_share(found, request.user.pk, **form.cleaned_data)
+    # Shown once, on the next page, then gone: only the hash is kept.
+    request.session[NEW_SHARE] = {"id": new.share.pk, "token": new.token, "code": new.code}
+    audit.record(request, AuditAction.SHARE_CREATE, study_id=found.pk, share=new.share.pk)
+    return redirect("patient:share-created", new.share.pk)
+
+
+@never_cache
+@require_GET
+@patient_required
+def share_created(request: HttpRequest, pk: int) -> HttpResponseBase:
+    share = _get_share_for_patient(request, pk)
+    new = request.session.get(NEW_SHARE) or {}
+    if new.get("id") != share.pk:
+        return redirect("patient:share", share.pk)
+    del request.session[NEW_SHARE]
+    url = request.build_absolute_uri(reverse("share-open", args=[new["token"]]))
+    context = {
+        "share": share,
+        "url": url,
+        "code": new["code"],
+        "qr_svg": qr.qr_svg(url),
+        "qr_png": qr.qr_png_data_uri(url),
+    }
+    response = render(request, "portal/share_created.html", context)
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@require_GET
+@patient_required
+def my_shares(request: HttpRequest) -> HttpResponseBase:
+    mine = ShareLink.objects.filter(created_by_id=request.user.pk, study__in=patient_scope(request).studies())
+    listed = list(mine.select_related("study", "study__hospital")[:200])
+    return render(request, "portal/my_shares.html", {"shares": listed, "now": timezone.now()})
+
+
+@require_GET
+@patient_required
+def share_detail(request: HttpRequest, pk: int) -> HttpResponseBase:
+    share = _get_share_for_patient(request, pk)
+    openings = list(share.openings.all()[:100])
+    return render(request, "portal/share_detail.html", {"share": share, "openings": openings, "now": timezone.now()})
+
+
+@require_POST
+@patient_required
+def revoke_share(request: HttpRequest, pk: int) -> HttpResponseBase:
+    share = _get_share_for_patient(request, pk)
+    if shares.revoke(share):
+        audit.record(request, AuditAction.SHARE_REVOKE, study_id=share.study_id, share=share.pk)
+    return redirect("patient:shares")

@@ -3,7 +3,7 @@ from django.urls import include, path
 from django_otp.admin import OTPAdminSite
 
 from accounts.api import PhoneLinkView
-from portal import patient, staff, views
+from portal import patient, share_views, staff, views
 
 # The admin asks for a verified TOTP device, as the staff pages do.
 admin.site.__class__ = OTPAdminSite
@@ -22,8 +22,31 @@ patient_urls = (
         path("images/<int:pk>/preview", patient.instance_preview, name="instance-preview"),
         path("images/<int:pk>/thumbnail", patient.instance_thumbnail, name="instance-thumbnail"),
         path("images/<int:pk>/raw", patient.instance_raw, name="instance-raw"),
+        path("studies/<int:pk>/shares/", patient.create_share, name="create-share"),
+        path("shares/", patient.my_shares, name="shares"),
+        path("shares/<int:pk>/", patient.share_detail, name="share"),
+        path("shares/<int:pk>/created", patient.share_created, name="share-created"),
+        path("shares/<int:pk>/revoke", patient.revoke_share, name="revoke-share"),
     ],
     "patient",
+)
+
+share_urls = (
+    [
+        path("", share_views.home, name="studies"),
+        path("studies/<int:pk>/", share_views.study, name="study"),
+        path("studies/<int:pk>/report.pdf", share_views.report_pdf, name="report-pdf"),
+        path("studies/<int:pk>/view/", share_views.viewer, name="viewer"),
+        path("studies/<int:pk>/downloads/", share_views.request_study_download, name="request-download"),
+        path("downloads/<int:pk>/", share_views.download, name="download"),
+        path("downloads/<int:pk>/file", share_views.download_file, name="download-file"),
+        path("series/<int:pk>/images.json", share_views.series_manifest, name="series-manifest"),
+        path("series/<int:pk>/thumbnail", share_views.series_thumbnail, name="series-thumbnail"),
+        path("images/<int:pk>/preview", share_views.instance_preview, name="instance-preview"),
+        path("images/<int:pk>/thumbnail", share_views.instance_thumbnail, name="instance-thumbnail"),
+        path("images/<int:pk>/raw", share_views.instance_raw, name="instance-raw"),
+    ],
+    "share",
 )
 
 staff_urls = (
@@ -40,6 +63,8 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("", include("accounts.urls")),
     path("my/", include(patient_urls)),
+    path("s/x/", include(share_urls)),
+    path("s/<str:token>", share_views.open_link, name="share-open"),
     path("staff/", include(staff_urls)),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

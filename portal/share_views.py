@@ -1,0 +1,205 @@
+"""The clinician's side of a shared link: open it (with its code), then the one shared exam.
+
+`/s/<token>` is the address in the QR code. Once the token (and the code, when
+there is one) is accepted, the session holds the share's id and the browser is
+sent to `/s/x/studies/<pk>/`: the token leaves the address bar and the history.
+Every request of the session checks the share again; an ended share shows the
+same "link not valid" page as an unknown token.
+"""
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponseBadRequest
+from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from imaging import image_views
+from imaging.access import StudyScope, renderable_instance
+from imaging.models import Instance, Report, Series, Study
+from portal import audit, exam, shares
+from portal.downloads import request_download
+from portal.models import AuditAction, Download, DownloadStatus, ShareLink
+
+
+def _private(response: HttpResponseBase) -> HttpResponseBase:
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    response["Cache-Control"] = response.get("Cache-Control") or "private, no-store"
+    return response
+
+
+def link_not_valid(request: HttpRequest) -> HttpResponseBase:
+    """One page, one status, for unknown, expired and revoked links alike."""
+    return _private(render(request, "portal/share_not_valid.html", {"language_next": "/"}, status=404))
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def open_link(request: HttpRequest, token: str) -> HttpResponseBase:
+    share = shares.find_share(token)
+    if share is None:
+        return link_not_valid(request)
+    if share.has_code:
+        outcome = shares.check_code(share, request.POST.get("code", "")) if request.method == "POST" else None
+        if outcome is None or not outcome.accepted:
+            locked = bool(share.locked_until and share.locked_until > timezone.now())
+            # The page's address holds the token: it goes nowhere else, not even the language form.
+            context = {"outcome": outcome, "locked": locked, "language_next": "/"}
+            status = 200 if outcome is None else 403
+            return _private(render(request, "portal/share_code.html", context, status=status))
+    shares.open_share(request, share)
+    request.share = share  # type: ignore[attr-defined]
+    audit.record(request, AuditAction.STUDY_VIEW, study_id=share.study_id, share=share.pk, opened=True)
+    return _private(redirect("share:study", share.study_id))
+
+
+def share_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        share = shares.session_share(request)
+        if share is None:
+            return link_not_valid(request)
+        request.share = share  # type: ignore[attr-defined]
+        return _private(view(request, share, *args, **kwargs))
+
+    return wrapped
+
+
+def share_access(share: ShareLink) -> exam.ExamAccess:
+    scope = StudyScope(study_ids=(share.study_id,))
+    return exam.ExamAccess(
+        scope, "share", report=share.include_report, download=share.allow_download, extra={"share": share}
+    )
+
+
+def _get_study_for_share(share: ShareLink, pk: int) -> Study:
+    return get_object_or_404(Study.objects.select_related("hospital", "patient"), pk=pk, pk__in=[share.study_id])
+
+
+def _get_series_for_share(share: ShareLink, pk: int) -> Series:
+    return get_object_or_404(Series.objects.select_related("study"), pk=pk, study_id=share.study_id)
+
+
+def _get_instance_for_share(share: ShareLink, pk: int) -> Instance:
+    instance = renderable_instance(StudyScope(study_ids=(share.study_id,)), pk)
+    if instance is None:
+        raise Http404
+    return instance
+
+
+def _get_download_for_share(share: ShareLink, pk: int) -> Download:
+    if not share.allow_download:
+        raise Http404
+    return get_object_or_404(Download.objects.select_related("study"), pk=pk, share=share)
+
+
+@require_GET
+@share_required
+def home(request: HttpRequest, share: ShareLink) -> HttpResponseBase:
+    return redirect("share:study", share.study_id)
+
+
+@require_GET
+@share_required
+def study(request: HttpRequest, share: ShareLink, pk: int) -> HttpResponseBase:
+    found = _get_study_for_share(share, pk)
+    audit.record(request, AuditAction.STUDY_VIEW, study_id=found.pk, share=share.pk)
+    downloads = list(Download.objects.filter(share=share)[:5]) if share.allow_download else []
+    context = exam.exam_context(share_access(share), found, downloads)
+    return render(request, "portal/study.html", {**context, "share": share})
+
+
+@require_GET
+@share_required
+def report_pdf(request: HttpRequest, share: ShareLink, pk: int) -> HttpResponseBase:
+    found = _get_study_for_share(share, pk)
+    report = Report.objects.filter(study=found).select_related("instance").first()
+    if not share.include_report or report is None or not report.is_pdf:
+        raise Http404
+    audit.record(request, AuditAction.REPORT_VIEW, study_id=found.pk, share=share.pk)
+    return exam.report_pdf(request, report)
+
+
+@require_GET
+@share_required
+def viewer(request: HttpRequest, share: ShareLink, pk: int) -> HttpResponseBase:
+    found = _get_study_for_share(share, pk)
+    context = exam.viewer_context(share_access(share), found, request.GET.get("series", ""))
+    if context is None:
+        raise Http404
+    audit.record(request, AuditAction.VIEWER_OPEN, study_id=found.pk, series_id=context["current"].pk, share=share.pk)
+    return render(request, "portal/viewer.html", context)
+
+
+@require_GET
+@share_required
+def series_manifest(request: HttpRequest, share: ShareLink, pk: int) -> HttpResponseBase:
+    return exam.manifest(share_access(share), _get_series_for_share(share, pk))
+
+
+@require_GET
+@share_required
+def series_thumbnail(request: HttpRequest, share: ShareLink, pk: int) -> HttpResponseBase:
+    series = _get_series_for_share(share, pk)
+    audit.record_images(request, AuditAction.THUMBNAILS, series.pk, series.study_id)
+    return image_views.serve_series_thumbnail(request, series)
+
+
+@require_GET
+@share_required
+def instance_preview(request: HttpRequest, share: ShareLink, pk: int) -> HttpResponseBase:
+    instance = _get_instance_for_share(share, pk)
+    audit.record_images(request, AuditAction.PREVIEWS, instance.series_id)
+    return image_views.serve_preview(request, instance)
+
+
+@require_GET
+@share_required
+def instance_thumbnail(request: HttpRequest, share: ShareLink, pk: int) -> HttpResponseBase:
+    instance = _get_instance_for_share(share, pk)
+    audit.record_images(request, AuditAction.THUMBNAILS, instance.series_id)
+    return image_views.serve_thumbnail(request, instance)
+
+
+@require_GET
+@share_required
+def instance_raw(request: HttpRequest, share: ShareLink, pk: int) -> HttpResponseBase:
+    instance = _get_instance_for_share(share, pk)
+    audit.record_images(request, AuditAction.RAW_VALUES, instance.series_id)
+    return exam.raw_values(request, instance)
+
+
+@require_POST
+@share_required
+def request_study_download(request: HttpRequest, share: ShareLink, pk: int) -> HttpResponseBase:
+    found = _get_study_for_share(share, pk)
+    kind = exam.download_kind(request.POST.get("kind", ""))
+    if not share.allow_download:
+        raise Http404
+    if kind is None:
+        return HttpResponseBadRequest("kind must be jpeg or dicom")
+    download = request_download(found, kind, request.POST.get("preset", ""), None, share.pk)
+    audit.record(request, AuditAction.DOWNLOAD_REQUEST, study_id=found.pk, kind=kind, share=share.pk)
+    return redirect("share:download", download.pk)
+
+
+@require_GET
+@share_required
+def download(request: HttpRequest, share: ShareLink, pk: int) -> HttpResponseBase:
+    found = _get_download_for_share(share, pk)
+    return render(request, "portal/download.html", {"download": found, "access": share_access(share)})
+
+
+@require_GET
+@share_required
+def download_file(request: HttpRequest, share: ShareLink, pk: int) -> HttpResponseBase:
+    found = _get_download_for_share(share, pk)
+    if found.status != DownloadStatus.READY:
+        raise Http404
+    audit.record(request, AuditAction.DOWNLOAD, study_id=found.study_id, kind=found.kind, share=share.pk)
+    return exam.download_file(found)

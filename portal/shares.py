@@ -1,0 +1,195 @@
+"""Sharing an exam by link: making a share, opening it (with its access code), and ending it.
+
+- A token is 32 bytes from `secrets`, URL-safe; only its SHA-256 is kept.
+- An access code is 6 digits from `secrets`, kept as an HMAC with a per-share
+  salt; 5 wrong entries lock the share for 15 minutes (a conditional update,
+  so parallel guesses cannot slip past the count).
+- Opening a share puts its id in a fresh session and redirects to a clean URL;
+  every request of that session checks the share again, so expiry and
+  revocation take effect on the very next request.
+"""
+
+import datetime as dt
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import F, Q
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.sms import send_sms
+from imaging.models import Study
+from portal.models import ShareLink, ShareOpen
+
+TOKEN_BYTES = 32
+CODE_DIGITS = 6
+WRONG_CODES_BEFORE_LOCK = 5
+LOCK_DURATION = dt.timedelta(minutes=15)
+SESSION_KEY = "share_id"
+EXPIRY_CHOICES = {
+    "1h": dt.timedelta(hours=1),
+    "24h": dt.timedelta(hours=24),
+    "7d": dt.timedelta(days=7),
+    "30d": dt.timedelta(days=30),
+}
+DEFAULT_EXPIRY = "7d"
+
+
+@dataclass(frozen=True)
+class NewShare:
+    share: ShareLink
+    token: str
+    code: str  # "" without an access code
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _hash_code(code: str, salt: str) -> str:
+    return hmac.new(f"{settings.SECRET_KEY}:{salt}".encode(), code.encode(), hashlib.sha256).hexdigest()
+
+
+def create_share(
+    study: Study,
+    user_id: int,
+    expiry: str = DEFAULT_EXPIRY,
+    *,
+    with_code: bool = True,
+    include_report: bool = True,
+    allow_download: bool = False,
+    notify_on_open: bool = True,
+) -> NewShare:
+    """A new share of `study`; the token and code are returned once and never kept in clear."""
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}" if with_code else ""
+    salt = secrets.token_hex(16) if with_code else ""
+    share = ShareLink.objects.create(
+        study=study,
+        created_by_id=user_id,
+        token_hash=hash_token(token),
+        code_hash=_hash_code(code, salt) if with_code else "",
+        code_salt=salt,
+        include_report=include_report,
+        allow_download=allow_download,
+        notify_on_open=notify_on_open,
+        expires_at=timezone.now() + EXPIRY_CHOICES.get(expiry, EXPIRY_CHOICES[DEFAULT_EXPIRY]),
+    )
+    return NewShare(share, token, code)
+
+
+def find_share(token: str) -> ShareLink | None:
+    """The valid share a token names, or None (unknown, expired and revoked alike)."""
+    if not token or len(token) > 100:
+        return None
+    return ShareLink.objects.valid().select_related("study").filter(token_hash=hash_token(token)).first()
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    accepted: bool
+    locked_until: dt.datetime | None = None
+    attempts_left: int = 0
+
+
+def check_code(share: ShareLink, code: str) -> CodeCheck:
+    """Compare the code unless the share is locked; count a wrong one, locking at the fifth."""
+    now = timezone.now()
+    if share.locked_until and share.locked_until > now:
+        return CodeCheck(False, share.locked_until)
+    if hmac.compare_digest(_hash_code(code.strip(), share.code_salt), share.code_hash):
+        ShareLink.objects.filter(pk=share.pk).update(wrong_codes=0, locked_until=None)
+        return CodeCheck(True)
+    ShareLink.objects.filter(pk=share.pk).filter(Q(locked_until__isnull=True) | Q(locked_until__lte=now)).update(
+        wrong_codes=F("wrong_codes") + 1
+    )
+    ShareLink.objects.filter(pk=share.pk, wrong_codes__gte=WRONG_CODES_BEFORE_LOCK).update(
+        locked_until=now + LOCK_DURATION, wrong_codes=0
+    )
+    share.refresh_from_db(fields=["wrong_codes", "locked_until"])
+    if share.locked_until and share.locked_until > now:
+        _tell_patient(
+            share,
+            _("Someone entered a wrong access code 5 times for your shared exam. The link is locked for 15 minutes."),
+        )
+        return CodeCheck(False, share.locked_until)
+    return CodeCheck(False, None, WRONG_CODES_BEFORE_LOCK - share.wrong_codes)
+
+
+def open_share(request: HttpRequest, share: ShareLink) -> None:
+    """Start a share session: a new session key, the share's id, and an entry in its log."""
+    request.session.cycle_key()
+    request.session[SESSION_KEY] = share.pk
+    request.session.set_expiry(
+        min(int((share.expires_at - timezone.now()).total_seconds()), settings.SESSION_COOKIE_AGE)
+    )
+    ShareOpen.objects.create(
+        share=share, network=approximate_network(request.META.get("REMOTE_ADDR")), browser=_browser(request)
+    )
+    first = ShareLink.objects.filter(pk=share.pk, opens=0).update(opens=1, last_opened_at=timezone.now())
+    if not first:
+        ShareLink.objects.filter(pk=share.pk).update(opens=F("opens") + 1, last_opened_at=timezone.now())
+    elif share.notify_on_open:
+        _tell_patient(share, _("Your shared exam was just opened. See who opened it, or end the link, in My shares."))
+
+
+def session_share(request: HttpRequest) -> ShareLink | None:
+    """The share of this session if it is still valid; an ended share ends the session's access."""
+    share_id = request.session.get(SESSION_KEY) if hasattr(request, "session") else None
+    if not share_id:
+        return None
+    share = ShareLink.objects.valid().filter(pk=share_id).first()
+    if share is None:
+        request.session.pop(SESSION_KEY, None)
+    return share
+
+
+def revoke(share: ShareLink) -> bool:
+    return bool(ShareLink.objects.filter(pk=share.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()))
+
+
+def approximate_network(address: str | None) -> str:
+    """Where an opening came from, no finer than a /24 (IPv4) or /48 (IPv6) network."""
+    if not address:
+        return ""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return ""
+    if ip.is_loopback or ip.is_private:
+        return _("local network")
+    prefix = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def _browser(request: HttpRequest) -> str:
+    agent = request.headers.get("User-Agent", "")
+    for name in ("MicroMessenger", "Edg", "Firefox", "Chrome", "Safari"):
+        if name in agent:
+            kind = "WeChat" if name == "MicroMessenger" else "Edge" if name == "Edg" else name
+            device = (
+                "Android"
+                if "Android" in agent
+                else "iPhone"
+                if "iPhone" in agent
+                else "Windows"
+                if "Windows" in agent
+                else "Mac"
+                if "Mac OS" in agent
+                else "Linux"
+                if "Linux" in agent
+                else ""
+            )
+            return f"{kind} {device}".strip()
+    return agent[:120]
+
+
+def _tell_patient(share: ShareLink, text: str) -> None:
+    phone = getattr(share.created_by, "phone", None)
+    if phone:
+        send_sms(phone, text)
