@@ -192,7 +192,7 @@ def create_share(request: HttpRequest, pk: int) -> HttpResponseBase:
     form = ShareForm(request.POST)
     if not form.is_valid():
         return HttpResponseBadRequest("; ".join(str(e) for errors in form.errors.values() for e in errors))
-    new = shares.create_share(found, int(request.user.pk), **form.cleaned_data)
+    new = shares.create_share(found, request.user.pk or 0, **form.cleaned_data)
     # Shown once, on the next page, then gone: only the hash is kept.
     request.session[NEW_SHARE] = {"id": new.share.pk, "token": new.token, "code": new.code}
     audit.record(request, AuditAction.SHARE_CREATE, study_id=found.pk, share=new.share.pk)
