@@ -307,3 +307,18 @@ def test_it_lets_only_the_patient_see_and_end_their_shares(exams: dict[str, Exam
     share.refresh_from_db()
     assert share.revoked_at is None
     assert shares.find_share("x" * 43) is None
+
+
+def test_it_accepts_a_code_posted_with_a_null_origin_but_not_without_the_csrf_token(
+    alice: Client, exams: dict[str, Exam]
+) -> None:
+    url, code, _ = create(alice, exams["alice"])
+    path = url.replace("http://testserver", "")
+    clinician = Client(enforce_csrf_checks=True)
+    page = clinician.get(path).content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert token
+    forged = clinician.post(path, {"code": code}, HTTP_ORIGIN="null")
+    assert forged.status_code == 403
+    sent = clinician.post(path, {"code": code, "csrfmiddlewaretoken": token.group(1)}, HTTP_ORIGIN="null")
+    assert sent.status_code == 302
