@@ -25,7 +25,8 @@ def client_ip(request: HttpRequest) -> str | None:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def sign_in(request: HttpRequest) -> HttpResponse:
-    form = PhoneForm(request.POST or None)
+    # The slip's QR code brings the number along, so the patient only confirms it.
+    form = PhoneForm(request.POST or None, initial={"phone": request.GET.get("phone", "")[:32]})
     refusal = None
     if request.method == "POST" and form.is_valid():
         phone = form.cleaned_data["phone"]

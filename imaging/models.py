@@ -18,6 +18,7 @@ class Hospital(models.Model):
         _("price of a printed film"), max_digits=8, decimal_places=2, default=Decimal("1.20")
     )
     currency = models.CharField(_("currency"), max_length=3, default="USD")
+    films_per_exam = models.PositiveSmallIntegerField(_("printed films per exam"), default=1)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -49,4 +49,4 @@ class CsrfViewMiddleware(csrf.CsrfViewMiddleware):
     def _origin_verified(self, request: HttpRequest) -> bool:
         if request.META.get("HTTP_ORIGIN") == "null" and request.path.startswith("/s/"):
             return True
-        return bool(super()._origin_verified(request))
+        return bool(super()._origin_verified(request))  # type: ignore[misc]

@@ -27,6 +27,9 @@ class AuditAction(models.TextChoices):
     DOWNLOAD = "download", _("downloaded")
     SHARE_CREATE = "share_create", _("shared an exam")
     SHARE_REVOKE = "share_revoke", _("ended a shared link")
+    ISSUE = "issue", _("issued an e-film")
+    ISSUE_REVOKE = "issue_revoke", _("revoked an issuance")
+    STAFF_SEARCH = "staff_search", _("searched exams")
 
 
 class AuditEvent(models.Model):
@@ -178,3 +181,43 @@ class ShareOpen(models.Model):
 
     def __str__(self) -> str:
         return f"{self.share_id} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class FilmChoice(models.TextChoices):
+    EFILM = "efilm", _("e-film")
+    PRINT = "print", _("printed film")
+    BOTH = "both", _("both")
+
+
+class Issuance(models.Model):
+    """The e-film (or film) handed to a patient at discharge, for one or more exams of one record.
+
+    Adoption figures are counted from these rows: an issuance that is not
+    revoked counts once, in the month it was issued, for its hospital.
+    """
+
+    hospital = models.ForeignKey("imaging.Hospital", on_delete=models.PROTECT, related_name="issuances")
+    patient_record = models.ForeignKey("imaging.PatientRecord", on_delete=models.PROTECT, related_name="issuances")
+    studies = models.ManyToManyField(Study, related_name="issuances")
+    phone = models.CharField(_("mobile number"), max_length=20, blank=True)
+    choice = models.CharField(_("the patient's choice"), max_length=8, choices=FilmChoice.choices)
+    issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    issued_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    share = models.ForeignKey(ShareLink, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    replaces = models.OneToOneField(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replaced_by"
+    )
+
+    class Meta:
+        ordering = ["-issued_at"]
+        indexes = [models.Index(fields=["hospital", "issued_at"], name="issuance_hospital_time")]
+        verbose_name = _("issuance")
+        verbose_name_plural = _("issuances")
+
+    def __str__(self) -> str:
+        return f"{self.hospital_id} {self.choice} {self.issued_at:%Y-%m-%d}"
+
+    @property
+    def is_efilm(self) -> bool:
+        return self.choice in (FilmChoice.EFILM, FilmChoice.BOTH)

@@ -11,7 +11,7 @@ def qr_svg(text: str) -> str:
     """An inline SVG (a single path, no script), sized by CSS."""
     image = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)
     svg: str = image.to_string(encoding="unicode")
-    return svg
+    return svg.replace(' id="qr-path"', "")  # a page may hold two codes: no duplicate ids
 
 
 def qr_png(text: str) -> bytes:

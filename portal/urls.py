@@ -52,6 +52,15 @@ share_urls = (
 staff_urls = (
     [
         path("", staff.home, name="home"),
+        path("studies/<int:pk>/", staff.study, name="study"),
+        path("studies/<int:pk>/issue", staff.issue_study, name="issue"),
+        path("studies/<int:pk>/report.pdf", staff.report_pdf, name="report-pdf"),
+        path("issuances/<int:pk>/slip", staff.slip, name="slip"),
+        path("issuances/<int:pk>/revoke", staff.revoke_issuance, name="revoke-issuance"),
+        path("issuances/<int:pk>/reissue", staff.reissue, name="reissue"),
+        path("bulk/", staff.bulk, name="bulk"),
+        path("bulk/confirm", staff.bulk_confirm, name="bulk-confirm"),
+        path("dashboard/", staff.dashboard, name="dashboard"),
         path("images/instances/<int:pk>/preview", staff.instance_preview, name="instance-preview"),
         path("images/instances/<int:pk>/thumbnail", staff.instance_thumbnail, name="instance-thumbnail"),
         path("images/series/<int:pk>/thumbnail", staff.series_thumbnail, name="series-thumbnail"),

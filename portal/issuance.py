@@ -1,0 +1,256 @@
+"""Issuing the e-film at discharge: link the phone, record the choice, text the patient, print a slip.
+
+An issuance covers one or more studies of one patient record. With it, the
+clerk may make a 30-day share (with an access code) for the doctor at the
+patient's next visit; its token and code are shown once, on the slip.
+"""
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from PIL import Image, ImageDraw, ImageFont
+
+from accounts.links import link_phone
+from accounts.models import LinkSource, User
+from accounts.phones import InvalidPhone, parse_mobile
+from accounts.sms import send_sms
+from imaging.access import StudyScope
+from imaging.models import PatientRecord, Study
+from portal import qr, shares
+from portal.models import FilmChoice, Issuance
+
+SHARE_EXPIRY = "30d"
+
+
+@dataclass(frozen=True)
+class IssuedSlip:
+    """What a slip shows once: the portal's sign-in link and, when made, the doctor's share."""
+
+    issuance: Issuance
+    sign_in_url: str
+    share_url: str = ""
+    share_code: str = ""
+
+
+def sign_in_url(phone: str) -> str:
+    return f"{settings.SITE_URL}{reverse('accounts:sign-in')}?{urlencode({'phone': phone})}"
+
+
+def issue(
+    record: PatientRecord,
+    studies: list[Study],
+    phone: str,
+    choice: FilmChoice,
+    staff: User,
+    *,
+    with_share: bool = True,
+    notify: bool = True,
+    replaces: Issuance | None = None,
+) -> IssuedSlip:
+    """Link the phone, record the choice, make the doctor's share, then text the patient."""
+    with transaction.atomic():
+        if phone:
+            link_phone(phone, record, LinkSource.STAFF, hospital=record.hospital, created_by=staff)
+        new_share = (
+            shares.create_share(studies[0], staff.pk, SHARE_EXPIRY, notify_on_open=False) if with_share else None
+        )
+        issuance = Issuance.objects.create(
+            hospital=record.hospital,
+            patient_record=record,
+            phone=phone,
+            choice=choice,
+            issued_by=staff,
+            share=new_share.share if new_share else None,
+            replaces=replaces,
+        )
+        issuance.studies.set(studies)
+    if notify:
+        tell_patient(issuance)
+    share_url = f"{settings.SITE_URL}{reverse('share-open', args=[new_share.token])}" if new_share else ""
+    return IssuedSlip(issuance, sign_in_url(phone) if phone else "", share_url, new_share.code if new_share else "")
+
+
+def tell_patient(issuance: Issuance) -> None:
+    """The text that the exams are ready, for an e-film with a phone (after the rows are written)."""
+    if issuance.phone and issuance.choice != FilmChoice.PRINT:
+        send_sms(issuance.phone, ready_message(issuance.hospital.name))
+
+
+def ready_message(hospital: str) -> str:
+    with translation.override(settings.LANGUAGE_CODE):
+        return _(
+            "Your imaging exams at %(hospital)s are ready in the regional e-film portal: %(url)s "
+            "Sign in with this mobile number."
+        ) % {"hospital": hospital, "url": f"{settings.SITE_URL}/"}
+
+
+def revoke(issuance: Issuance) -> bool:
+    """End an issuance and its doctor's share; it no longer counts on the dashboard."""
+    with transaction.atomic():
+        ended = Issuance.objects.filter(pk=issuance.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        if ended and issuance.share_id:
+            shares.revoke(issuance.share)  # type: ignore[arg-type]
+    return bool(ended)
+
+
+def reissue(issuance: Issuance, staff: User) -> IssuedSlip:
+    """A new slip (and share) in place of an old one, which is revoked."""
+    revoke(issuance)
+    studies = list(issuance.studies.all())
+    return issue(
+        issuance.patient_record,
+        studies,
+        issuance.phone,
+        FilmChoice(issuance.choice),
+        staff,
+        with_share=issuance.share_id is not None,
+        notify=False,
+        replaces=issuance,
+    )
+
+
+# ---------------------------------------------------------------- the slip as PDF
+
+FONT_CANDIDATES = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+)
+A5 = (874, 1240)  # 150 dpi
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    for path in FONT_CANDIDATES:
+        if Path(path).exists():
+            return ImageFont.truetype(path, size)
+    return ImageFont.load_default(size)
+
+
+def slip_pdf(slip: IssuedSlip, lines: list[str]) -> bytes:
+    """An A5 page: the hospital, the exams, the sign-in QR and the doctor's QR with its code."""
+    page = Image.new("RGB", A5, "white")
+    draw = ImageDraw.Draw(page)
+    y = 50
+    for index, line in enumerate(lines):
+        draw.text((60, y), line, fill="black", font=_font(40 if index == 0 else 26))
+        y += 58 if index == 0 else 40
+    codes = [(slip.sign_in_url, _("Sign in to see your exams"))]
+    if slip.share_url:
+        codes.append((slip.share_url, _("For your next doctor: access code %(code)s") % {"code": slip.share_code}))
+    x = 60
+    for url, caption in codes:
+        image = Image.open(io.BytesIO(qr.qr_png(url))).convert("RGB").resize((340, 340), Image.Resampling.NEAREST)
+        page.paste(image, (x, y + 30))
+        draw.text((x, y + 390), caption, fill="black", font=_font(20))
+        x += 400
+    out = io.BytesIO()
+    page.save(out, "PDF", resolution=150.0)
+    return out.getvalue()
+
+
+# ---------------------------------------------------------------- bulk issuance from a CSV
+
+BULK_COLUMNS = ("mrn", "accession", "phone", "choice")
+
+
+@dataclass
+class BulkRow:
+    line: int
+    mrn: str
+    accession: str
+    phone: str
+    choice: str
+    study_id: int | None = None
+    record_id: int | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BulkPreview:
+    rows: list[BulkRow]
+    errors: list[str] = field(default_factory=list)  # about the file as a whole
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors and bool(self.rows) and all(not row.errors for row in self.rows)
+
+    def as_session(self) -> list[dict[str, Any]]:
+        return [{"study": r.study_id, "record": r.record_id, "phone": r.phone, "choice": r.choice} for r in self.rows]
+
+
+def read_bulk_csv(data: bytes, scope: StudyScope) -> BulkPreview:
+    """Every row checked against the staff member's scope; nothing is applied here."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return BulkPreview([], [_("The file is not UTF-8 text.")])
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip().lower() for h in reader.fieldnames or []]
+    if tuple(header[:4]) != BULK_COLUMNS:
+        return BulkPreview([], [_("The first line must be: mrn,accession,phone,choice")])
+    rows = [_bulk_row(number, record) for number, record in enumerate(reader, start=2)]
+    _check_rows(rows, scope)
+    return BulkPreview(rows)
+
+
+def _bulk_row(line: int, record: dict[str, str | None]) -> BulkRow:
+    values = {k.strip().lower(): (v or "").strip() for k, v in record.items() if k}
+    return BulkRow(
+        line,
+        values.get("mrn", ""),
+        values.get("accession", ""),
+        values.get("phone", ""),
+        values.get("choice", "").lower(),
+    )
+
+
+def _check_rows(rows: list[BulkRow], scope: StudyScope) -> None:
+    seen: dict[tuple[str, str], int] = {}
+    studies = _studies_by_key(scope, rows)
+    for row in rows:
+        key = (row.mrn, row.accession)
+        if key in seen:
+            row.errors.append(_("Same exam as line %(line)d.") % {"line": seen[key]})
+        seen.setdefault(key, row.line)
+        study = studies.get(key)
+        if study is None:
+            row.errors.append(_("No exam of your hospital has this MRN and accession number."))
+        else:
+            row.study_id, row.record_id = study.pk, study.patient_id
+        try:
+            row.phone = parse_mobile(row.phone)
+        except InvalidPhone as error:
+            row.errors.append(str(error))
+        if row.choice not in FilmChoice.values:
+            row.errors.append(_("The choice must be efilm, print or both."))
+
+
+def _studies_by_key(scope: StudyScope, rows: Iterable[BulkRow]) -> dict[tuple[str, str], Study]:
+    accessions = {row.accession for row in rows if row.accession}
+    found = scope.studies().filter(accession_number__in=accessions).select_related("patient")
+    return {(s.patient.patient_id, s.accession_number): s for s in found}
+
+
+def apply_bulk(rows: list[dict[str, Any]], scope: StudyScope, staff: User) -> list[Issuance]:
+    """Issue every previewed row in one transaction (each study re-checked against the scope)."""
+    issued: list[Issuance] = []
+    with transaction.atomic():
+        for row in rows:
+            study = scope.studies().select_related("patient__hospital").get(pk=row["study"])
+            slip = issue(
+                study.patient, [study], row["phone"], FilmChoice(row["choice"]), staff, with_share=False, notify=False
+            )
+            issued.append(slip.issuance)
+    for item in issued:
+        tell_patient(item)
+    return issued
