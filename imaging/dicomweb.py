@@ -1,35 +1,52 @@
-"""DICOMweb over the regional index: STOW-RS (PS3.18 10.5) and QIDO-RS (PS3.18 10.6).
+"""DICOMweb over the regional index: STOW-RS (PS3.18 10.5), QIDO-RS (10.6) and WADO-RS (10.4).
 
 Hospitals authenticate with `Authorization: Bearer <token>` (issued by
 `issue_hospital_token`) and see their own hospital's studies; regional admins,
-signed in, see all. Everything else gets 401, and a study outside the asker's
-scope is simply not there.
+signed in, see all. A patient's share is also a credential (HTTP Basic, the
+share's token and access code, or Bearer for a share without a code): it reads
+its one study and stores nothing. Everything else gets 401, and a study outside
+the asker's scope is simply not there.
 """
 
+import base64
+import binascii
 import datetime as dt
 import json
 import logging
 import re
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import wraps
-from typing import Any
+from functools import cache, wraps
+from typing import Any, Protocol
 
+import pydicom
+from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
+from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from imaging.headers import is_valid_uid
 from imaging.ingest import IngestOutcome, IngestResult, IngestUnavailable, RejectionKind, ingest_instance
-from imaging.models import Hospital, Instance, Series, Study
-from imaging.multipart import ContentType, MalformedMultipart, read_parts
+from imaging.models import Hospital, Instance, InstanceQuerySet, Series, Study
+from imaging.multipart import CHUNK, ContentType, MalformedMultipart, read_parts
 from imaging.tokens import hospital_for_token
 
 logger = logging.getLogger(__name__)
 
 DICOM_JSON = "application/dicom+json"
+DICOM = "application/dicom"
 MAX_LIMIT = 1000
+# Resolves a share's credentials; portal depends on imaging, so it is named, not imported.
+DEFAULT_SHARE_RESOLVER = "portal.shares.dicomweb_share"
+ANY_SYNTAX = "*"
+BULK_DATA_THRESHOLD = 1024
+_OMITTED = "omitted"
+# Bulk data whatever its size (PS3.18 8.7.3.3.2): pixel data, documents, waveforms, spectra.
+BULK_DATA_TAGS = frozenset({"7FE00008", "7FE00009", "7FE00010", "00420011", "54001010", "56000020"})
 
 FAILURE_REASON = {
     RejectionKind.UNREADABLE: 0xC000,
@@ -44,46 +61,104 @@ STUDY_MISMATCH = 0xC000
 
 @dataclass(frozen=True)
 class DicomWebAccess:
-    """Who asks: a hospital's system (by token) or a regional admin (by session)."""
+    """Who asks: a hospital's system (by token), a regional admin (by session), or a share.
+
+    A share reads only `study_ids`, and its study's reports only when the
+    patient shared the report (`include_reports`).
+    """
 
     hospital: Hospital | None = None
     regional: bool = False
+    study_ids: frozenset[int] | None = None
+    include_reports: bool = True
 
     def studies(self) -> QuerySet[Study]:
+        if self.study_ids is not None:
+            return Study.objects.filter(pk__in=self.study_ids)
         if self.regional:
             return Study.objects.all()
         return Study.objects.filter(hospital=self.hospital)
+
+    def instances(self) -> InstanceQuerySet:
+        found = Instance.objects.filter(series__study__in=self.studies())
+        return found if self.include_reports else found.filter(report__isnull=True)
+
+    def series(self) -> QuerySet[Series]:
+        found = Series.objects.filter(study__in=self.studies())
+        return found if self.include_reports else found.filter(Exists(self.instances().filter(series=OuterRef("pk"))))
+
+
+class SharedStudy(Protocol):
+    """What a share resolver answers: the one study a share grants, and whether its report goes with it."""
+
+    @property
+    def study_id(self) -> int: ...
+
+    @property
+    def include_report(self) -> bool: ...
+
+
+ShareResolver = Callable[[HttpRequest, str, str | None], SharedStudy | None]
 
 
 def problem(status: int, detail: str) -> JsonResponse:
     response = JsonResponse({"detail": detail}, status=status)
     if status == 401:
-        response["WWW-Authenticate"] = 'Bearer realm="dicomweb"'
+        response["WWW-Authenticate"] = 'Bearer realm="dicomweb", Basic realm="dicomweb"'
     return response
 
 
 def access_for(request: HttpRequest) -> DicomWebAccess | None:
+    """Hospital token first (Bearer), then a share (Basic token:code, or Bearer), then an admin's session."""
     header = request.headers.get("Authorization", "")
     if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer":
-            return None
-        hospital = hospital_for_token(token.strip())
-        return DicomWebAccess(hospital=hospital) if hospital else None
+        scheme, _, credentials = header.partition(" ")
+        credentials = credentials.strip()
+        if scheme.lower() == "bearer":
+            hospital = hospital_for_token(credentials)
+            return DicomWebAccess(hospital=hospital) if hospital else _share_access(request, credentials, None)
+        if scheme.lower() == "basic" and (pair := _basic_credentials(credentials)):
+            # Hospital tokens stay Bearer-only: browsers replay Basic credentials, and STOW-RS is CSRF-exempt.
+            return _share_access(request, *pair)
+        return None
     user = request.user
     if user.is_authenticated and user.is_superuser:
         return DicomWebAccess(regional=True)
     return None
 
 
-def dicomweb_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def _basic_credentials(encoded: str) -> tuple[str, str] | None:
+    """RFC 7617: base64 of `user:password`; for a share, its token and access code."""
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    token, separator, code = decoded.partition(":")
+    return (token, code) if separator and token else None
+
+
+def _share_access(request: HttpRequest, token: str, code: str | None) -> DicomWebAccess | None:
+    """Read access to a share's study; `code` is None for a bearer token (a share without a code)."""
+    resolver = _share_resolver(getattr(settings, "DICOMWEB_SHARE_RESOLVER", DEFAULT_SHARE_RESOLVER))
+    shared = resolver(request, token, code) if resolver and token else None
+    if shared is None:
+        return None
+    return DicomWebAccess(study_ids=frozenset({shared.study_id}), include_reports=shared.include_report)
+
+
+@cache
+def _share_resolver(path: str) -> ShareResolver | None:
+    return import_string(path) if path else None
+
+
+def dicomweb_view(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Authenticate the asker (401 otherwise) and hand the view its access."""
 
     @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         access = access_for(request)
         if access is None:
-            return problem(401, "a valid bearer token (or a regional admin's session) is required")
+            return problem(401, "a valid hospital token, share credentials or a regional admin's session is required")
         return view(request, access, *args, **kwargs)
 
     # Bearer tokens are not sent by browsers on their own: no CSRF exposure.
@@ -101,10 +176,12 @@ def studies(request: HttpRequest, access: DicomWebAccess) -> HttpResponse:
     return search_studies(request, access)
 
 
-@require_http_methods(["POST"])
+@require_http_methods(["GET", "POST"])
 @dicomweb_view
-def study(request: HttpRequest, access: DicomWebAccess, study_uid: str) -> HttpResponse:
-    return store(request, access, study_uid=study_uid)
+def study(request: HttpRequest, access: DicomWebAccess, study_uid: str) -> HttpResponseBase:
+    if request.method == "POST":
+        return store(request, access, study_uid=study_uid)
+    return retrieve(request, access, study_uid)
 
 
 def store(request: HttpRequest, access: DicomWebAccess, study_uid: str | None) -> HttpResponse:
@@ -208,7 +285,7 @@ def search_series(request: HttpRequest, access: DicomWebAccess, study_uid: str) 
     found = access.studies().filter(study_uid=study_uid).first()
     if found is None:
         return problem(404, "no such study")
-    series = Series.objects.filter(study=found).order_by("series_number", "pk")
+    series = access.series().filter(study=found).order_by("series_number", "pk")
     modality = _value(request.GET, "Modality", "00080060")
     if modality:
         series = series.filter(modality=modality)
@@ -222,18 +299,14 @@ def search_series(request: HttpRequest, access: DicomWebAccess, study_uid: str) 
 @require_http_methods(["GET"])
 @dicomweb_view
 def search_instances(request: HttpRequest, access: DicomWebAccess, study_uid: str, series_uid: str) -> HttpResponse:
-    series = (
-        Series.objects.filter(series_uid=series_uid, study__in=access.studies().filter(study_uid=study_uid))
-        .select_related("study")
-        .first()
-    )
+    series = access.series().filter(series_uid=series_uid, study__study_uid=study_uid).select_related("study").first()
     if series is None:
         return problem(404, "no such series")
     try:
         limit, offset = _paging(request.GET)
     except ValueError as error:
         return problem(400, str(error))
-    instances = Instance.objects.filter(series=series).in_anatomical_order()[offset : offset + limit]
+    instances = access.instances().filter(series=series).in_anatomical_order()[offset : offset + limit]
     return _search_response([_instance_json(request, series, i) for i in instances])
 
 
@@ -364,3 +437,193 @@ def _instance_json(request: HttpRequest, series: Series, instance: Instance) -> 
         "00280010": element("US", instance.rows),
         "00280011": element("US", instance.columns),
     }
+
+
+# ---------------------------------------------------------------- WADO-RS
+
+
+@require_http_methods(["GET"])
+@dicomweb_view
+def retrieve_series(request: HttpRequest, access: DicomWebAccess, study_uid: str, series_uid: str) -> HttpResponseBase:
+    return retrieve(request, access, study_uid, series_uid)
+
+
+@require_http_methods(["GET"])
+@dicomweb_view
+def retrieve_instance(
+    request: HttpRequest, access: DicomWebAccess, study_uid: str, series_uid: str, sop_uid: str
+) -> HttpResponseBase:
+    return retrieve(request, access, study_uid, series_uid, sop_uid)
+
+
+@require_http_methods(["GET"])
+@dicomweb_view
+def study_metadata(request: HttpRequest, access: DicomWebAccess, study_uid: str) -> HttpResponseBase:
+    return metadata(request, access, study_uid)
+
+
+@require_http_methods(["GET"])
+@dicomweb_view
+def series_metadata(request: HttpRequest, access: DicomWebAccess, study_uid: str, series_uid: str) -> HttpResponseBase:
+    return metadata(request, access, study_uid, series_uid)
+
+
+@require_http_methods(["GET"])
+@dicomweb_view
+def instance_metadata(
+    request: HttpRequest, access: DicomWebAccess, study_uid: str, series_uid: str, sop_uid: str
+) -> HttpResponseBase:
+    return metadata(request, access, study_uid, series_uid, sop_uid)
+
+
+def retrieve(
+    request: HttpRequest, access: DicomWebAccess, study_uid: str, series_uid: str = "", sop_uid: str = ""
+) -> HttpResponseBase:
+    """WADO-RS Retrieve Study, Series or Instance (PS3.18 10.4): the stored files, as they were received.
+
+    The answer is `multipart/related; type="application/dicom"`, one part per
+    instance, streamed from storage a chunk at a time.
+    """
+    if not _valid_uids(study_uid, series_uid, sop_uid):
+        return problem(400, "a UID in the address is not a valid UID")
+    syntaxes = acceptable_transfer_syntaxes(request.headers.get("Accept", ""))
+    if not syntaxes:
+        return problem(406, 'WADO-RS retrieve answers multipart/related; type="application/dicom"')
+    instances = _selected(access, study_uid, series_uid, sop_uid)
+    if not instances:
+        return problem(404, "no such study, series or instance")
+    if ANY_SYNTAX not in syntaxes and any(i.transfer_syntax_uid not in syntaxes for i in instances):
+        return problem(406, "the instances are kept in their original transfer syntax, which was not asked for")
+    boundary = secrets.token_hex(16)
+    response = StreamingHttpResponse(
+        _multipart_stream(instances, boundary),
+        content_type=f'multipart/related; type="{DICOM}"; boundary={boundary}',
+    )
+    response["Cache-Control"] = "private"
+    return response
+
+
+def metadata(
+    request: HttpRequest, access: DicomWebAccess, study_uid: str, series_uid: str = "", sop_uid: str = ""
+) -> HttpResponseBase:
+    """WADO-RS Retrieve Metadata (PS3.18 10.4.1.1.2): each instance's header in DICOM JSON (PS3.18 F.2).
+
+    Bulk data (pixel data, encapsulated documents, other large binary values)
+    is left out, not offered by BulkDataURI: this origin serves whole instances.
+    """
+    if not _valid_uids(study_uid, series_uid, sop_uid):
+        return problem(400, "a UID in the address is not a valid UID")
+    if not accepts_dicom_json(request.headers.get("Accept", "")):
+        return problem(406, "WADO-RS metadata answers application/dicom+json")
+    instances = _selected(access, study_uid, series_uid, sop_uid)
+    if not instances:
+        return problem(404, "no such study, series or instance")
+    response = StreamingHttpResponse(_json_array_stream(instances), content_type=DICOM_JSON)
+    response["Cache-Control"] = "private"
+    return response
+
+
+def _valid_uids(*uids: str) -> bool:
+    return all(is_valid_uid(uid) for uid in uids if uid)
+
+
+def _selected(access: DicomWebAccess, study_uid: str, series_uid: str, sop_uid: str) -> list[Instance]:
+    """The instances the address names within the asker's scope, series by series; only what reading needs."""
+    instances = access.instances().filter(series__study__study_uid=study_uid)
+    if series_uid:
+        instances = instances.filter(series__series_uid=series_uid)
+    if sop_uid:
+        instances = instances.filter(sop_uid=sop_uid)
+    ordered = instances.order_by("series__series_number", "series_id", "instance_number", "sop_uid")
+    return list(ordered.only("pk", "sop_uid", "series_id", "storage_key", "transfer_syntax_uid"))
+
+
+def media_ranges(accept: str) -> Iterator[ContentType]:
+    """The media ranges of an Accept header (RFC 9110 12.5.1), leaving out those with q=0."""
+    for media_range in re.split(r',(?=(?:[^"]*"[^"]*")*[^"]*$)', accept):
+        if not media_range.strip():
+            continue
+        parsed = ContentType.parse(media_range)
+        try:
+            weight = float(parsed.parameters.get("q", "1"))
+        except ValueError:
+            weight = 1.0
+        if weight > 0:
+            yield parsed
+
+
+def acceptable_transfer_syntaxes(accept: str) -> frozenset[str]:
+    """The transfer syntaxes an Accept header takes for multipart application/dicom (PS3.18 8.7.3.5.2).
+
+    "*" means any (also when no transfer-syntax is named: the files are served
+    as stored, never transcoded); an empty set means nothing acceptable (406).
+    """
+    if not accept.strip():
+        return frozenset({ANY_SYNTAX})
+    syntaxes = set()
+    for media_range in media_ranges(accept):
+        kind = media_range.parameters.get("type", DICOM).lower()
+        if media_range.media_type in ("*/*", "multipart/*") or (
+            media_range.media_type == "multipart/related" and kind in (DICOM, "application/*", "*/*")
+        ):
+            syntaxes.add(media_range.parameters.get("transfer-syntax", "").strip() or ANY_SYNTAX)
+    return frozenset(syntaxes)
+
+
+def accepts_dicom_json(accept: str) -> bool:
+    """Whether the Accept header takes DICOM JSON (PS3.18 8.7.3.1), or names nothing."""
+    if not accept.strip():
+        return True
+    wanted = (DICOM_JSON, "application/json", "application/*", "*/*")
+    return any(media_range.media_type in wanted for media_range in media_ranges(accept))
+
+
+def _multipart_stream(instances: list[Instance], boundary: str) -> Iterator[bytes]:
+    """Each stored file as one part (PS3.18 8.6.1.2), read in chunks: a study never sits in memory."""
+    for instance in instances:
+        yield (
+            f"--{boundary}\r\nContent-Type: {DICOM}; transfer-syntax={instance.transfer_syntax_uid}\r\n\r\n"
+        ).encode()
+        with default_storage.open(instance.storage_key, "rb") as handle:
+            while chunk := handle.read(CHUNK):
+                yield chunk
+        yield b"\r\n"
+    yield f"--{boundary}--\r\n".encode()
+
+
+def _json_array_stream(instances: list[Instance]) -> Iterator[bytes]:
+    yield b"["
+    for number, instance in enumerate(instances):
+        yield (b"," if number else b"") + json.dumps(instance_header_json(instance.storage_key)).encode()
+    yield b"]"
+
+
+def instance_header_json(storage_key: str) -> dict[str, Any]:
+    """A stored instance's data set in DICOM JSON, up to its pixel data and without bulk data."""
+    with default_storage.open(storage_key, "rb") as handle:
+        dataset = pydicom.dcmread(handle, stop_before_pixels=True)
+    return _without_bulk_data(
+        dataset.to_json_dict(bulk_data_threshold=BULK_DATA_THRESHOLD, bulk_data_element_handler=lambda _: _OMITTED)
+    )
+
+
+def _without_bulk_data(attributes: dict[str, Any]) -> dict[str, Any]:
+    """Drop bulk data: the elements named as such, and those pydicom would send by BulkDataURI; in items too."""
+    kept: dict[str, Any] = {}
+    for tag, attribute in attributes.items():
+        if "BulkDataURI" in attribute or _is_bulk_data_tag(tag):
+            continue
+        if attribute.get("vr") == "SQ" and "Value" in attribute:
+            attribute = {**attribute, "Value": [_without_bulk_data(item) for item in attribute["Value"]]}
+        kept[tag] = attribute
+    return kept
+
+
+def _is_bulk_data_tag(tag: str) -> bool:
+    """A bulk data tag, with the repeating groups of overlays, curves and audio (60xx,3000), (50xx,3000|200C)."""
+    tag = tag.upper()
+    return (
+        tag in BULK_DATA_TAGS
+        or (tag[:2] == "60" and tag[4:] == "3000")
+        or (tag[:2] == "50" and tag[4:] in ("3000", "200C"))
+    )

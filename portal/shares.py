@@ -193,3 +193,44 @@ def _tell_patient(share: ShareLink, text: str) -> None:
     phone = getattr(share.created_by, "phone", None)
     if phone:
         send_sms(phone, text)
+
+
+def dicomweb_share(request: HttpRequest, token: str, code: str | None) -> ShareLink | None:
+    """The valid share a viewer's DICOMweb credentials name (imaging.dicomweb), or None.
+
+    `code` is the access code sent as the Basic password, or None for a bearer
+    token, which only a share without a code accepts. A wrong code counts
+    toward the lock as one typed on the share's page does.
+    """
+    share = find_share(token)
+    if share is None or (share.has_code and (code is None or not check_code(share, code).accepted)):
+        return None
+    request.share = share  # type: ignore[attr-defined]
+    _note_dicomweb_use(request, share)
+    return share
+
+
+def _note_dicomweb_use(request: HttpRequest, share: ShareLink) -> None:
+    """A viewer's use of a share over DICOMweb, logged as an opening at most once an hour.
+
+    It goes in the patient's log of openings (and texts them on the first, if
+    asked) and in the audit log; a viewer sends hundreds of requests a study.
+    """
+    from django.core.cache import cache
+
+    from portal import audit
+    from portal.models import AuditAction
+
+    if not cache.add(f"share-dicomweb:{share.pk}", 1, timeout=3600):
+        return
+    ShareOpen.objects.create(
+        share=share,
+        network=approximate_network(request.META.get("REMOTE_ADDR")),
+        browser=f"DICOMweb {_browser(request)}".strip()[:120],
+    )
+    first = ShareLink.objects.filter(pk=share.pk, opens=0).update(opens=1, last_opened_at=timezone.now())
+    if not first:
+        ShareLink.objects.filter(pk=share.pk).update(opens=F("opens") + 1, last_opened_at=timezone.now())
+    elif share.notify_on_open:
+        _tell_patient(share, _("Your shared exam was just opened. See who opened it, or end the link, in My shares."))
+    audit.record(request, AuditAction.STUDY_VIEW, study_id=share.study_id, share=share.pk, via="dicomweb")

@@ -133,7 +133,7 @@ def test_it_locks_the_share_after_five_wrong_codes_and_tells_the_patient(
     locked = clinician.post(path, {"code": code})
     assert locked.status_code == 403
     assert 'id="share-locked"' in locked.content.decode()
-    assert any(m.to == ALICE_PHONE and "locked" in m.body for m in sms_outbox)
+    assert any(m.to == ALICE_PHONE and ("locked" in m.body or "锁定" in m.body) for m in sms_outbox)
     ShareLink.objects.filter(pk=share.pk).update(locked_until=timezone.now() - dt.timedelta(seconds=1))
     assert clinician.post(path, {"code": code}).status_code == 302
 
@@ -201,7 +201,7 @@ def test_it_logs_every_opening_and_texts_the_patient_once(
     openings = list(ShareOpen.objects.filter(share=share).order_by("pk"))
     assert [o.network for o in openings] == ["114.114.114.0/24", "8.8.4.0/24"]
     assert openings[0].browser == "Safari iPhone"
-    assert len([m for m in sms_outbox if m.to == ALICE_PHONE and "opened" in m.body]) == 1
+    assert len([m for m in sms_outbox if m.to == ALICE_PHONE and ("opened" in m.body or "打开" in m.body)]) == 1
     page = alice.get(f"/my/shares/{share.pk}/").content.decode()
     assert "114.114.114.0/24" in page
     listing = alice.get("/my/shares/").content.decode()
