@@ -1,6 +1,7 @@
 """manage.py seed_demo: the demo region, idempotent."""
 
 import io
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -37,3 +38,14 @@ def test_it_seeds_the_demo_and_a_second_run_adds_nothing() -> None:
     call_command("seed_demo", stdout=out)
     assert index_counts() == first
     assert "0 stored" in out.getvalue()
+
+
+def test_it_prints_a_demo_staff_members_current_code(db: None, settings: Any) -> None:
+    from accounts.models import StaffRole
+    from tests.support.people import make_staff
+
+    settings.DEBUG = True
+    clerk = make_staff("democlerk", StaffRole.REGIONAL_ADMIN, None)
+    out = io.StringIO()
+    call_command("demo_totp", "democlerk", stdout=out)
+    assert out.getvalue().strip() == clerk.code()
