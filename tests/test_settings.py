@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,3 +93,12 @@ def test_it_selects_postgresql_and_redis_from_the_environment() -> None:
         check=True,
     )
     assert result.stdout.split() == ["django.db.backends.postgresql", "efilm", "False", "redis://r:6379/1"]
+
+
+def test_it_refuses_a_middleware_list_without_the_portals_csrf_protection(settings: Any) -> None:
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != "portal.middleware.CsrfViewMiddleware"]
+    with pytest.raises(SystemCheckError, match=r"portal\.E001"):
+        call_command("check", "--deploy")
