@@ -115,6 +115,10 @@ class PatientRecord(models.Model):
         return f"{self.hospital.code}:{self.patient_id}"
 
 
+# Modalities of objects that are not images: encapsulated documents, SR, key objects, presentation states.
+DOCUMENT_MODALITIES = frozenset({"DOC", "SR", "KO", "PR"})
+
+
 class StudyQuerySet(models.QuerySet["Study"]):
     def for_list(self) -> "StudyQuerySet":
         """Newest first, with what a list row shows, in one query."""
@@ -161,6 +165,11 @@ class Study(models.Model):
     @property
     def modality_list(self) -> list[str]:
         return [m for m in self.modalities.split("\\") if m]
+
+    @property
+    def image_modalities(self) -> list[str]:
+        """The modalities of images, without those of documents (reports, key objects, states)."""
+        return [m for m in self.modality_list if m not in DOCUMENT_MODALITIES]
 
     @property
     def body_part_list(self) -> list[str]:

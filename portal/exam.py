@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from imaging.access import StudyScope
-from imaging.models import Instance, Report, Series, Study
+from imaging.models import DOCUMENT_MODALITIES, Instance, Report, Series, Study
 from imaging.rendering import UnsupportedImage, modality_frame
 from imaging.renders import MODALITY_PRESETS, PRESETS
 from portal.models import Download, DownloadKind
@@ -75,7 +75,7 @@ def study_list(access: ExamAccess, filters: StudyFilters) -> dict[str, Any]:
     """
     studies = list(access.scope.studies().for_list())
     hospitals = sorted({(s.hospital.code, s.hospital.name) for s in studies}, key=lambda h: h[1])
-    modalities = sorted({m for s in studies for m in s.modality_list})
+    modalities = sorted({m for s in studies for m in s.image_modalities})
     shown = [s for s in studies if filters.match(s)]
     series = Series.objects.filter(number_of_instances__gt=0).order_by("series_number", "pk")
     prefetch_related_objects(shown, Prefetch("series", queryset=series, to_attr="all_series"))
@@ -105,7 +105,7 @@ def exam_context(access: ExamAccess, study: Study, user_downloads: list[Download
 
 
 def has_images(series: Series) -> bool:
-    return series.modality not in ("DOC", "SR", "KO", "PR")
+    return series.modality not in DOCUMENT_MODALITIES
 
 
 def _presets_for(modalities: list[str]) -> list[tuple[str, str]]:
