@@ -13,6 +13,7 @@ from django.urls import get_resolver
 
 from accounts.models import User
 from imaging.models import Hospital
+from portal.shares import create_share
 from tests.support.dicom import ALICE, BOB
 from tests.support.exams import Exam, make_download, make_exam
 from tests.support.people import ALICE_PHONE, BOB_PHONE, link, sign_in_patient
@@ -31,6 +32,11 @@ OBJECT_OF: dict[str, tuple[str | None, str]] = {
     "instance-preview": ("instance", "GET"),
     "instance-thumbnail": ("instance", "GET"),
     "instance-raw": ("instance", "GET"),
+    "create-share": ("study", "POST"),
+    "shares": (None, "GET"),
+    "share": ("share", "GET"),
+    "share-created": ("share", "GET"),
+    "revoke-share": ("share", "POST"),
 }
 
 
@@ -59,15 +65,20 @@ def people(hospital: Hospital, other_hospital: Hospital) -> dict[str, Any]:
     alice_user = User.objects.get(phone=ALICE_PHONE)
     bob_user = User.objects.get(phone=BOB_PHONE)
     return {
-        "alice": (alice_client, alice, make_download(alice, alice_user.pk)),
-        "bob": (bob_client, bob, make_download(bob, bob_user.pk)),
+        "alice": (alice_client, alice, make_download(alice, alice_user.pk), create_share(alice.study, alice_user.pk)),
+        "bob": (bob_client, bob, make_download(bob, bob_user.pk), create_share(bob.study, bob_user.pk)),
     }
 
 
-def _pk(kind: str, exam: Exam, download: Any) -> int:
-    return {"study": exam.study.pk, "series": exam.series.pk, "instance": exam.instance.pk, "download": download.pk}[
-        kind
-    ]
+def _pk(kind: str, exam: Exam, download: Any, share: Any) -> int:
+    ids = {
+        "study": exam.study.pk,
+        "series": exam.series.pk,
+        "instance": exam.instance.pk,
+        "download": download.pk,
+        "share": share.share.pk,
+    }
+    return ids[kind]
 
 
 def _request(client: Client, name: str, pk: int | None) -> Any:
@@ -76,33 +87,33 @@ def _request(client: Client, name: str, pk: int | None) -> Any:
     kind, method = OBJECT_OF[name]
     url = reverse(f"patient:{name}", args=[pk] if kind else [])
     send: Callable[..., Any] = client.post if method == "POST" else client.get
-    return send(url, {"kind": "dicom"}) if method == "POST" else send(url)
+    return send(url, {"kind": "dicom", "expiry": "7d"}) if method == "POST" else send(url)
 
 
 @pytest.mark.parametrize("name", [n for n, (kind, _) in OBJECT_OF.items() if kind])
 def test_it_answers_404_for_another_patients_object(people: dict[str, Any], name: str) -> None:
-    alice_client, alice_exam, alice_download = people["alice"]
-    _, bob_exam, bob_download = people["bob"]
+    alice_client, *alice_objects = people["alice"]
+    _, *bob_objects = people["bob"]
     kind = OBJECT_OF[name][0]
     assert kind
-    own = _request(alice_client, name, _pk(kind, alice_exam, alice_download))
+    own = _request(alice_client, name, _pk(kind, *alice_objects))
     assert own.status_code in (200, 302), f"{name} on Alice's own object answered {own.status_code}"
-    theirs = _request(alice_client, name, _pk(kind, bob_exam, bob_download))
+    theirs = _request(alice_client, name, _pk(kind, *bob_objects))
     assert theirs.status_code == 404, f"{name} on Bob's object answered {theirs.status_code}"
 
 
 @pytest.mark.parametrize("name", list(OBJECT_OF))
 def test_it_sends_a_visitor_to_sign_in(people: dict[str, Any], name: str) -> None:
-    _, alice_exam, alice_download = people["alice"]
+    _, *alice_objects = people["alice"]
     kind = OBJECT_OF[name][0]
-    response = _request(Client(), name, _pk(kind, alice_exam, alice_download) if kind else None)
+    response = _request(Client(), name, _pk(kind, *alice_objects) if kind else None)
     assert response.status_code == 302
     assert response["Location"].startswith("/sign-in/")
 
 
 def test_it_lists_only_the_patients_own_studies(people: dict[str, Any]) -> None:
-    alice_client, alice_exam, _ = people["alice"]
-    _, bob_exam, _ = people["bob"]
+    alice_client, alice_exam, *_ = people["alice"]
+    _, bob_exam, *_ = people["bob"]
     page = alice_client.get("/my/").content.decode()
     assert f'data-study="{alice_exam.study.pk}"' in page
     assert f'data-study="{bob_exam.study.pk}"' not in page
