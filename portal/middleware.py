@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.middleware import csrf
 
@@ -50,3 +51,24 @@ class CsrfViewMiddleware(csrf.CsrfViewMiddleware):
         if request.META.get("HTTP_ORIGIN") == "null" and request.path.startswith("/s/"):
             return True
         return bool(super()._origin_verified(request))  # type: ignore[misc]
+
+
+class ClientAddressMiddleware:
+    """REMOTE_ADDR becomes the client's address when the portal runs behind trusted proxies.
+
+    With `TRUSTED_PROXY_COUNT` = N, the client is the N-th address from the
+    right of X-Forwarded-For (each proxy appends the address it saw); anything
+    further left was written by the client and is not believed. Rate limits,
+    the audit log and the share log all read REMOTE_ADDR.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.proxies = int(getattr(settings, "TRUSTED_PROXY_COUNT", 0))
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self.proxies:
+            forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
+            if len(forwarded) >= self.proxies:
+                request.META["REMOTE_ADDR"] = forwarded[-self.proxies]
+        return self.get_response(request)
