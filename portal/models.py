@@ -27,6 +27,7 @@ class AuditAction(models.TextChoices):
     DOWNLOAD = "download", _("downloaded")
     SHARE_CREATE = "share_create", _("shared an exam")
     SHARE_REVOKE = "share_revoke", _("ended a shared link")
+    SHARE_CODE_WRONG = "share_code_wrong", _("entered a wrong access code")
     ISSUE = "issue", _("issued an e-film")
     ISSUE_REVOKE = "issue_revoke", _("revoked an issuance")
     STAFF_SEARCH = "staff_search", _("searched exams")

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
@@ -180,9 +181,13 @@ def download_file(request: HttpRequest, pk: int) -> HttpResponseBase:
 NEW_SHARE = "new_share"
 
 
+def _shares_of_patient(request: HttpRequest) -> QuerySet[ShareLink]:
+    """Every share of the patient's exams: their own, and those a hospital made at discharge."""
+    return ShareLink.objects.filter(study__in=patient_scope(request).studies())
+
+
 def _get_share_for_patient(request: HttpRequest, pk: int) -> ShareLink:
-    mine = ShareLink.objects.filter(created_by_id=request.user.pk, study__in=patient_scope(request).studies())
-    return get_object_or_404(mine.select_related("study", "study__hospital"), pk=pk)
+    return get_object_or_404(_shares_of_patient(request).select_related("study", "study__hospital"), pk=pk)
 
 
 @require_POST
@@ -224,8 +229,7 @@ def share_created(request: HttpRequest, pk: int) -> HttpResponseBase:
 @require_GET
 @patient_required
 def my_shares(request: HttpRequest) -> HttpResponseBase:
-    mine = ShareLink.objects.filter(created_by_id=request.user.pk, study__in=patient_scope(request).studies())
-    listed = list(mine.select_related("study", "study__hospital")[:200])
+    listed = list(_shares_of_patient(request).select_related("study", "study__hospital")[:200])
     return render(request, "portal/my_shares.html", {"shares": listed, "now": timezone.now()})
 
 

@@ -27,9 +27,11 @@ from portal.models import AuditAction, Download, DownloadStatus, ShareLink
 
 
 def _private(response: HttpResponseBase) -> HttpResponseBase:
+    """Share responses leave nothing behind: no referrer, no index, nothing in the browser's cache
+    (a shared workstation must not show the images once the share has ended)."""
     response["Referrer-Policy"] = "no-referrer"
     response["X-Robots-Tag"] = "noindex, nofollow"
-    response["Cache-Control"] = response.get("Cache-Control") or "private, no-store"
+    response["Cache-Control"] = "private, no-store"
     return response
 
 
@@ -41,21 +43,28 @@ def link_not_valid(request: HttpRequest) -> HttpResponseBase:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def open_link(request: HttpRequest, token: str) -> HttpResponseBase:
+    """The QR code's address: a page that asks for the code (or a tap); the POST opens the share.
+
+    Opening takes a POST even without a code, so that a link preview or a
+    page of another site cannot open a share in someone's browser.
+    """
     share = shares.find_share(token)
     if share is None:
         return link_not_valid(request)
-    if share.has_code:
-        outcome = shares.check_code(share, request.POST.get("code", "")) if request.method == "POST" else None
-        if outcome is None or not outcome.accepted:
-            locked = bool(share.locked_until and share.locked_until > timezone.now())
-            # The page's address holds the token: it goes nowhere else, not even the language form.
-            context = {"outcome": outcome, "locked": locked, "language_next": "/"}
-            status = 200 if outcome is None else 403
-            return _private(render(request, "portal/share_code.html", context, status=status))
-    shares.open_share(request, share)
-    request.share = share  # type: ignore[attr-defined]
-    audit.record(request, AuditAction.STUDY_VIEW, study_id=share.study_id, share=share.pk, opened=True)
-    return _private(redirect("share:study", share.study_id))
+    outcome = None
+    if request.method == "POST":
+        outcome = shares.check_code(share, request.POST.get("code", "")) if share.has_code else None
+        if outcome is None or outcome.accepted:
+            shares.open_share(request, share)
+            request.share = share  # type: ignore[attr-defined]
+            audit.record(request, AuditAction.STUDY_VIEW, study_id=share.study_id, share=share.pk, opened=True)
+            return _private(redirect("share:study", share.study_id))
+        audit.record(request, AuditAction.SHARE_CODE_WRONG, study_id=share.study_id, share=share.pk)
+    locked = bool(outcome and outcome.locked_until) or bool(share.locked_until and share.locked_until > timezone.now())
+    # The page's address holds the token: it goes nowhere else, not even the language form.
+    context = {"share": share, "outcome": outcome, "locked": locked, "language_next": "/"}
+    status = 403 if outcome is not None else 200
+    return _private(render(request, "portal/share_code.html", context, status=status))
 
 
 def share_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:

@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -98,21 +98,30 @@ class CodeCheck:
 
 
 def check_code(share: ShareLink, code: str) -> CodeCheck:
-    """Compare the code unless the share is locked; count a wrong one, locking at the fifth."""
+    """Claim an attempt, then compare; five wrong codes lock the share for 15 minutes.
+
+    The attempt is counted before the comparison by a conditional update that
+    fails once five are counted, so parallel guesses cannot get past the
+    limit; a right code gives its attempt back but does not clear earlier
+    wrong ones (a viewer sending the right code cannot reset an attacker's
+    count). When a lock ends, the count starts again.
+    """
     now = timezone.now()
-    if share.locked_until and share.locked_until > now:
-        return CodeCheck(False, share.locked_until)
+    ShareLink.objects.filter(pk=share.pk, locked_until__lte=now).update(locked_until=None, wrong_codes=0)
+    claimed = ShareLink.objects.filter(
+        pk=share.pk, locked_until__isnull=True, wrong_codes__lt=WRONG_CODES_BEFORE_LOCK
+    ).update(wrong_codes=F("wrong_codes") + 1)
+    if not claimed:
+        share.refresh_from_db(fields=["wrong_codes", "locked_until"])
+        return CodeCheck(False, share.locked_until or now + LOCK_DURATION)
     if hmac.compare_digest(_hash_code(code.strip(), share.code_salt), share.code_hash):
-        ShareLink.objects.filter(pk=share.pk).update(wrong_codes=0, locked_until=None)
+        ShareLink.objects.filter(pk=share.pk).update(wrong_codes=F("wrong_codes") - 1)
         return CodeCheck(True)
-    ShareLink.objects.filter(pk=share.pk).filter(Q(locked_until__isnull=True) | Q(locked_until__lte=now)).update(
-        wrong_codes=F("wrong_codes") + 1
-    )
-    ShareLink.objects.filter(pk=share.pk, wrong_codes__gte=WRONG_CODES_BEFORE_LOCK).update(
-        locked_until=now + LOCK_DURATION, wrong_codes=0
-    )
+    locked = ShareLink.objects.filter(
+        pk=share.pk, locked_until__isnull=True, wrong_codes__gte=WRONG_CODES_BEFORE_LOCK
+    ).update(locked_until=now + LOCK_DURATION)
     share.refresh_from_db(fields=["wrong_codes", "locked_until"])
-    if share.locked_until and share.locked_until > now:
+    if locked:
         _tell_patient(
             share,
             _("Someone entered a wrong access code 5 times for your shared exam. The link is locked for 15 minutes."),
@@ -122,8 +131,8 @@ def check_code(share: ShareLink, code: str) -> CodeCheck:
 
 
 def open_share(request: HttpRequest, share: ShareLink) -> None:
-    """Start a share session: a new session key, the share's id, and an entry in its log."""
-    request.session.cycle_key()
+    """Start a share session: a new, empty session (no one stays signed in), the share's id, a log entry."""
+    request.session.flush()
     request.session[SESSION_KEY] = share.pk
     request.session.set_expiry(
         min(int((share.expires_at - timezone.now()).total_seconds()), settings.SESSION_COOKIE_AGE)
@@ -190,7 +199,12 @@ def _browser(request: HttpRequest) -> str:
 
 
 def _tell_patient(share: ShareLink, text: str) -> None:
+    """An SMS to the patient whose exam it is: the sharer, or the number a clinic issued the share to."""
+    from portal.models import Issuance
+
     phone = getattr(share.created_by, "phone", None)
+    if not phone:
+        phone = Issuance.objects.filter(share=share).exclude(phone="").values_list("phone", flat=True).first()
     if phone:
         send_sms(phone, text)
 

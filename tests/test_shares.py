@@ -59,7 +59,7 @@ def create(client: Client, exam: Exam, **fields: Any) -> tuple[str, str, ShareLi
 def open_as_clinician(url: str, code: str = "") -> Client:
     clinician = Client()
     path = url.replace("http://testserver", "")
-    response = clinician.post(path, {"code": code}) if code else clinician.get(path)
+    response = clinician.post(path, {"code": code})
     assert response.status_code == 302, response.content.decode()[:300]
     return clinician
 
@@ -197,7 +197,7 @@ def test_it_logs_every_opening_and_texts_the_patient_once(
     url, _, share = create(alice, exams["alice"], with_code="")
     path = url.replace("http://testserver", "")
     for address in ("114.114.114.114", "8.8.4.4"):
-        Client().get(path, REMOTE_ADDR=address, HTTP_USER_AGENT="Mozilla/5.0 (iPhone) Safari/604.1")
+        Client().post(path, REMOTE_ADDR=address, HTTP_USER_AGENT="Mozilla/5.0 (iPhone) Safari/604.1")
     openings = list(ShareOpen.objects.filter(share=share).order_by("pk"))
     assert [o.network for o in openings] == ["114.114.114.0/24", "8.8.4.0/24"]
     assert openings[0].browser == "Safari iPhone"
@@ -322,3 +322,42 @@ def test_it_accepts_a_code_posted_with_a_null_origin_but_not_without_the_csrf_to
     assert forged.status_code == 403
     sent = clinician.post(path, {"code": code, "csrfmiddlewaretoken": token.group(1)}, HTTP_ORIGIN="null")
     assert sent.status_code == 302
+
+
+def test_it_counts_wrong_codes_even_when_right_ones_come_between(
+    alice: Client, exams: dict[str, Exam], sms_outbox: list[Any]
+) -> None:
+    url, code, share = create(alice, exams["alice"], notify_on_open="")
+    path = url.replace("http://testserver", "")
+    wrong = f"{(int(code) + 1) % 1000000:06d}"
+    for _ in range(4):
+        assert Client().post(path, {"code": wrong}).status_code == 403
+    assert Client().post(path, {"code": code}).status_code == 302  # a viewer that knows the code
+    assert Client().post(path, {"code": wrong}).status_code == 403  # the fifth wrong code locks
+    share.refresh_from_db()
+    assert share.locked_until is not None
+    assert Client().post(path, {"code": code}).status_code == 403
+    assert AuditEvent.objects.filter(action=AuditAction.SHARE_CODE_WRONG, study=exams["alice"].study).count() == 6
+
+
+def test_it_opens_a_share_only_on_a_post(alice: Client, exams: dict[str, Exam], sms_outbox: list[Any]) -> None:
+    url, _, share = create(alice, exams["alice"], with_code="")
+    path = url.replace("http://testserver", "")
+    preview = Client().get(path)  # a chat app's link preview, or another site's <img>
+    assert preview.status_code == 200
+    assert not ShareOpen.objects.filter(share=share).exists()
+    assert not [m for m in sms_outbox if "opened" in m.body or "打开" in m.body]
+
+
+def test_it_signs_a_patient_out_in_the_browser_that_opens_a_share(alice: Client, exams: dict[str, Exam]) -> None:
+    url, code, _ = create(alice, exams["alice"])
+    assert alice.post(url.replace("http://testserver", ""), {"code": code}).status_code == 302
+    assert alice.get("/my/").status_code == 302  # a share session, not a patient's
+
+
+def test_it_keeps_shared_images_out_of_the_browsers_cache(alice: Client, exams: dict[str, Exam]) -> None:
+    url, code, _ = create(alice, exams["alice"])
+    clinician = open_as_clinician(url, code)
+    image = clinician.get(f"/s/x/images/{exams['alice'].instance.pk}/preview")
+    assert image.status_code == 200
+    assert image["Cache-Control"] == "private, no-store"

@@ -264,3 +264,20 @@ def test_it_sends_patients_and_visitors_to_the_staff_sign_in(exams: dict[str, Ex
         response = send(url)
         assert response.status_code == 302
         assert response["Location"].startswith("/staff/sign-in/")
+
+
+def test_it_lets_the_patient_see_and_end_the_share_made_at_discharge(
+    clerk: Client, exams: dict[str, Exam], sms_outbox: list[Any]
+) -> None:
+    issue(clerk, exams["mine"], notify="")
+    share = ShareLink.objects.get()
+    patient = Client()
+    sign_in_patient(patient, ALICE_PHONE)
+    assert f'data-share="{share.pk}"' in patient.get("/my/shares/").content.decode()
+    from portal.shares import check_code
+
+    for _ in range(5):
+        check_code(share, "not-the-code")
+    assert any(m.to == ALICE_PHONE and ("locked" in m.body or "锁定" in m.body) for m in sms_outbox)
+    assert patient.post(f"/my/shares/{share.pk}/revoke").status_code == 302
+    assert not ShareLink.objects.valid().exists()
