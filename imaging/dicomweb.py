@@ -1,5 +1,10 @@
 """DICOMweb over the regional index: STOW-RS (PS3.18 10.5), QIDO-RS (10.6) and WADO-RS (10.4).
 
+WADO-RS retrieves instances, their metadata and their frames (10.4.1.1.3), as
+stored: nothing is transcoded. Browser viewers on the origins listed in
+`DICOMWEB_CORS_ORIGINS` may call every endpoint (`with_cors`, applied in
+imaging/urls.py).
+
 Hospitals authenticate with `Authorization: Bearer <token>` (issued by
 `issue_hospital_token`) and see their own hospital's studies; regional admins,
 signed in, see all. A patient's share is also a credential (HTTP Basic, the
@@ -15,19 +20,26 @@ import json
 import logging
 import re
 import secrets
+import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache, wraps
+from io import BytesIO
 from typing import Any, Protocol
 
+import numpy as np
 import pydicom
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
+from django.utils.cache import patch_vary_headers
 from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
+from pydicom.encaps import get_frame
+from pydicom.filebase import ReadableBuffer
+from pydicom.uid import UID, ImplicitVRLittleEndian, MPEGTransferSyntaxes
 
 from imaging.headers import is_valid_uid
 from imaging.ingest import IngestOutcome, IngestResult, IngestUnavailable, RejectionKind, ingest_instance
@@ -54,6 +66,29 @@ FAILURE_REASON = {
     RejectionKind.SOP_CLASS_MISMATCH: 0xA900,
     RejectionKind.PATIENT_MISMATCH: 0xC000,
 }
+OCTET_STREAM = "application/octet-stream"
+# Native frames go out as Explicit VR Little Endian pixel data (PS3.18 8.7.3.3.2), whatever the file's encoding.
+NATIVE_FRAMES = "1.2.840.10008.1.2.1"
+# The image media type of a compressed transfer syntax's frames (PS3.18 Table 8.7.3-5).
+FRAME_MEDIA_TYPES = {
+    **dict.fromkeys(["1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57"], "image/jpeg"),
+    "1.2.840.10008.1.2.4.70": "image/jpeg",
+    **dict.fromkeys(["1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"], "image/jls"),
+    **dict.fromkeys(["1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"], "image/jp2"),
+    **dict.fromkeys(["1.2.840.10008.1.2.4.92", "1.2.840.10008.1.2.4.93"], "image/jpx"),
+    **dict.fromkeys(["1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203"], "image/jphc"),
+    "1.2.840.10008.1.2.5": "image/dicom-rle",
+}
+PIXEL_DATA_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
+UNDEFINED_LENGTH = 0xFFFFFFFF
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Headers": "Authorization, Accept, Content-Type",
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Expose-Headers": "Content-Type, Content-Length",
+}
+CORS_MAX_AGE = "600"
+
 OUT_OF_RESOURCES = 0xA700
 CONFLICT = 0xC000
 STUDY_MISMATCH = 0xC000
@@ -162,6 +197,47 @@ def dicomweb_view(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRe
         return view(request, access, *args, **kwargs)
 
     # Bearer tokens are not sent by browsers on their own: no CSRF exposure.
+    return csrf_exempt(wrapped)
+
+
+# ---------------------------------------------------------------- CORS
+
+
+def cors_origins() -> frozenset[str]:
+    """The origins whose pages may call DICOMweb: `DICOMWEB_CORS_ORIGINS`, a list (or a comma-separated string)."""
+    configured = getattr(settings, "DICOMWEB_CORS_ORIGINS", [])
+    if isinstance(configured, str):
+        configured = configured.split(",")
+    return frozenset(origin.strip().rstrip("/") for origin in configured if origin.strip())
+
+
+def with_cors(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """CORS (WHATWG Fetch, CORS protocol) for a DICOMweb endpoint, for the configured origins only.
+
+    A preflight (OPTIONS) from a listed origin is answered 204, without
+    credentials. Answers to a listed origin name it (never "*") and do not
+    allow credentials: viewers send `Authorization`, cookies stay out. Other
+    origins get no CORS headers, and browsers keep the answers from them.
+    """
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        origins = cors_origins()
+        origin = request.headers.get("Origin", "")
+        allowed = bool(origin) and origin in origins
+        if allowed and request.method == "OPTIONS":
+            response: HttpResponseBase = HttpResponse(status=204)
+            response["Access-Control-Max-Age"] = CORS_MAX_AGE
+        else:
+            response = view(request, *args, **kwargs)
+        if origins:
+            patch_vary_headers(response, ["Origin"])
+        if allowed:
+            response["Access-Control-Allow-Origin"] = origin
+            for header, value in CORS_HEADERS.items():
+                response[header] = value
+        return response
+
     return csrf_exempt(wrapped)
 
 
@@ -476,6 +552,44 @@ def instance_metadata(
     return metadata(request, access, study_uid, series_uid, sop_uid)
 
 
+@require_http_methods(["GET"])
+@dicomweb_view
+def retrieve_frames(
+    request: HttpRequest, access: DicomWebAccess, study_uid: str, series_uid: str, sop_uid: str, frame_list: str
+) -> HttpResponseBase:
+    """WADO-RS Retrieve Frames (PS3.18 10.4.1.1.3): each frame's pixel data, in the order asked, as stored.
+
+    `multipart/related` with one part per frame (PS3.18 8.7.3.3.2): native
+    pixel data as little endian bytes (transfer-syntax 1.2.840.10008.1.2.1),
+    compressed frames as their bitstream in the stored transfer syntax, each
+    part's Content-Type naming it. A malformed frame list answers 400, a frame
+    the instance does not have (or an instance without pixel data) 404, an
+    Accept that does not take the frames as stored 406.
+    """
+    if not _valid_uids(study_uid, series_uid, sop_uid):
+        return problem(400, "a UID in the address is not a valid UID")
+    numbers = frame_numbers(frame_list)
+    if numbers is None:
+        return problem(400, "the frame list is not a comma-separated list of frame numbers from 1")
+    instance = next(iter(_selected(access, study_uid, series_uid, sop_uid)), None)
+    if instance is None:
+        return problem(404, "no such study, series or instance")
+    if not instance.has_pixels or max(numbers) > instance.number_of_frames:
+        count = instance.number_of_frames if instance.has_pixels else 0
+        return problem(404, f"no such frame: the instance has {count} frame(s)")
+    syntax = frame_syntax(instance.transfer_syntax_uid)
+    media_type = frame_media_type(request.headers.get("Accept", ""), syntax) if syntax else None
+    if syntax is None or media_type is None:
+        return problem(406, _frames_not_acceptable(instance.transfer_syntax_uid, syntax))
+    boundary = secrets.token_hex(16)
+    response = StreamingHttpResponse(
+        _frames_stream(instance.storage_key, numbers, f"{media_type}; transfer-syntax={syntax}", boundary),
+        content_type=f'multipart/related; type="{media_type}"; boundary={boundary}',
+    )
+    response["Cache-Control"] = "private"
+    return response
+
+
 def retrieve(
     request: HttpRequest, access: DicomWebAccess, study_uid: str, series_uid: str = "", sop_uid: str = ""
 ) -> HttpResponseBase:
@@ -509,7 +623,8 @@ def metadata(
     """WADO-RS Retrieve Metadata (PS3.18 10.4.1.1.2): each instance's header in DICOM JSON (PS3.18 F.2).
 
     Bulk data (pixel data, encapsulated documents, other large binary values)
-    is left out, not offered by BulkDataURI: this origin serves whole instances.
+    is left out, not offered by BulkDataURI: viewers take pixels by frame
+    (`retrieve_frames`), and the rest comes with the whole instance.
     """
     if not _valid_uids(study_uid, series_uid, sop_uid):
         return problem(400, "a UID in the address is not a valid UID")
@@ -535,7 +650,8 @@ def _selected(access: DicomWebAccess, study_uid: str, series_uid: str, sop_uid: 
     if sop_uid:
         instances = instances.filter(sop_uid=sop_uid)
     ordered = instances.order_by("series__series_number", "series_id", "instance_number", "sop_uid")
-    return list(ordered.only("pk", "sop_uid", "series_id", "storage_key", "transfer_syntax_uid"))
+    fields = ("pk", "sop_uid", "series_id", "storage_key", "transfer_syntax_uid", "has_pixels", "number_of_frames")
+    return list(ordered.only(*fields))
 
 
 def media_ranges(accept: str) -> Iterator[ContentType]:
@@ -589,6 +705,162 @@ def _multipart_stream(instances: list[Instance], boundary: str) -> Iterator[byte
                 yield chunk
         yield b"\r\n"
     yield f"--{boundary}--\r\n".encode()
+
+
+def frame_numbers(frame_list: str) -> list[int] | None:
+    """The frame numbers of a frame list (PS3.18 10.4.1.1.3): comma-separated, from 1; None when malformed."""
+    items = [item.strip() for item in frame_list.split(",")]
+    if not all(re.fullmatch(r"[0-9]{1,9}", item) for item in items):
+        return None
+    numbers = [int(item) for item in items]
+    return numbers if min(numbers) >= 1 else None
+
+
+def frame_syntax(stored: str) -> str | None:
+    """The transfer syntax frames go out in: native ones little endian (PS3.18 8.7.3.3.2), compressed ones as stored.
+
+    None for video (one MPEG or HEVC stream, not frames) and for syntaxes
+    pydicom does not know: their frames cannot be told apart.
+    """
+    uid = UID(stored)
+    if not uid.is_transfer_syntax or uid in MPEGTransferSyntaxes:
+        return None
+    return str(uid) if uid.is_encapsulated else NATIVE_FRAMES
+
+
+def frame_media_type(accept: str, syntax: str) -> str | None:
+    """The media type to send frames in `syntax` as, or None when the Accept header takes none (PS3.18 8.7.3.5).
+
+    `multipart/related; type="application/octet-stream"` means Explicit VR
+    Little Endian unless it names a transfer-syntax ("*": as stored); an image
+    type (`image/jpeg`...) takes frames stored in one of its syntaxes (Table
+    8.7.3-5); `*/*`, a missing Accept and `type="*/*"` take them as stored.
+    """
+    if not accept.strip():
+        return OCTET_STREAM
+    image_type = FRAME_MEDIA_TYPES.get(syntax)
+    for media_range in media_ranges(accept):
+        if media_range.media_type in ("*/*", "multipart/*"):
+            return OCTET_STREAM
+        if media_range.media_type != "multipart/related":
+            continue
+        kind = media_range.parameters.get("type", "*/*").lower()
+        wanted = media_range.parameters.get("transfer-syntax", "").strip()
+        if wanted not in ("", ANY_SYNTAX, syntax):
+            continue
+        if kind in ("*/*", "application/*") or (kind == OCTET_STREAM and (wanted or syntax == NATIVE_FRAMES)):
+            return OCTET_STREAM
+        if image_type and kind in (image_type, "image/*"):
+            return image_type
+    return None
+
+
+def _frames_not_acceptable(stored: str, syntax: str | None) -> str:
+    if syntax is None:
+        return f"the instance is kept in {stored}, which is not retrievable by frame: retrieve the instance"
+    offered = " or ".join(filter(None, [FRAME_MEDIA_TYPES.get(syntax), OCTET_STREAM]))
+    return f"the frames are kept in {syntax} and sent as {offered} with transfer-syntax={syntax} (or *), not transcoded"
+
+
+def _frames_stream(storage_key: str, numbers: list[int], part_type: str, boundary: str) -> Iterator[bytes]:
+    """Each asked frame as one part (PS3.18 8.6.1.2), read from the stored file one at a time."""
+    with default_storage.open(storage_key, "rb") as handle:
+        pixels = StoredPixels.read(handle)
+        for number in numbers:
+            yield f"--{boundary}\r\nContent-Type: {part_type}\r\n\r\n".encode()
+            yield pixels.frame(number - 1)
+            yield b"\r\n"
+    yield f"--{boundary}--\r\n".encode()
+
+
+@dataclass(frozen=True)
+class StoredPixels:
+    """A stored file's pixel data, read a frame at a time (PS3.5 8.2 native, A.4 encapsulated).
+
+    `offset` is where the Pixel Data value starts in `buffer`; `frame_bits`
+    is a native frame's size (0 when encapsulated).
+    """
+
+    buffer: ReadableBuffer
+    offset: int
+    length: int
+    number_of_frames: int
+    frame_bits: int
+    extended_offsets: tuple[bytes, bytes] | None = None
+
+    @classmethod
+    def read(cls, handle: ReadableBuffer) -> "StoredPixels":
+        """The header up to the pixel data, then the pixel data element's place (or, inflated or swapped, its bytes)."""
+        header = pydicom.dcmread(handle, stop_before_pixels=True)
+        syntax = UID(header.file_meta.get("TransferSyntaxUID") or ImplicitVRLittleEndian)
+        frames = max(int(header.get("NumberOfFrames") or 1), 1)
+        if syntax.is_encapsulated:
+            offset, length = _pixel_value_position(handle, syntax.is_implicit_VR)
+            return cls(handle, offset, length, frames, 0, _extended_offsets(header))
+        if syntax.is_deflated or not syntax.is_little_endian:
+            # Positions in a deflated file are positions in the inflated stream; big endian words need swapping.
+            data = _little_endian_pixel_data(handle, header)
+            return cls(BytesIO(data), 0, len(data), frames, _native_frame_bits(header))
+        offset, length = _pixel_value_position(handle, syntax.is_implicit_VR)
+        return cls(handle, offset, length, frames, _native_frame_bits(header))
+
+    def frame(self, index: int) -> bytes:
+        """Frame `index` (from 0): a native frame's bytes, or an encapsulated frame's fragments joined."""
+        self.buffer.seek(self.offset)
+        if not self.frame_bits:
+            return get_frame(
+                self.buffer, index, number_of_frames=self.number_of_frames, extended_offsets=self.extended_offsets
+            )
+        start = index * self.frame_bits
+        first, end = start // 8, -(-(start + self.frame_bits) // 8)
+        if end > self.length:
+            raise ValueError(f"the pixel data ends before frame {index + 1}")
+        self.buffer.seek(self.offset + first)
+        data = self.buffer.read(end - first)
+        if start % 8 == 0 and self.frame_bits % 8 == 0:
+            return data
+        # Single-bit frames (segmentations) need not start on a byte: take the frame's bits, padded to a byte.
+        bits = np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little")[start % 8 : start % 8 + self.frame_bits]
+        return np.packbits(bits, bitorder="little").tobytes()
+
+
+def _pixel_value_position(handle: ReadableBuffer, implicit_vr: bool) -> tuple[int, int]:
+    """The pixel data value's offset and length; `handle` stands at the element, where pydicom stopped (PS3.5 7.1)."""
+    head = handle.read(8)
+    group, element = struct.unpack("<HH", head[:4]) if len(head) == 8 else (0, 0)
+    if group << 16 | element not in PIXEL_DATA_TAGS:
+        raise ValueError("the file has no pixel data where its header ends")
+    # Implicit VR: tag, 4-byte length. Explicit VR (OB, OW, OF, OD): tag, VR, 2 reserved bytes, 4-byte length.
+    (length,) = struct.unpack("<I", head[4:] if implicit_vr else handle.read(4))
+    return handle.tell(), length
+
+
+def _native_frame_bits(header: pydicom.Dataset) -> int:
+    """A native frame's size in bits (PS3.5 8.2); YBR_FULL_422 keeps two samples a pixel (PS3.3 C.7.6.3.1.2)."""
+    samples = int(header.get("SamplesPerPixel") or 1)
+    if header.get("PhotometricInterpretation") == "YBR_FULL_422":
+        samples = 2
+    return int(header.Rows) * int(header.Columns) * samples * int(header.BitsAllocated)
+
+
+def _extended_offsets(header: pydicom.Dataset) -> tuple[bytes, bytes] | None:
+    """The Extended Offset Table (7FE0,0001) and its lengths (7FE0,0002), when the file has them (PS3.3 C.7.6.3)."""
+    offsets, lengths = header.get("ExtendedOffsetTable"), header.get("ExtendedOffsetTableLengths")
+    return (bytes(offsets), bytes(lengths)) if offsets and lengths else None
+
+
+def _little_endian_pixel_data(handle: ReadableBuffer, header: pydicom.Dataset) -> bytes:
+    """A deflated or big endian file's native pixel data, read whole, as little endian bytes."""
+    handle.seek(0)
+    dataset = pydicom.dcmread(handle)
+    element = next((dataset[tag] for tag in sorted(PIXEL_DATA_TAGS) if tag in dataset), None)
+    if element is None:
+        raise ValueError("the file has no pixel data")
+    data = bytes(element.value)
+    width = int(header.BitsAllocated) // 8
+    if dataset.original_encoding[1] or width < 2:
+        return data
+    return np.frombuffer(data, f">u{width}").astype(f"<u{width}").tobytes()
 
 
 def _json_array_stream(instances: list[Instance]) -> Iterator[bytes]:

@@ -1,4 +1,7 @@
-from django.urls import path
+from collections.abc import Callable
+
+from django.http import HttpResponseBase
+from django.urls import URLPattern, path
 
 from imaging import dicomweb
 
@@ -8,14 +11,21 @@ STUDY = "studies/<str:study_uid>"
 SERIES = f"{STUDY}/series/<str:series_uid>"
 INSTANCE = f"{SERIES}/instances/<str:sop_uid>"
 
+
+def endpoint(route: str, view: Callable[..., HttpResponseBase], name: str) -> URLPattern:
+    """A DICOMweb route, answering CORS for the configured origins (`dicomweb.with_cors`)."""
+    return path(route, dicomweb.with_cors(view), name=name)
+
+
 urlpatterns = [
-    path("studies", dicomweb.studies, name="studies"),
-    path(STUDY, dicomweb.study, name="study"),
-    path(f"{STUDY}/metadata", dicomweb.study_metadata, name="study-metadata"),
-    path(f"{STUDY}/series", dicomweb.search_series, name="series"),
-    path(SERIES, dicomweb.retrieve_series, name="series-retrieve"),
-    path(f"{SERIES}/metadata", dicomweb.series_metadata, name="series-metadata"),
-    path(f"{SERIES}/instances", dicomweb.search_instances, name="instances"),
-    path(INSTANCE, dicomweb.retrieve_instance, name="instance"),
-    path(f"{INSTANCE}/metadata", dicomweb.instance_metadata, name="instance-metadata"),
+    endpoint("studies", dicomweb.studies, name="studies"),
+    endpoint(STUDY, dicomweb.study, name="study"),
+    endpoint(f"{STUDY}/metadata", dicomweb.study_metadata, name="study-metadata"),
+    endpoint(f"{STUDY}/series", dicomweb.search_series, name="series"),
+    endpoint(SERIES, dicomweb.retrieve_series, name="series-retrieve"),
+    endpoint(f"{SERIES}/metadata", dicomweb.series_metadata, name="series-metadata"),
+    endpoint(f"{SERIES}/instances", dicomweb.search_instances, name="instances"),
+    endpoint(INSTANCE, dicomweb.retrieve_instance, name="instance"),
+    endpoint(f"{INSTANCE}/metadata", dicomweb.instance_metadata, name="instance-metadata"),
+    endpoint(f"{INSTANCE}/frames/<str:frame_list>", dicomweb.retrieve_frames, name="frames"),
 ]

@@ -14,5 +14,9 @@ class ShareForm(forms.Form):
     )
     with_code = forms.BooleanField(label=_("Ask for an access code"), required=False, initial=True)
     include_report = forms.BooleanField(label=_("Include the report"), required=False, initial=True)
-    allow_download = forms.BooleanField(label=_("Allow downloading the images"), required=False, initial=False)
+    allow_download = forms.BooleanField(
+        label=_("Allow downloading the images (also into the doctor's own viewer, over DICOMweb)"),
+        required=False,
+        initial=False,
+    )
     notify_on_open = forms.BooleanField(label=_("Text me when the link is first opened"), required=False, initial=True)

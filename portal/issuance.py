@@ -61,8 +61,11 @@ def issue(
     with transaction.atomic():
         if phone:
             link_phone(phone, record, LinkSource.STAFF, hospital=record.hospital, created_by=staff)
+        # The next doctor may load the originals into their own viewer: what the printed film was for.
         new_share = (
-            shares.create_share(studies[0], staff.pk, SHARE_EXPIRY, notify_on_open=False) if with_share else None
+            shares.create_share(studies[0], staff.pk, SHARE_EXPIRY, allow_download=True, notify_on_open=False)
+            if with_share
+            else None
         )
         issuance = Issuance.objects.create(
             hospital=record.hospital,

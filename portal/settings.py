@@ -100,6 +100,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# Origins of DICOMweb viewers (OHIF) allowed to call /dicomweb/ from a browser.
+DICOMWEB_CORS_ORIGINS = env_list("DICOMWEB_CORS_ORIGINS", [])
+
 # How many reverse proxies (each appending to X-Forwarded-For) stand in front of the portal.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 

@@ -217,7 +217,10 @@ def dicomweb_share(request: HttpRequest, token: str, code: str | None) -> ShareL
     toward the lock as one typed on the share's page does.
     """
     share = find_share(token)
-    if share is None or (share.has_code and (code is None or not check_code(share, code).accepted)):
+    # DICOMweb hands out the original files: only a share that allows downloads opens it.
+    if share is None or not share.allow_download:
+        return None
+    if share.has_code and (code is None or not check_code(share, code).accepted):
         return None
     request.share = share  # type: ignore[attr-defined]
     _note_dicomweb_use(request, share)

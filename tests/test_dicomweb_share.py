@@ -2,11 +2,13 @@
 
 import base64
 import datetime as dt
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pydicom
 import pytest
 import requests
@@ -16,7 +18,11 @@ from django.core.files.storage import default_storage
 from django.http import StreamingHttpResponse
 from django.test import Client
 from django.utils import timezone
+from pydicom.encaps import generate_frames
 
+from imaging import synthetic
+from imaging.dicomweb import StoredPixels
+from imaging.ingest import ingest_instance
 from imaging.models import Hospital, Instance, Study
 from imaging.tokens import issue_token
 from portal.models import AuditAction, AuditEvent, ShareLink, ShareOpen
@@ -28,6 +34,11 @@ from tests.test_shares import create
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DICOM_MULTIPART = 'multipart/related; type="application/dicom"'
+FRAMES_MULTIPART = 'multipart/related; type="application/octet-stream"'
+ANY_FRAMES = f"{FRAMES_MULTIPART}; transfer-syntax=*"
+NATIVE = "1.2.840.10008.1.2.1"
+JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
+VIEWER_ORIGIN = "https://viewer.example.org"
 
 
 @dataclass(frozen=True)
@@ -63,7 +74,8 @@ def alice(exams: dict[str, Exam]) -> Client:
 
 
 def share(alice: Client, exam: Exam, **fields: Any) -> Shared:
-    url, code, made = create(alice, exam, **fields)
+    """A share that allows downloads: DICOMweb hands out the originals, so it needs that permission."""
+    url, code, made = create(alice, exam, **{"allow_download": "on", **fields})
     return Shared(url.rsplit("/", 1)[1], code, made)
 
 
@@ -100,12 +112,50 @@ def body(response: Any) -> bytes:
     return b"".join(response.streaming_content)
 
 
-def parts(response: Any) -> list[bytes]:
+def typed_parts(response: Any) -> list[tuple[str, bytes]]:
+    """Each part's Content-Type and content."""
     boundary = response["Content-Type"].split("boundary=")[1].encode()
     chunks = body(response).split(b"--" + boundary)
     assert chunks[0] == b""
     assert chunks[-1] == b"--\r\n"
-    return [chunk.split(b"\r\n\r\n", 1)[1].removesuffix(b"\r\n") for chunk in chunks[1:-1]]
+    found = []
+    for chunk in chunks[1:-1]:
+        head, content = chunk.split(b"\r\n\r\n", 1)
+        found.append((head.decode().strip().removeprefix("Content-Type:").strip(), content.removesuffix(b"\r\n")))
+    return found
+
+
+def parts(response: Any) -> list[bytes]:
+    return [content for _, content in typed_parts(response)]
+
+
+def frames_path(exam: Exam, sop_uid: str, frame_list: str) -> str:
+    return (
+        f"/dicomweb/studies/{exam.study.study_uid}/series/{exam.series.series_uid}"
+        f"/instances/{sop_uid}/frames/{frame_list}"
+    )
+
+
+def add_to_shared_study(dataset: pydicom.Dataset, hospital: Hospital) -> Instance:
+    assert ingest_instance(synthetic.to_bytes(dataset), hospital).ok
+    return Instance.objects.get(sop_uid=dataset.SOPInstanceUID)
+
+
+@pytest.fixture
+def native_cine(exams: dict[str, Exam], hospital: Hospital) -> tuple[Instance, list[bytes]]:
+    """Three uncompressed 16 x 16 frames, each different, in the shared study."""
+    ds = ct_slice(study=study_spec("alice-share", patient=ALICE), number=7, series_key="multiframe")
+    pixels = (np.arange(3 * 16 * 16, dtype=np.int16) * 3).reshape(3, 16, 16)
+    ds.NumberOfFrames = 3
+    ds.PixelData = pixels.tobytes()
+    return add_to_shared_study(ds, hospital), [frame.tobytes() for frame in pixels]
+
+
+@pytest.fixture
+def us_cine(exams: dict[str, Exam], hospital: Hospital) -> tuple[Instance, list[bytes]]:
+    """A JPEG Baseline ultrasound cine of four frames in the shared study, with each frame's bitstream."""
+    ds = next(synthetic.us_cine(study_spec("alice-share", patient=ALICE), frames=4, rows=48, columns=64))
+    return add_to_shared_study(ds, hospital), list(generate_frames(ds.PixelData, number_of_frames=4))
 
 
 # ---------------------------------------------------------------- with dicomweb-client, over HTTP
@@ -155,6 +205,7 @@ def test_it_answers_404_for_any_other_study(
     assert status_of(api.retrieve_study_metadata, study_uid) == 404
     assert status_of(api.search_for_series, study_uid) == 404
     assert status_of(api.search_for_instances, study_uid, series_uid) == 404
+    assert status_of(api.retrieve_instance_frames, study_uid, series_uid, exam.instance.sop_uid, [1]) == 404
     # The shared study's series under another study's address is not there either.
     shared_series = exams["alice"].series.series_uid
     assert status_of(api.retrieve_series, study_uid, shared_series) == 404
@@ -345,3 +396,233 @@ def test_it_lets_a_hospital_retrieve_its_own_studies(client: Client, exams: dict
     assert len(parts(own)) == 4  # three CT images and the text report
     theirs = client.get(f"/dicomweb/studies/{exams['bob'].study.study_uid}", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert theirs.status_code == 404
+
+
+# ---------------------------------------------------------------- frames (WADO-RS Retrieve Frames), for OHIF
+
+
+def test_it_retrieves_frames_with_dicomweb_client(
+    live_server: Any,
+    exams: dict[str, Exam],
+    shared: Shared,
+    native_cine: tuple[Instance, list[bytes]],
+    us_cine: tuple[Instance, list[bytes]],
+) -> None:
+    api = viewer(live_server, shared.token, shared.code)
+    exam = exams["alice"]
+    ct = stored(exam.study)[exam.instance.sop_uid]
+    assert api.retrieve_instance_frames(exam.study.study_uid, exam.series.series_uid, ct.SOPInstanceUID, [1]) == [
+        ct.PixelData
+    ]
+    instance, frames = native_cine
+    series_uid = instance.series.series_uid
+    retrieved = api.retrieve_instance_frames(exam.study.study_uid, series_uid, instance.sop_uid, [3, 1])
+    assert retrieved == [frames[2], frames[0]]
+    cine, bitstreams = us_cine
+    for media_types in [None, (("application/octet-stream", "*"),), ("image/jpeg",)]:
+        jpegs = api.retrieve_instance_frames(
+            exam.study.study_uid, cine.series.series_uid, cine.sop_uid, [1, 2, 3, 4], media_types=media_types
+        )
+        assert jpegs == bitstreams
+        assert all(jpeg.startswith(b"\xff\xd8") for jpeg in jpegs)
+
+
+def test_it_sends_a_native_frame_as_its_slice_of_the_pixel_data(
+    client: Client, exams: dict[str, Exam], shared: Shared, native_cine: tuple[Instance, list[bytes]]
+) -> None:
+    exam = exams["alice"]
+    response = client.get(frames_path(exam, exam.instance.sop_uid, "1"), **basic(shared.token, shared.code))
+    assert response.status_code == 200
+    assert isinstance(response, StreamingHttpResponse)
+    assert response["Content-Type"].startswith(FRAMES_MULTIPART)
+    assert typed_parts(response) == [
+        (f"application/octet-stream; transfer-syntax={NATIVE}", stored(exam.study)[exam.instance.sop_uid].PixelData)
+    ]
+    instance, frames = native_cine
+    path = frames_path(exam, instance.sop_uid, "2,3,2").replace(exam.series.series_uid, instance.series.series_uid)
+    response = client.get(path, HTTP_ACCEPT=ANY_FRAMES, **basic(shared.token, shared.code))
+    assert parts(response) == [frames[1], frames[2], frames[1]]
+
+
+def test_it_sends_a_compressed_frame_as_its_stored_bitstream(
+    client: Client, exams: dict[str, Exam], shared: Shared, us_cine: tuple[Instance, list[bytes]]
+) -> None:
+    cine, bitstreams = us_cine
+    path = frames_path(exams["alice"], cine.sop_uid, "4,1").replace(
+        exams["alice"].series.series_uid, cine.series.series_uid
+    )
+    response = client.get(path, HTTP_ACCEPT=ANY_FRAMES, **basic(shared.token, shared.code))
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith(FRAMES_MULTIPART)
+    octet = f"application/octet-stream; transfer-syntax={JPEG_BASELINE}"
+    assert typed_parts(response) == [(octet, bitstreams[3]), (octet, bitstreams[0])]
+    assert bitstreams[3].startswith(b"\xff\xd8")
+    as_jpeg = client.get(path, HTTP_ACCEPT='multipart/related; type="image/jpeg"', **basic(shared.token, shared.code))
+    assert as_jpeg["Content-Type"].startswith('multipart/related; type="image/jpeg"')
+    assert typed_parts(as_jpeg)[0] == (f"image/jpeg; transfer-syntax={JPEG_BASELINE}", bitstreams[3])
+
+
+@pytest.mark.parametrize(
+    ("kind", "accept"),
+    [
+        ("cine", FRAMES_MULTIPART),  # no transfer-syntax: Explicit VR Little Endian, which means decoding
+        ("cine", f"{FRAMES_MULTIPART}; transfer-syntax={NATIVE}"),
+        ("cine", 'multipart/related; type="image/jp2"'),
+        ("cine", 'multipart/related; type="image/jpeg"; transfer-syntax=1.2.840.10008.1.2.4.70'),
+        ("cine", "image/jpeg"),
+        ("cine", DICOM_MULTIPART),
+        ("ct", 'multipart/related; type="image/jpeg"'),
+        ("ct", f"{FRAMES_MULTIPART}; transfer-syntax={JPEG_BASELINE}"),
+        ("ct", f"{ANY_FRAMES}; q=0"),
+    ],
+)
+def test_it_answers_406_to_frames_it_would_have_to_transcode(
+    client: Client,
+    exams: dict[str, Exam],
+    shared: Shared,
+    us_cine: tuple[Instance, list[bytes]],
+    kind: str,
+    accept: str,
+) -> None:
+    instance = us_cine[0] if kind == "cine" else exams["alice"].instance
+    path = frames_path(exams["alice"], instance.sop_uid, "1").replace(
+        exams["alice"].series.series_uid, instance.series.series_uid
+    )
+    assert client.get(path, HTTP_ACCEPT=accept, **basic(shared.token, shared.code)).status_code == 406
+
+
+@pytest.mark.parametrize(
+    ("frame_list", "status"),
+    [("0", 400), ("x", 400), ("1,", 400), ("1,,2", 400), ("-1", 400), ("1.5", 400), ("2", 404), ("1,2", 404)],
+)
+def test_it_answers_400_to_a_bad_frame_list_and_404_to_a_frame_it_does_not_have(
+    client: Client, exams: dict[str, Exam], shared: Shared, frame_list: str, status: int
+) -> None:
+    path = frames_path(exams["alice"], exams["alice"].instance.sop_uid, frame_list)
+    assert client.get(path, HTTP_ACCEPT=ANY_FRAMES, **basic(shared.token, shared.code)).status_code == status
+
+
+def test_it_answers_404_to_frames_of_an_instance_without_pixels(
+    client: Client, exams: dict[str, Exam], shared: Shared
+) -> None:
+    report = exams["alice"].study.reports.get().instance
+    assert report is not None
+    path = frames_path(exams["alice"], report.sop_uid, "1").replace(
+        exams["alice"].series.series_uid, report.series.series_uid
+    )
+    assert client.get(path, **basic(shared.token, shared.code)).status_code == 404
+
+
+@pytest.mark.parametrize("other", ["other", "bob"])
+def test_it_answers_404_for_another_studys_frames(
+    client: Client, exams: dict[str, Exam], shared: Shared, other: str
+) -> None:
+    credentials = basic(shared.token, shared.code)
+    exam = exams[other]
+    assert client.get(frames_path(exam, exam.instance.sop_uid, "1"), **credentials).status_code == 404
+    # The shared instance under another study's address is not there either.
+    mixed = frames_path(exam, exams["alice"].instance.sop_uid, "1")
+    assert client.get(mixed, **credentials).status_code == 404
+    assert client.get(frames_path(exams["alice"], exams["alice"].instance.sop_uid, "1")).status_code == 401
+
+
+# ---------------------------------------------------------------- CORS, for a viewer on another origin
+
+
+def test_it_answers_a_preflight_from_an_allowed_origin_without_credentials(
+    client: Client, settings: Any, exams: dict[str, Exam]
+) -> None:
+    settings.DICOMWEB_CORS_ORIGINS = [VIEWER_ORIGIN, "https://other-viewer.example.org"]
+    response = client.options(
+        frames_path(exams["alice"], exams["alice"].instance.sop_uid, "1"),
+        HTTP_ORIGIN=VIEWER_ORIGIN,
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization, accept",
+    )
+    assert response.status_code == 204
+    assert response["Access-Control-Allow-Origin"] == VIEWER_ORIGIN
+    assert "Origin" in response["Vary"]
+    allowed_headers = {header.strip().lower() for header in response["Access-Control-Allow-Headers"].split(",")}
+    assert {"authorization", "accept"} <= allowed_headers
+    assert "GET" in response["Access-Control-Allow-Methods"]
+    assert "Access-Control-Allow-Credentials" not in response
+
+
+def test_it_lets_an_allowed_origin_read_answers_and_errors(
+    client: Client, settings: Any, exams: dict[str, Exam], shared: Shared
+) -> None:
+    settings.DICOMWEB_CORS_ORIGINS = f"{VIEWER_ORIGIN}/, https://other-viewer.example.org"
+    path = frames_path(exams["alice"], exams["alice"].instance.sop_uid, "1")
+    ok = client.get(path, HTTP_ORIGIN=VIEWER_ORIGIN, HTTP_ACCEPT=ANY_FRAMES, **basic(shared.token, shared.code))
+    assert ok.status_code == 200
+    assert ok["Access-Control-Allow-Origin"] == VIEWER_ORIGIN
+    assert "Content-Type" in ok["Access-Control-Expose-Headers"]
+    assert "Origin" in ok["Vary"]
+    denied = client.get(path, HTTP_ORIGIN=VIEWER_ORIGIN)
+    assert denied.status_code == 401
+    assert denied["Access-Control-Allow-Origin"] == VIEWER_ORIGIN  # the viewer can tell it needs credentials
+    studies = client.get("/dicomweb/studies", HTTP_ORIGIN=VIEWER_ORIGIN, **basic(shared.token, shared.code))
+    assert studies["Access-Control-Allow-Origin"] == VIEWER_ORIGIN
+
+
+@pytest.mark.parametrize("configured", [[], [VIEWER_ORIGIN]])
+def test_it_sends_no_cors_headers_to_other_origins(
+    client: Client, settings: Any, exams: dict[str, Exam], shared: Shared, configured: list[str]
+) -> None:
+    settings.DICOMWEB_CORS_ORIGINS = configured
+    path = frames_path(exams["alice"], exams["alice"].instance.sop_uid, "1")
+    origin = "https://elsewhere.example.com"
+    preflight = client.options(path, HTTP_ORIGIN=origin, HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET")
+    assert preflight.status_code == 405
+    assert "Access-Control-Allow-Origin" not in preflight
+    response = client.get(path, HTTP_ORIGIN=origin, **basic(shared.token, shared.code))
+    assert response.status_code == 200
+    assert not any(header.startswith("Access-Control-") for header in response.headers)
+
+
+@pytest.mark.parametrize(
+    "syntax",
+    [
+        "1.2.840.10008.1.2",  # Implicit VR Little Endian
+        NATIVE,
+        "1.2.840.10008.1.2.2",  # Explicit VR Big Endian: words swapped to little endian
+        "1.2.840.10008.1.2.1.99",  # Deflated: read inflated
+    ],
+)
+def test_it_reads_native_frames_whatever_the_files_encoding(syntax: str) -> None:
+    pixels = (np.arange(3 * 16 * 16, dtype=np.int16) * 3).reshape(3, 16, 16)
+    ds = synthetic.with_file_meta(ct_slice(number=7), syntax)
+    ds.NumberOfFrames = 3
+    ds.PixelData = pixels.astype(">i2" if syntax == "1.2.840.10008.1.2.2" else "<i2").tobytes()
+    ds["PixelData"].VR = "OW"
+    stored_file = io.BytesIO()
+    ds.save_as(stored_file, enforce_file_format=True)
+    stored_file.seek(0)
+    frames = StoredPixels.read(stored_file)
+    assert [frames.frame(index) for index in (2, 0)] == [pixels[2].tobytes(), pixels[0].tobytes()]
+
+
+def test_it_reads_single_bit_frames_that_do_not_start_on_a_byte() -> None:
+    ds = synthetic.with_file_meta(ct_slice(number=1))
+    ds.Rows = ds.Columns = 3
+    ds.BitsAllocated = ds.BitsStored = 1
+    ds.HighBit = ds.PixelRepresentation = 0
+    ds.NumberOfFrames = 5
+    bits = np.random.default_rng(1).integers(0, 2, 45).astype(np.uint8)
+    ds.PixelData = np.packbits(bits, bitorder="little").tobytes()
+    stored_file = io.BytesIO()
+    ds.save_as(stored_file, enforce_file_format=True)
+    stored_file.seek(0)
+    frames = StoredPixels.read(stored_file)
+    for index in range(5):
+        frame = np.unpackbits(np.frombuffer(frames.frame(index), np.uint8), bitorder="little")
+        assert frame[:9].tolist() == bits[index * 9 : index * 9 + 9].tolist()
+
+
+def test_it_refuses_dicomweb_to_a_share_that_does_not_allow_downloads(alice: Client, exams: dict[str, Exam]) -> None:
+    no_downloads = share(alice, exams["alice"], allow_download="")
+    response = Client().get(
+        f"/dicomweb/studies/{exams['alice'].study.study_uid}/series",
+        HTTP_AUTHORIZATION="Basic " + base64.b64encode(f"{no_downloads.token}:{no_downloads.code}".encode()).decode(),
+    )
+    assert response.status_code == 401
