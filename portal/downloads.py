@@ -7,6 +7,7 @@ from pathlib import Path
 
 from celery.exceptions import CeleryError
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db.models import Q
 from django.utils import timezone
 from kombu.exceptions import KombuError
@@ -19,6 +20,7 @@ from portal.models import Download, DownloadKind, DownloadStatus
 logger = logging.getLogger(__name__)
 
 CLAIM_STALE_AFTER = dt.timedelta(minutes=30)
+KEEP_FOR = dt.timedelta(hours=24)  # then `purge_downloads` deletes the zip
 
 
 def request_download(
@@ -26,6 +28,17 @@ def request_download(
 ) -> Download:
     """The requester's download of this study; built now when small or without a broker, else queued."""
     preset = preset if kind == DownloadKind.JPEG and preset in PRESETS else ""
+    same = Download.objects.filter(
+        study=study,
+        kind=kind,
+        preset=preset,
+        requested_by_id=user_id,
+        share_id=share_id,
+        status__in=[DownloadStatus.PREPARING, DownloadStatus.READY],
+        created_at__gt=timezone.now() - KEEP_FOR,
+    ).first()
+    if same is not None:  # asked twice (or twenty times): one zip
+        return same
     download = Download.objects.create(
         study=study, kind=kind, preset=preset, requested_by_id=user_id, share_id=share_id
     )
@@ -77,3 +90,12 @@ def build(download_id: int) -> str:
 
 def _inline() -> bool:
     return bool(getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False)) or not settings.CELERY_BROKER_URL
+
+
+def purge(older_than: dt.timedelta = KEEP_FOR) -> int:
+    """Delete the zips (and rows) of downloads made before `older_than` ago; how many."""
+    old = Download.objects.filter(created_at__lt=timezone.now() - older_than)
+    for key in old.exclude(storage_key="").values_list("storage_key", flat=True):
+        default_storage.delete(key)
+    count, _ = old.delete()
+    return count

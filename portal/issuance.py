@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from PIL import Image, ImageDraw, ImageFont
 
 from accounts.links import link_phone
-from accounts.models import LinkSource, User
+from accounts.models import LinkSource, PhoneLink, User
 from accounts.phones import InvalidPhone, parse_mobile
 from accounts.sms import send_sms
 from imaging.access import StudyScope
@@ -59,8 +59,10 @@ def issue(
 ) -> IssuedSlip:
     """Link the phone, record the choice, make the doctor's share, then text the patient."""
     with transaction.atomic():
+        made_link = None
         if phone:
-            link_phone(phone, record, LinkSource.STAFF, hospital=record.hospital, created_by=staff)
+            link, created = link_phone(phone, record, LinkSource.STAFF, hospital=record.hospital, created_by=staff)
+            made_link = link if created else None
         # The next doctor may load the originals into their own viewer: what the printed film was for.
         new_share = (
             shares.create_share(studies[0], staff.pk, SHARE_EXPIRY, allow_download=True, notify_on_open=False)
@@ -74,6 +76,7 @@ def issue(
             choice=choice,
             issued_by=staff,
             share=new_share.share if new_share else None,
+            phone_link=made_link,
             replaces=replaces,
         )
         issuance.studies.set(studies)
@@ -98,11 +101,16 @@ def ready_message(hospital: str) -> str:
 
 
 def revoke(issuance: Issuance) -> bool:
-    """End an issuance and its doctor's share; it no longer counts on the dashboard."""
+    """End an issuance, its doctor's share and the phone link it made; it no longer counts.
+
+    A number typed wrong at discharge must not go on seeing the exams.
+    """
     with transaction.atomic():
         ended = Issuance.objects.filter(pk=issuance.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         if ended and issuance.share_id:
             shares.revoke(issuance.share)  # type: ignore[arg-type]
+        if ended and issuance.phone_link_id:
+            PhoneLink.objects.filter(pk=issuance.phone_link_id).delete()
     return bool(ended)
 
 
@@ -164,6 +172,7 @@ def slip_pdf(slip: IssuedSlip, lines: list[str]) -> bytes:
 # ---------------------------------------------------------------- bulk issuance from a CSV
 
 BULK_COLUMNS = ("mrn", "accession", "phone", "choice")
+BULK_MAX_ROWS = 2000  # a ward's discharges of a day are dozens
 
 
 @dataclass
@@ -201,7 +210,11 @@ def read_bulk_csv(data: bytes, scope: StudyScope) -> BulkPreview:
     header = [h.strip().lower() for h in reader.fieldnames or []]
     if tuple(header[:4]) != BULK_COLUMNS:
         return BulkPreview([], [_("The first line must be: mrn,accession,phone,choice")])
-    rows = [_bulk_row(number, record) for number, record in enumerate(reader, start=2)]
+    rows = []
+    for number, record in enumerate(reader, start=2):
+        if len(rows) >= BULK_MAX_ROWS:
+            return BulkPreview([], [_("The file has more than %(rows)d rows: split it.") % {"rows": BULK_MAX_ROWS}])
+        rows.append(_bulk_row(number, record))
     _check_rows(rows, scope)
     return BulkPreview(rows)
 

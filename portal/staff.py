@@ -266,19 +266,25 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @require_GET
 @staff_required
 def instance_preview(request: HttpRequest, pk: int) -> HttpResponse:
-    return image_views.serve_preview(request, _get_instance_for_staff(request, pk))
+    instance = _get_instance_for_staff(request, pk)
+    audit.record_images(request, AuditAction.PREVIEWS, instance.series_id)
+    return image_views.serve_preview(request, instance)
 
 
 @require_GET
 @staff_required
 def instance_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
-    return image_views.serve_thumbnail(request, _get_instance_for_staff(request, pk))
+    instance = _get_instance_for_staff(request, pk)
+    audit.record_images(request, AuditAction.THUMBNAILS, instance.series_id)
+    return image_views.serve_thumbnail(request, instance)
 
 
 @require_GET
 @staff_required
 def series_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
-    return image_views.serve_series_thumbnail(request, _get_series_for_staff(request, pk))
+    series = _get_series_for_staff(request, pk)
+    audit.record_images(request, AuditAction.THUMBNAILS, series.pk, series.study_id)
+    return image_views.serve_series_thumbnail(request, series)
 
 
 @require_GET

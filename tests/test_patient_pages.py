@@ -268,3 +268,24 @@ def test_it_keeps_a_patient_without_links_on_an_empty_list(hospital: Hospital) -
     client.force_login(user, backend="accounts.backends.UserBackend")
     page = client.get("/my/").content.decode()
     assert 'class="study"' not in page
+
+
+def test_it_makes_one_zip_for_the_same_download_asked_twice(alice: Client) -> None:
+    exam = _exam_of("a-city")
+    first, _ = _download(alice, exam.study.pk, "dicom")
+    second, _ = _download(alice, exam.study.pk, "dicom")
+    assert first.pk == second.pk
+    assert Download.objects.count() == 1
+
+
+def test_it_purges_old_downloads_and_their_files(alice: Client, storage_root: Path) -> None:
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    exam = _exam_of("a-city")
+    download, _ = _download(alice, exam.study.pk, "dicom")
+    assert (storage_root / download.storage_key).is_file()
+    Download.objects.filter(pk=download.pk).update(created_at=timezone.now() - dt.timedelta(hours=25))
+    call_command("purge_downloads", stdout=io.StringIO())
+    assert not Download.objects.exists()
+    assert not (storage_root / download.storage_key).exists()

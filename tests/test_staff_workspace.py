@@ -281,3 +281,30 @@ def test_it_lets_the_patient_see_and_end_the_share_made_at_discharge(
     assert any(m.to == ALICE_PHONE and ("locked" in m.body or "锁定" in m.body) for m in sms_outbox)
     assert patient.post(f"/my/shares/{share.pk}/revoke").status_code == 302
     assert not ShareLink.objects.valid().exists()
+
+
+def test_it_unlinks_a_wrong_number_when_the_issuance_is_revoked(clerk: Client, exams: dict[str, Exam]) -> None:
+    wrong_number = "+8613800000999"
+    issue(clerk, exams["mine"], phone=wrong_number, notify="")
+    stranger = Client()
+    sign_in_patient(stranger, wrong_number)
+    assert stranger.get(f"/my/studies/{exams['mine'].study.pk}/").status_code == 200
+    clerk.post(f"/staff/issuances/{Issuance.objects.get().pk}/revoke")
+    assert stranger.get(f"/my/studies/{exams['mine'].study.pk}/").status_code == 404
+
+
+def test_it_keeps_a_link_that_was_there_before_the_issuance(clerk: Client, exams: dict[str, Exam]) -> None:
+    record = exams["mine"].study.patient
+    PhoneLink.objects.create(phone=ALICE_PHONE, patient_record=record, source="feed")
+    issue(clerk, exams["mine"], notify="")
+    clerk.post(f"/staff/issuances/{Issuance.objects.get().pk}/revoke")
+    assert PhoneLink.objects.filter(phone=ALICE_PHONE, patient_record=record).exists()
+
+
+def test_it_refuses_a_file_too_long_for_a_day(clerk: Client, exams: dict[str, Exam]) -> None:
+    from portal.issuance import BULK_MAX_ROWS
+
+    rows = "".join(f"X{n},A{n},13800000001,efilm\n" for n in range(BULK_MAX_ROWS + 1))
+    response = upload(clerk, "mrn,accession,phone,choice\n" + rows)
+    assert response.status_code == 400
+    assert str(BULK_MAX_ROWS) in response.content.decode()
