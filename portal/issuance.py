@@ -210,7 +210,7 @@ def read_bulk_csv(data: bytes, scope: StudyScope) -> BulkPreview:
     header = [h.strip().lower() for h in reader.fieldnames or []]
     if tuple(header[:4]) != BULK_COLUMNS:
         return BulkPreview([], [_("The first line must be: mrn,accession,phone,choice")])
-    rows = []
+    rows: list[BulkRow] = []
     for number, record in enumerate(reader, start=2):
         if len(rows) >= BULK_MAX_ROWS:
             return BulkPreview([], [_("The file has more than %(rows)d rows: split it.") % {"rows": BULK_MAX_ROWS}])
