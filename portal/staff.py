@@ -28,19 +28,28 @@ from portal.staff_forms import BulkUploadForm, IssueForm, StudySearchForm
 
 
 def is_staff_member(request: HttpRequest) -> bool:
-    user = request.user
-    # is_verified() is django-otp's: True once this session confirmed a TOTP code.
-    if not (user.is_authenticated and getattr(user, "is_verified", lambda: False)()):
-        return False
-    return bool(user.is_superuser or user.memberships.exists())
+    return not staff_scope(request).empty
 
 
 def staff_scope(request: HttpRequest) -> StudyScope:
-    """The studies this staff member may see: their hospitals', or all for regional admins."""
-    if not is_staff_member(request):
-        return StudyScope()
+    """The studies this staff member may see: their hospitals', or all for regional admins.
+
+    Worked out once per request (one query for the memberships): image
+    requests ask for it twice, and they come by the hundred.
+    """
+    scope: StudyScope | None = getattr(request, "_staff_scope", None)
+    if scope is None:
+        scope = _staff_scope(request)
+        request._staff_scope = scope  # type: ignore[attr-defined]
+    return scope
+
+
+def _staff_scope(request: HttpRequest) -> StudyScope:
     user = request.user
-    memberships = list(user.memberships.values_list("role", "hospital_id"))  # type: ignore[union-attr]
+    # is_verified() is django-otp's: True once this session confirmed a TOTP code.
+    if not (user.is_authenticated and getattr(user, "is_verified", lambda: False)()):
+        return StudyScope()
+    memberships = list(user.memberships.values_list("role", "hospital_id"))
     if user.is_superuser or any(role == StaffRole.REGIONAL_ADMIN for role, _ in memberships):
         return StudyScope(everything=True)
     return StudyScope(hospital_ids=tuple(hospital for _, hospital in memberships if hospital))
