@@ -146,12 +146,11 @@ def series_on_one_worker(files: list[Path]) -> None:
 
 def http_cached_preview(scratch: Path, connections: int, seconds: int, options: list[str]) -> None:
     from django.contrib.sessions.backends.db import SessionStore
+    from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from accounts.models import User
     from imaging.models import Instance
     from imaging.renders import RenderSpec, ensure_render
-
-    from django_otp.plugins.otp_totp.models import TOTPDevice
 
     user = User.objects.create_superuser("bench", password="bench-password-0123")
     # A staff session counts only once a TOTP device is verified in it (django-otp).
