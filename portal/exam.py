@@ -5,6 +5,8 @@ and the share pages) load objects through their own access helper and pass
 them in, with an `ExamAccess` that says what they may do and where their URLs live.
 """
 
+import datetime as dt
+import functools
 import gzip
 import html
 from dataclasses import dataclass, field
@@ -18,8 +20,8 @@ from django.urls import reverse
 from django.utils.dateformat import format as format_date
 from django.utils.formats import get_format
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 from imaging.access import StudyScope
 from imaging.models import DOCUMENT_MODALITIES, Instance, Report, Series, Study
@@ -205,16 +207,27 @@ def _row(study: dict[str, Any], study_url: str, strip: list[str], texts: dict[st
     return StudyRow(
         pk=study["pk"],
         url=study_url.replace("/0/", f"/{study['pk']}/", 1),
-        date=format_date(date, texts["date_format"]) if date else texts["date_unknown"],
+        date=_formatted_date(date, texts["date_format"], get_language()) if date else texts["date_unknown"],
         modalities=_image_modalities(study["modalities"]),
         description=study["description"] or texts["exam"],
         hospital=study["hospital__name"],
         body_parts=", ".join(b for b in study["body_parts"].split("\\") if b),
-        images=ngettext("%(counter)s image", "%(counter)s images", count) % {"counter": count},
+        images=_image_count(count, get_language()),
         report=texts["report_ready"] if study["has_report"] else texts["report_pending"],
         has_report=study["has_report"],
         strip=strip,
     )
+
+
+# A list's dates and counts repeat across rows and requests; formatting them was most of a row's cost.
+@functools.lru_cache(maxsize=8192)
+def _formatted_date(date: dt.date, date_format: str, language: str) -> str:
+    return str(format_date(date, date_format))
+
+
+@functools.lru_cache(maxsize=4096)
+def _image_count(count: int, language: str) -> str:
+    return ngettext("%(counter)s image", "%(counter)s images", count) % {"counter": count}
 
 
 def exam_context(access: ExamAccess, study: Study, user_downloads: list[Download]) -> dict[str, Any]:
