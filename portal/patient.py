@@ -8,6 +8,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
@@ -17,7 +18,6 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import PhoneLink
 from imaging import image_views
 from imaging.access import StudyScope, renderable_instance
 from imaging.models import Instance, Report, Series, Study
@@ -26,13 +26,18 @@ from portal.downloads import request_download
 from portal.forms import ShareForm
 from portal.models import AuditAction, Download, DownloadStatus, ShareLink
 
+LINKED_RECORDS = "SELECT patient_record_id FROM accounts_phonelink WHERE phone = %s ORDER BY patient_record_id"
+
 
 def patient_scope(request: HttpRequest) -> StudyScope:
     """The studies of every hospital record linked to the signed-in patient's number."""
     user = request.user
     if not (user.is_authenticated and getattr(user, "phone", None)):
         return StudyScope()
-    records = tuple(PhoneLink.objects.filter(phone=user.phone).values_list("patient_record_id", flat=True))
+    # Plain SQL: every patient request, images included, starts here.
+    with connection.cursor() as cursor:
+        cursor.execute(LINKED_RECORDS, [user.phone])
+        records = tuple(row[0] for row in cursor.fetchall())
     return StudyScope(patient_record_ids=records) if records else StudyScope()
 
 
