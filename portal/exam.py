@@ -117,10 +117,12 @@ class StudyRow:
 
 LIST_SQL = """
 SELECT st.id, st.study_date, st.description, st.modalities, st.body_parts, st.number_of_instances, st.has_report,
-       h.code, h.name
-FROM imaging_study st JOIN imaging_hospital h ON h.id = st.hospital_id
+       h.code, h.name, se.id
+FROM imaging_study st
+JOIN imaging_hospital h ON h.id = st.hospital_id
+LEFT JOIN imaging_series se ON se.study_id = st.id AND se.number_of_instances > 0 AND se.modality NOT IN ({documents})
 WHERE {condition}
-ORDER BY st.study_date DESC NULLS LAST, st.study_time DESC NULLS LAST, st.id DESC
+ORDER BY st.study_date DESC NULLS LAST, st.study_time DESC NULLS LAST, st.id DESC, se.series_number, se.id
 """
 LIST_COLUMNS = (
     "pk",
@@ -133,27 +135,22 @@ LIST_COLUMNS = (
     "hospital__code",
     "hospital__name",
 )
-STRIP_SQL = """
-SELECT study_id, id FROM imaging_series
-WHERE study_id IN ({studies}) AND number_of_instances > 0 AND modality NOT IN ({documents})
-ORDER BY series_number, id
-"""
 
 
 def study_list(access: ExamAccess, filters: StudyFilters) -> dict[str, Any]:
     """The requester's studies, newest first, filtered, each with its first series for a strip.
 
-    A patient has dozens of studies, not thousands: one query loads them all,
-    the filter choices come from that list, and one more loads the series of
-    the studies shown. The number of queries does not grow with the studies.
-    Both are plain SQL with the scope's own condition (`StudyScope.sql`, as the
-    image hot path): compiling the ORM's queries cost more than running them.
+    A patient has dozens of studies, not thousands: one query loads them all
+    with their image series (a row per series), the filter choices come from
+    that list, and nothing more is asked of the database. It is plain SQL with
+    the scope's own condition (`StudyScope.sql`, as the image hot path):
+    compiling the ORM's queries cost more than running them.
     """
-    studies = _listed_studies(access.scope)
+    studies, series = _listed_studies(access.scope)
     hospitals = sorted({(s["hospital__code"], s["hospital__name"]) for s in studies}, key=lambda h: h[1])
     modalities = sorted({m for s in studies for m in _image_modalities(s["modalities"])})
     shown = [s for s in studies if filters.match(s)]
-    strips = _strips([s["pk"] for s in shown], access.url("series-thumbnail", 0))
+    thumbnail_url = access.url("series-thumbnail", 0)
     study_url = access.url("study", 0)
     texts = {
         "date_format": get_format("DATE_FORMAT"),
@@ -162,7 +159,7 @@ def study_list(access: ExamAccess, filters: StudyFilters) -> dict[str, Any]:
         "report_ready": _("Report ready"),
         "report_pending": _("No report yet"),
     }
-    rows = [_row(study, study_url, strips.get(study["pk"], []), texts) for study in shown]
+    rows = [_row(study, study_url, _strip(series[study["pk"]], thumbnail_url), texts) for study in shown]
     return {
         "studies": rows,
         "hospitals": hospitals,
@@ -172,30 +169,28 @@ def study_list(access: ExamAccess, filters: StudyFilters) -> dict[str, Any]:
     }
 
 
-def _listed_studies(scope: StudyScope) -> list[dict[str, Any]]:
+def _listed_studies(scope: StudyScope) -> tuple[list[dict[str, Any]], dict[int, list[int]]]:
+    """The scope's studies, newest first, and the ids of each one's image series in order."""
+    studies: list[dict[str, Any]] = []
+    series: dict[int, list[int]] = {}
     if scope.empty:
-        return []
+        return studies, series
     condition, params = scope.sql("st")
-    with connection.cursor() as cursor:
-        cursor.execute(LIST_SQL.format(condition=condition), params)
-        return [dict(zip(LIST_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
-
-
-def _strips(study_ids: list[int], thumbnail_url: str) -> dict[int, list[str]]:
-    """The thumbnail URLs of each study's first image series, in one query."""
-    strips: dict[int, list[str]] = {}
-    if not study_ids:
-        return strips
     documents = sorted(DOCUMENT_MODALITIES)
-    sql = STRIP_SQL.format(studies=", ".join(["%s"] * len(study_ids)), documents=", ".join(["%s"] * len(documents)))
+    sql = LIST_SQL.format(condition=condition, documents=", ".join(["%s"] * len(documents)))
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*study_ids, *documents])
-        series = cursor.fetchall()
-    for study_id, series_id in series:
-        strip = strips.setdefault(study_id, [])
-        if len(strip) < STRIP_LENGTH:
-            strip.append(thumbnail_url.replace("/0/", f"/{series_id}/", 1))
-    return strips
+        cursor.execute(sql, [*documents, *params])
+        for *study, series_id in cursor.fetchall():
+            if study[0] not in series:
+                series[study[0]] = []
+                studies.append(dict(zip(LIST_COLUMNS, study, strict=True)))
+            if series_id is not None:
+                series[study[0]].append(series_id)
+    return studies, series
+
+
+def _strip(series_ids: list[int], thumbnail_url: str) -> list[str]:
+    return [thumbnail_url.replace("/0/", f"/{pk}/", 1) for pk in series_ids[:STRIP_LENGTH]]
 
 
 def _image_modalities(modalities: str) -> list[str]:
