@@ -8,7 +8,6 @@ series through their own access helper, then call `serve_preview` or
 import hashlib
 
 from celery.exceptions import CeleryError
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from kombu.exceptions import KombuError
 
@@ -22,7 +21,7 @@ from imaging.renders import (
     read_render,
     wait_for_render,
 )
-from imaging.tasks import middle_instance, render_on_demand
+from imaging.tasks import middle_instance, render_on_demand, tasks_run_inline
 
 IMMUTABLE = "private, max-age=31536000, immutable"
 
@@ -72,7 +71,7 @@ def serve_render(request: HttpRequest, instance: Instance, spec: RenderSpec) -> 
 
 def _render_now(instance: Instance, spec: RenderSpec, key: str) -> str:
     """Make the render here (no broker) or on the `interactive` queue, waiting a bounded time."""
-    if not _inline():
+    if not tasks_run_inline():
         try:
             render_on_demand.apply_async((instance.pk, spec.as_json()), queue="interactive", retry=False)
             return wait_for_render(key, interactive_timeout())
@@ -82,10 +81,6 @@ def _render_now(instance: Instance, spec: RenderSpec, key: str) -> str:
     if outcome.status != RenderStatus.PENDING:
         return outcome.status
     return wait_for_render(key, interactive_timeout())
-
-
-def _inline() -> bool:
-    return bool(getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False)) or not settings.CELERY_BROKER_URL
 
 
 def _cacheable(response: HttpResponse, etag: str) -> HttpResponse:

@@ -8,6 +8,7 @@ a broken image is recorded and answered with a placeholder, never retried.
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from imaging.models import Instance, Series
@@ -50,6 +51,11 @@ def render_on_demand(instance_id: int, spec: dict[str, object]) -> str:
     if instance is None:
         return "missing"
     return ensure_render(instance, RenderSpec.from_json(spec)).status
+
+
+def tasks_run_inline() -> bool:
+    """No broker (or eager tasks, as in tests): work that would be queued is done by the caller."""
+    return bool(getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False)) or not settings.CELERY_BROKER_URL
 
 
 def middle_instance(series_id: int) -> Instance | None:

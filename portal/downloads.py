@@ -15,6 +15,7 @@ from kombu.exceptions import KombuError
 from imaging.downloads import build_dicom_zip, build_jpeg_zip, save_zip
 from imaging.models import Study
 from imaging.renders import PRESETS
+from imaging.tasks import tasks_run_inline
 from portal.models import Download, DownloadKind, DownloadStatus
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def request_download(
     download = Download.objects.create(
         study=study, kind=kind, preset=preset, requested_by_id=user_id, share_id=share_id
     )
-    if _inline() or study.number_of_instances <= settings.DOWNLOAD_INLINE_MAX_INSTANCES:
+    if tasks_run_inline() or study.number_of_instances <= settings.DOWNLOAD_INLINE_MAX_INSTANCES:
         build(download.pk)
     else:
         from portal.tasks import build_download
@@ -86,10 +87,6 @@ def build(download_id: int) -> str:
         status=DownloadStatus.READY, storage_key=key, size_bytes=size, files=files, finished_at=timezone.now()
     )
     return DownloadStatus.READY
-
-
-def _inline() -> bool:
-    return bool(getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False)) or not settings.CELERY_BROKER_URL
 
 
 def purge(older_than: dt.timedelta = KEEP_FOR) -> int:

@@ -23,11 +23,13 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 
+from imaging import image_views
 from imaging.access import StudyScope
 from imaging.models import DOCUMENT_MODALITIES, Instance, Report, Series, Study
 from imaging.rendering import UnsupportedImage, modality_frame
 from imaging.renders import MODALITY_PRESETS, PRESETS
-from portal.models import Download, DownloadKind
+from portal import audit
+from portal.models import AuditAction, Download, DownloadKind
 
 STRIP_LENGTH = 6  # series thumbnails per study in the list
 
@@ -334,8 +336,25 @@ def _image_entry(image: Instance, preview: str, raw: str) -> dict[str, Any]:
     }
 
 
+def preview(request: HttpRequest, instance: Instance) -> HttpResponse:
+    """A preview, recorded in the audit log (once per series, kind and session)."""
+    audit.record_images(request, AuditAction.PREVIEWS, instance.series_id)
+    return image_views.serve_preview(request, instance)
+
+
+def thumbnail(request: HttpRequest, instance: Instance) -> HttpResponse:
+    audit.record_images(request, AuditAction.THUMBNAILS, instance.series_id)
+    return image_views.serve_thumbnail(request, instance)
+
+
+def series_thumbnail(request: HttpRequest, series: Series) -> HttpResponse:
+    audit.record_images(request, AuditAction.THUMBNAILS, series.pk, series.study_id)
+    return image_views.serve_series_thumbnail(request, series)
+
+
 def raw_values(request: HttpRequest, instance: Instance) -> HttpResponse:
     """A frame's modality values, little-endian, for windowing in the browser (gzip when accepted)."""
+    audit.record_images(request, AuditAction.RAW_VALUES, instance.series_id)
     try:
         frame = int(request.GET.get("frame") or 0)
         with default_storage.open(instance.storage_key, "rb") as handle:

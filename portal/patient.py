@@ -18,7 +18,6 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from imaging import image_views
 from imaging.access import StudyScope, renderable_instance
 from imaging.models import Instance, Report, Series, Study
 from portal import audit, exam, qr, shares
@@ -123,33 +122,25 @@ def series_manifest(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @patient_required
 def series_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
-    series = _get_series_for_patient(request, pk)
-    audit.record_images(request, AuditAction.THUMBNAILS, series.pk, series.study_id)
-    return image_views.serve_series_thumbnail(request, series)
+    return exam.series_thumbnail(request, _get_series_for_patient(request, pk))
 
 
 @require_GET
 @patient_required
 def instance_preview(request: HttpRequest, pk: int) -> HttpResponse:
-    instance = _get_instance_for_patient(request, pk)
-    audit.record_images(request, AuditAction.PREVIEWS, instance.series_id)
-    return image_views.serve_preview(request, instance)
+    return exam.preview(request, _get_instance_for_patient(request, pk))
 
 
 @require_GET
 @patient_required
 def instance_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
-    instance = _get_instance_for_patient(request, pk)
-    audit.record_images(request, AuditAction.THUMBNAILS, instance.series_id)
-    return image_views.serve_thumbnail(request, instance)
+    return exam.thumbnail(request, _get_instance_for_patient(request, pk))
 
 
 @require_GET
 @patient_required
 def instance_raw(request: HttpRequest, pk: int) -> HttpResponse:
-    instance = _get_instance_for_patient(request, pk)
-    audit.record_images(request, AuditAction.RAW_VALUES, instance.series_id)
-    return exam.raw_values(request, instance)
+    return exam.raw_values(request, _get_instance_for_patient(request, pk))
 
 
 @require_POST

@@ -137,8 +137,13 @@ def open_share(request: HttpRequest, share: ShareLink) -> None:
     request.session.set_expiry(
         min(int((share.expires_at - timezone.now()).total_seconds()), settings.SESSION_COOKIE_AGE)
     )
+    log_opening(request, share, _browser(request))
+
+
+def log_opening(request: HttpRequest, share: ShareLink, browser: str) -> None:
+    """An entry in the share's log of openings; the first one texts the patient, if they asked."""
     ShareOpen.objects.create(
-        share=share, network=approximate_network(request.META.get("REMOTE_ADDR")), browser=_browser(request)
+        share=share, network=approximate_network(request.META.get("REMOTE_ADDR")), browser=browser[:120]
     )
     first = ShareLink.objects.filter(pk=share.pk, opens=0).update(opens=1, last_opened_at=timezone.now())
     if not first:
@@ -240,14 +245,5 @@ def _note_dicomweb_use(request: HttpRequest, share: ShareLink) -> None:
 
     if not cache.add(f"share-dicomweb:{share.pk}", 1, timeout=3600):
         return
-    ShareOpen.objects.create(
-        share=share,
-        network=approximate_network(request.META.get("REMOTE_ADDR")),
-        browser=f"DICOMweb {_browser(request)}".strip()[:120],
-    )
-    first = ShareLink.objects.filter(pk=share.pk, opens=0).update(opens=1, last_opened_at=timezone.now())
-    if not first:
-        ShareLink.objects.filter(pk=share.pk).update(opens=F("opens") + 1, last_opened_at=timezone.now())
-    elif share.notify_on_open:
-        _tell_patient(share, _("Your shared exam was just opened. See who opened it, or end the link, in My shares."))
+    log_opening(request, share, f"DICOMweb {_browser(request)}".strip())
     audit.record(request, AuditAction.STUDY_VIEW, study_id=share.study_id, share=share.pk, via="dicomweb")

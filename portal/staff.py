@@ -19,7 +19,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import PhoneLink, StaffRole
-from imaging import image_views
 from imaging.access import StudyScope, renderable_instance
 from imaging.models import Instance, Report, Series, Study
 from portal import audit, exam, issuance, qr
@@ -267,7 +266,7 @@ def bulk_confirm(request: HttpRequest) -> HttpResponse:
 @require_GET
 @staff_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    from portal import dashboard as figures
+    from portal import dashboard as figures  # it imports staff_scope from here
 
     return figures.dashboard(request)
 
@@ -275,25 +274,19 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @require_GET
 @staff_required
 def instance_preview(request: HttpRequest, pk: int) -> HttpResponse:
-    instance = _get_instance_for_staff(request, pk)
-    audit.record_images(request, AuditAction.PREVIEWS, instance.series_id)
-    return image_views.serve_preview(request, instance)
+    return exam.preview(request, _get_instance_for_staff(request, pk))
 
 
 @require_GET
 @staff_required
 def instance_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
-    instance = _get_instance_for_staff(request, pk)
-    audit.record_images(request, AuditAction.THUMBNAILS, instance.series_id)
-    return image_views.serve_thumbnail(request, instance)
+    return exam.thumbnail(request, _get_instance_for_staff(request, pk))
 
 
 @require_GET
 @staff_required
 def series_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
-    series = _get_series_for_staff(request, pk)
-    audit.record_images(request, AuditAction.THUMBNAILS, series.pk, series.study_id)
-    return image_views.serve_series_thumbnail(request, series)
+    return exam.series_thumbnail(request, _get_series_for_staff(request, pk))
 
 
 @require_GET

@@ -1,5 +1,7 @@
+from types import ModuleType
+
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, include, path
 from django_otp.admin import OTPAdminSite
 
 from accounts.api import PhoneLinkView
@@ -8,20 +10,29 @@ from portal import patient, share_views, staff, views
 # The admin asks for a verified TOTP device, as the staff pages do.
 admin.site.__class__ = OTPAdminSite
 
+
+def exam_urls(views: ModuleType) -> list[URLPattern]:
+    """The exam pages a patient and a share session both have, with the same names, so the
+    same templates and viewer serve both; each module's views check access their own way."""
+    return [
+        path("studies/<int:pk>/", views.study, name="study"),
+        path("studies/<int:pk>/report.pdf", views.report_pdf, name="report-pdf"),
+        path("studies/<int:pk>/view/", views.viewer, name="viewer"),
+        path("studies/<int:pk>/downloads/", views.request_study_download, name="request-download"),
+        path("downloads/<int:pk>/", views.download, name="download"),
+        path("downloads/<int:pk>/file", views.download_file, name="download-file"),
+        path("series/<int:pk>/images.json", views.series_manifest, name="series-manifest"),
+        path("series/<int:pk>/thumbnail", views.series_thumbnail, name="series-thumbnail"),
+        path("images/<int:pk>/preview", views.instance_preview, name="instance-preview"),
+        path("images/<int:pk>/thumbnail", views.instance_thumbnail, name="instance-thumbnail"),
+        path("images/<int:pk>/raw", views.instance_raw, name="instance-raw"),
+    ]
+
+
 patient_urls = (
     [
         path("", patient.my_studies, name="studies"),
-        path("studies/<int:pk>/", patient.study, name="study"),
-        path("studies/<int:pk>/report.pdf", patient.report_pdf, name="report-pdf"),
-        path("studies/<int:pk>/view/", patient.viewer, name="viewer"),
-        path("studies/<int:pk>/downloads/", patient.request_study_download, name="request-download"),
-        path("downloads/<int:pk>/", patient.download, name="download"),
-        path("downloads/<int:pk>/file", patient.download_file, name="download-file"),
-        path("series/<int:pk>/images.json", patient.series_manifest, name="series-manifest"),
-        path("series/<int:pk>/thumbnail", patient.series_thumbnail, name="series-thumbnail"),
-        path("images/<int:pk>/preview", patient.instance_preview, name="instance-preview"),
-        path("images/<int:pk>/thumbnail", patient.instance_thumbnail, name="instance-thumbnail"),
-        path("images/<int:pk>/raw", patient.instance_raw, name="instance-raw"),
+        *exam_urls(patient),
         path("studies/<int:pk>/shares/", patient.create_share, name="create-share"),
         path("shares/", patient.my_shares, name="shares"),
         path("shares/<int:pk>/", patient.share_detail, name="share"),
@@ -31,23 +42,7 @@ patient_urls = (
     "patient",
 )
 
-share_urls = (
-    [
-        path("", share_views.home, name="studies"),
-        path("studies/<int:pk>/", share_views.study, name="study"),
-        path("studies/<int:pk>/report.pdf", share_views.report_pdf, name="report-pdf"),
-        path("studies/<int:pk>/view/", share_views.viewer, name="viewer"),
-        path("studies/<int:pk>/downloads/", share_views.request_study_download, name="request-download"),
-        path("downloads/<int:pk>/", share_views.download, name="download"),
-        path("downloads/<int:pk>/file", share_views.download_file, name="download-file"),
-        path("series/<int:pk>/images.json", share_views.series_manifest, name="series-manifest"),
-        path("series/<int:pk>/thumbnail", share_views.series_thumbnail, name="series-thumbnail"),
-        path("images/<int:pk>/preview", share_views.instance_preview, name="instance-preview"),
-        path("images/<int:pk>/thumbnail", share_views.instance_thumbnail, name="instance-thumbnail"),
-        path("images/<int:pk>/raw", share_views.instance_raw, name="instance-raw"),
-    ],
-    "share",
-)
+share_urls = ([path("", share_views.home, name="studies"), *exam_urls(share_views)], "share")
 
 staff_urls = (
     [

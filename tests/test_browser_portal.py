@@ -21,7 +21,7 @@ from imaging.ingest import ingest_instance
 from imaging.models import Hospital, Study
 from tests.support.browser import DESKTOP, PHONE, screenshot
 from tests.support.dicom import ALICE, study_spec
-from tests.support.people import ALICE_PHONE, last_code, link
+from tests.support.people import ALICE_PHONE, link, sign_in_patient_in_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -43,13 +43,7 @@ def exams(transactional_db: None, hospital: Hospital) -> dict[str, Study]:
 
 
 def sign_in(page: Any, base: str, step: str) -> None:
-    page.goto(f"{base}/sign-in/")
-    page.fill("input[name=phone]", "13800000001")
-    page.click("button.primary")
-    page.wait_for_url("**/sign-in/code/")
-    page.fill("input[name=code]", last_code(ALICE_PHONE))
-    page.click("form[action='/sign-in/code/'] button.primary")
-    page.wait_for_url("**/my/")
+    sign_in_patient_in_browser(page, base, ALICE_PHONE)
     screenshot(page, f"{step}-1-my-exams")
 
 

@@ -9,7 +9,7 @@ from imaging.models import Hospital
 from tests.support.browser import DESKTOP, PHONE, screenshot
 from tests.support.dicom import ALICE
 from tests.support.exams import make_exam
-from tests.support.people import ALICE_PHONE, last_code, link
+from tests.support.people import ALICE_PHONE, link, sign_in_patient_in_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -21,13 +21,7 @@ def test_it_shares_an_exam_with_a_clinician_until_the_patient_ends_it(
     link(ALICE_PHONE, hospital, ALICE.patient_id)
     patient_context = chromium.new_context(**PHONE, locale="zh-CN")
     patient = patient_context.new_page()
-    patient.goto(f"{live_server.url}/sign-in/")
-    patient.fill("input[name=phone]", "13800000001")
-    patient.click("button.primary")
-    patient.wait_for_url("**/sign-in/code/")
-    patient.fill("input[name=code]", last_code(ALICE_PHONE))
-    patient.click("form[action='/sign-in/code/'] button.primary")
-    patient.wait_for_url("**/my/")
+    sign_in_patient_in_browser(patient, live_server.url, ALICE_PHONE)
 
     patient.goto(f"{live_server.url}/my/studies/{exam.study.pk}/")
     patient.click("#share-box summary")

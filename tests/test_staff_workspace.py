@@ -1,5 +1,6 @@
 """The staff workspace: finding exams, issuing the e-film, the slip, revoking, and bulk issuance."""
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from typing import Any
@@ -104,7 +105,7 @@ def test_it_issues_the_e_film_and_the_patient_can_sign_in(
     doctor = Client()
     opened = doctor.post(share_url.split("127.0.0.1:8000", 1)[-1], {"code": code.group(1)})
     assert opened["Location"] == f"/s/x/studies/{mine.study.pk}/"
-    assert ShareLink.objects.get().expires_at > issuance.issued_at + __import__("datetime").timedelta(days=29)
+    assert ShareLink.objects.get().expires_at > issuance.issued_at + dt.timedelta(days=29)
 
     patient = Client()
     sign_in_patient(patient, ALICE_PHONE)

@@ -3,6 +3,7 @@
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from django.test import Client
 from django.utils import timezone
@@ -69,3 +70,14 @@ def sign_in_staff(client: Client, staff: Staff) -> None:
         "/staff/sign-in/", {"username": staff.username, "password": STAFF_PASSWORD, "otp_token": staff.code()}
     )
     assert response.status_code == 302, response.content.decode()[:800]
+
+
+def sign_in_patient_in_browser(page: Any, base: str, phone: str) -> None:
+    """The sign-in pages in a browser, the code read from the locmem outbox; ends on My exams."""
+    page.goto(f"{base}/sign-in/")
+    page.fill("input[name=phone]", phone.removeprefix("+86"))
+    page.click("button.primary")
+    page.wait_for_url("**/sign-in/code/")
+    page.fill("input[name=code]", last_code(phone))
+    page.click("form[action='/sign-in/code/'] button.primary")
+    page.wait_for_url("**/my/")
