@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SENDER = "BENCHSCU"
+BENCH_BROKER = "redis://127.0.0.1:6379/15"
 
 
 def main() -> None:
@@ -111,7 +112,12 @@ def bench_ours(scratch: Path, datasets: dict[str, list[Path]], processes: int) -
         **os.environ,
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
         "STORAGE_ROOT": str(scratch / "storage"),
-        "CELERY_BROKER_URL": "",
+        # As in production: renders are queued for the workers (none runs here,
+        # and the queue is emptied afterwards), and DEBUG is off.
+        "CELERY_BROKER_URL": BENCH_BROKER,
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-" + "k" * 50,
+        "ALLOWED_HOSTS": "127.0.0.1",
     }
     port = 11190
     manage = [sys.executable, "manage.py"]
@@ -145,6 +151,7 @@ def bench_ours(scratch: Path, datasets: dict[str, list[Path]], processes: int) -
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        subprocess.run(["redis-cli", "-u", BENCH_BROKER, "flushdb"], check=False, stdout=subprocess.DEVNULL)
     return lines
 
 

@@ -45,6 +45,7 @@ from imaging.headers import is_valid_uid
 from imaging.ingest import IngestOutcome, IngestResult, IngestUnavailable, RejectionKind, ingest_instance
 from imaging.models import Hospital, Instance, InstanceQuerySet, Series, Study
 from imaging.multipart import CHUNK, ContentType, MalformedMultipart, read_parts
+from imaging.tasks import batched_renders
 from imaging.tokens import hospital_for_token
 
 logger = logging.getLogger(__name__)
@@ -275,15 +276,16 @@ def store(request: HttpRequest, access: DicomWebAccess, study_uid: str | None) -
     length = int(request.headers.get("Content-Length") or 0) or None
     referenced, failed = [], []
     try:
-        for part in read_parts(request, content_type.parameters.get("boundary", ""), length):
-            if part.content_type not in ("application/dicom", ""):
-                failed.append(_failed_item("", "", 0xC000))
-                continue
-            result, reason = _ingest_part(part.body.read(), access.hospital, study_uid)
-            if reason is None:
-                referenced.append(_referenced_item(request, result))
-            else:
-                failed.append(_failed_item(result.sop_class_uid, result.sop_uid, reason))
+        with batched_renders():
+            for part in read_parts(request, content_type.parameters.get("boundary", ""), length):
+                if part.content_type not in ("application/dicom", ""):
+                    failed.append(_failed_item("", "", 0xC000))
+                    continue
+                result, reason = _ingest_part(part.body.read(), access.hospital, study_uid)
+                if reason is None:
+                    referenced.append(_referenced_item(request, result))
+                else:
+                    failed.append(_failed_item(result.sop_class_uid, result.sop_uid, reason))
     except MalformedMultipart as error:
         if not referenced and not failed:
             return problem(400, f"the multipart body is malformed: {error}")

@@ -50,6 +50,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from imaging.ingest import IngestOutcome, IngestUnavailable, RejectionKind, ingest_instance
 from imaging.models import Hospital, HospitalAETitle, Instance
+from imaging.tasks import RenderBatch, batched_renders
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +185,7 @@ class StoreHandlers:
             (evt.EVT_C_ECHO, self.handle_echo),
             (evt.EVT_C_STORE, self.handle_store),
             (evt.EVT_N_ACTION, self.handle_commitment_request),
+            (evt.EVT_CONN_CLOSE, self.handle_close),
         ]
 
     def handle_echo(self, event: Event) -> int:
@@ -199,6 +201,12 @@ class StoreHandlers:
                 self._in_flight -= 1
                 self._idle.notify_all()
 
+    def handle_close(self, event: Event) -> None:
+        """However the association ended, the renders of what it stored are sent."""
+        batch: RenderBatch | None = getattr(event.assoc, "efilm_renders", None)
+        if batch is not None:
+            batch.flush()
+
     def wait_until_idle(self, timeout: float) -> bool:
         with self._idle:
             return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
@@ -211,7 +219,8 @@ class StoreHandlers:
             return status(STATUS_OUT_OF_RESOURCES, "the calling AE title is no longer registered")
         close_old_connections()
         try:
-            result = ingest_instance(event.encoded_dataset(), hospital, source_name=f"C-STORE {hospital.code}")
+            with batched_renders(association_renders(event.assoc)):
+                result = ingest_instance(event.encoded_dataset(), hospital, source_name=f"C-STORE {hospital.code}")
         except IngestUnavailable as error:
             close_old_connections_now()
             logger.warning("C-STORE from %s refused for now: %s", hospital.code, error)
@@ -242,6 +251,14 @@ class StoreHandlers:
         report = commitment_report(information, hospital)
         threading.Thread(target=send_commitment_report, args=(event.assoc, report), daemon=True).start()
         return STATUS_SUCCESS, None
+
+
+def association_renders(assoc: Any) -> RenderBatch:
+    """The association's render batch: one message per series, not two per image."""
+    batch: RenderBatch | None = getattr(assoc, "efilm_renders", None)
+    if batch is None:
+        batch = assoc.efilm_renders = RenderBatch()
+    return batch
 
 
 def status(code: int, comment: str = "") -> Dataset:

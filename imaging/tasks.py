@@ -5,7 +5,11 @@ acknowledged late, time-limited, and retried only for transient failures:
 a broken image is recorded and answered with a placeholder, never retried.
 """
 
+import contextlib
 import logging
+import threading
+import time
+from collections.abc import Iterator
 
 from celery import shared_task
 from django.conf import settings
@@ -23,6 +27,9 @@ TASK_OPTIONS = {
     "autoretry_for": TRANSIENT,
     "retry_backoff": True,
     "max_retries": 3,
+    # Nobody reads a render task's result (the Render row says how it went), and
+    # with a result backend every call would otherwise subscribe to its result.
+    "ignore_result": True,
 }
 
 
@@ -43,6 +50,15 @@ def render_series_thumbnail(series_id: int) -> str:
     if instance is None:
         return "empty"
     return ensure_render(instance, RenderSpec.thumbnail()).status
+
+
+@shared_task(**TASK_OPTIONS)  # type: ignore[untyped-decorator]
+def render_series(series_id: int, instance_ids: list[int]) -> list[str]:
+    """A batch of one series' images: the thumbnail first (what a list shows), then previews."""
+    statuses = [render_series_thumbnail(series_id)]
+    for instance_id in instance_ids:
+        statuses.extend(render_instance_previews(instance_id))
+    return statuses
 
 
 @shared_task(**TASK_OPTIONS)  # type: ignore[untyped-decorator]
@@ -67,11 +83,70 @@ def middle_instance(series_id: int) -> Instance | None:
 def schedule_renders(sender: object, instance_id: int, series_id: int, **kwargs: object) -> None:
     """After ingest commits: the series' thumbnail and the instance's previews, on `bulk`.
 
-    A broker that cannot be reached loses nothing: renders are then made when
-    someone asks for them.
+    Inside `batched_renders()` the instance joins the batch instead, so that a
+    series sent image by image costs one message (and one thumbnail) per batch
+    rather than two messages per image.
     """
+    batch: RenderBatch | None = getattr(_current, "batch", None)
+    if batch is None:
+        send_series_renders(series_id, [instance_id])
+        return
+    batch.add(series_id, instance_id)
+
+
+def send_series_renders(series_id: int, instance_ids: list[int]) -> None:
+    """Queue one series' renders. A broker that cannot be reached loses nothing:
+    renders are then made when someone asks for them."""
     try:
-        render_series_thumbnail.apply_async((series_id,), queue="bulk", retry=False)
-        render_instance_previews.apply_async((instance_id,), queue="bulk", retry=False)
-    except Exception as error:  # noqa: BLE001 - the instance is stored; renders can wait
-        logger.warning("renders for instance %s not scheduled: %s", instance_id, error)
+        render_series.apply_async((series_id, instance_ids), queue="bulk", retry=False)
+    except Exception as error:  # noqa: BLE001 - the instances are stored; renders can wait
+        logger.warning("renders for series %s not scheduled: %s", series_id, error)
+
+
+class RenderBatch:
+    """Instances stored together (one association, one STOW-RS request, one import),
+    their renders sent per series when the batch is flushed: at its end, and on
+    the way whenever it holds `max_instances` or is `max_age` seconds old, so
+    that a long association does not keep its first images unrendered."""
+
+    def __init__(self, max_instances: int = 200, max_age: float = 2.0) -> None:
+        self.max_instances = max_instances
+        self.max_age = max_age
+        self._pending: dict[int, list[int]] = {}
+        self._count = 0
+        self._started = 0.0
+
+    def add(self, series_id: int, instance_id: int) -> None:
+        if not self._count:
+            self._started = time.monotonic()
+        self._pending.setdefault(series_id, []).append(instance_id)
+        self._count += 1
+        if self._count >= self.max_instances or time.monotonic() - self._started >= self.max_age:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self._pending, self._count = self._pending, {}, 0
+        for series_id, instance_ids in pending.items():
+            send_series_renders(series_id, instance_ids)
+
+
+_current = threading.local()
+
+
+@contextlib.contextmanager
+def batched_renders(batch: RenderBatch | None = None) -> Iterator[RenderBatch]:
+    """Collect the renders of what is stored in this thread; flush when the block ends.
+
+    Pass a batch to carry it across several blocks (an association's stores),
+    and flush it yourself when the last one is done.
+    """
+    own = batch is None
+    current = batch if batch is not None else RenderBatch()
+    outer = getattr(_current, "batch", None)
+    _current.batch = current
+    try:
+        yield current
+    finally:
+        _current.batch = outer
+        if own:
+            current.flush()

@@ -5,7 +5,8 @@ import re
 import signal
 import subprocess
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,9 @@ from pynetdicom import AE, build_role, evt
 from pynetdicom.sop_class import _STORAGE_CLASSES, StorageCommitmentPushModel  # type: ignore[attr-defined]
 
 from imaging import synthetic
-from imaging.models import Hospital, IngestConflict, Instance, Series, Study
+from imaging.models import Hospital, IngestConflict, Instance, Render, RenderStatus, Series, Study
+from imaging.renders import RenderSpec
+from imaging.tasks import middle_instance
 from tests.support.dicom import ct_slice, stored_files, study_spec
 from tests.support.processes import (
     free_port,
@@ -275,6 +278,34 @@ def test_it_indexes_once_what_twenty_associations_send_at_once(
     assert Series.objects.get().number_of_instances == 50
     assert IngestConflict.objects.count() == 0
     assert len(stored_files(storage_root)) == 50
+
+
+def test_it_renders_a_series_sent_over_one_association_once_it_ends(listener: Listener, tmp_path: Path) -> None:
+    # Renders run inline here (no broker). Per image, the thumbnail would follow
+    # the series' middle image as it grew: a thumbnail for every other image.
+    folder = tmp_path / "series"
+    folder.mkdir()
+    for number, ds in enumerate(encoded_study(8)):
+        (folder / f"{number:03d}.dcm").write_bytes(synthetic.to_bytes(ds))
+    result = dcmtk("storescu", "-aet", CALLING, "-aec", "REGION", "+sd", "127.0.0.1", str(listener.port), str(folder))
+    assert result.returncode == 0, result.stderr
+    series = Series.objects.get()
+    images = list(Instance.objects.filter(series=series))
+    thumbnails = Render.objects.filter(key__in=[RenderSpec.thumbnail().key(image) for image in images])
+    previews = Render.objects.filter(key__in=[RenderSpec().key(image) for image in images])
+    assert wait_until(lambda: previews.filter(status=RenderStatus.READY).count() == 8)
+    assert wait_until(lambda: thumbnails.filter(status=RenderStatus.READY).exists())
+    assert thumbnails.count() == 1
+    assert thumbnails.get().instance == middle_instance(series.pk)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def test_it_reports_storage_commitment_on_the_same_association(listener: Listener) -> None:

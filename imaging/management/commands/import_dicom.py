@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from imaging.ingest import IngestOutcome, IngestResult, IngestUnavailable, ingest_instance
 from imaging.models import Hospital
+from imaging.tasks import batched_renders
 
 
 @dataclass(frozen=True)
@@ -121,17 +122,20 @@ class Command(BaseCommand):
     def import_all(self, sources: list[SourceFile], hospital: Hospital) -> Summary:
         summary = Summary()
         progress = Progress(len(sources), self.stderr)
-        for source in sources:
-            try:
-                result = ingest_instance(source.read(), hospital, source_name=source.name)
-            except OSError as error:
-                result = IngestResult(IngestOutcome.REJECTED, reason=f"cannot be read: {error.strerror or error}")
-            except IngestUnavailable as error:
-                progress.finish()
-                self.print_summary(summary)
-                raise CommandError(f"{error}. Stopped at {source.name}; running the import again is safe.") from None
-            summary.add(source, result)
-            progress.advance()
+        with batched_renders():
+            for source in sources:
+                try:
+                    result = ingest_instance(source.read(), hospital, source_name=source.name)
+                except OSError as error:
+                    result = IngestResult(IngestOutcome.REJECTED, reason=f"cannot be read: {error.strerror or error}")
+                except IngestUnavailable as error:
+                    progress.finish()
+                    self.print_summary(summary)
+                    raise CommandError(
+                        f"{error}. Stopped at {source.name}; running the import again is safe."
+                    ) from None
+                summary.add(source, result)
+                progress.advance()
         progress.finish()
         return summary
 
