@@ -20,6 +20,7 @@ from imaging import synthetic
 from imaging.ingest import IngestOutcome, ingest_instance
 from imaging.models import Hospital, HospitalAETitle
 from imaging.synthetic import PatientSpec, StudySpec
+from imaging.tasks import batched_renders
 
 logger = logging.getLogger(__name__)
 
@@ -193,6 +194,11 @@ def _reidentify(ds: Dataset, name: str, original_study: str, patient: PatientSpe
 def seed(include_samples: bool = True) -> Counter[str]:
     """Load the demo region; returns how many objects were stored, already present, etc."""
     hospitals = ensure_hospitals()
+    with batched_renders():  # a thumbnail per series, not one per middle image as it grows
+        return _seed(hospitals, include_samples)
+
+
+def _seed(hospitals: dict[str, Hospital], include_samples: bool) -> Counter[str]:
     counts: Counter[str] = Counter()
     for code, make in DEMO_STUDIES:
         for ds in make():
