@@ -16,7 +16,9 @@ import pydicom
 from django.core.files.storage import default_storage
 from django.db import connection
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 from django.utils.dateformat import format as format_date
 from django.utils.formats import get_format
 from django.utils.safestring import SafeString, mark_safe
@@ -139,21 +141,68 @@ LIST_COLUMNS = (
 )
 
 
-def study_list(access: ExamAccess, filters: StudyFilters) -> dict[str, Any]:
-    """The requester's studies, newest first, filtered, each with its first series for a strip.
+LIST_SECTIONS_KEPT = 64  # per process: a fifty-study section and its key take about 0.1 MB
 
-    A patient has dozens of studies, not thousands: one query loads them all
-    with their image series (a row per series), the filter choices come from
-    that list, and nothing more is asked of the database. It is plain SQL with
-    the scope's own condition (`StudyScope.sql`, as the image hot path):
-    compiling the ORM's queries cost more than running them.
+
+def study_list(access: ExamAccess, filters: StudyFilters) -> dict[str, Any]:
+    """The requester's studies, newest first, filtered, as the page's list section.
+
+    Steps: one query loads the scope's studies with their image series (a patient
+    has dozens of studies, not thousands; plain SQL with the scope's own
+    condition, `StudyScope.sql`, as the image hot path: compiling the ORM's
+    queries cost more than running them); the section is made from exactly those
+    rows (`_list_section`), and kept by them. The query runs on every request,
+    so the number of queries is fixed and what the list shows is never older
+    than the request.
     """
-    studies, series = _listed_studies(access.scope)
-    hospitals = sorted({(s["hospital__code"], s["hospital__name"]) for s in studies}, key=lambda h: h[1])
-    modalities = sorted({m for s in studies for m in _image_modalities(s["modalities"])})
-    shown = [s for s in studies if filters.match(s)]
-    thumbnail_url = access.url("series-thumbnail", 0)
-    study_url = access.url("study", 0)
+    section = _list_section(
+        _listed_rows(access.scope),
+        filters,
+        get_language(),
+        access.url("study", 0),
+        access.url("series-thumbnail", 0),
+    )
+    return {"study_list": section}
+
+
+def _listed_rows(scope: StudyScope) -> tuple[tuple[Any, ...], ...]:
+    """The scope's studies, newest first, a row per image series (or one without a series)."""
+    if scope.empty:
+        return ()
+    condition, params = scope.sql("st")
+    documents = sorted(DOCUMENT_MODALITIES)
+    sql = LIST_SQL.format(condition=condition, documents=", ".join(["%s"] * len(documents)))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*documents, *params])
+        return tuple(cursor.fetchall())
+
+
+@functools.lru_cache(maxsize=LIST_SECTIONS_KEPT)
+def _list_section(
+    listed: tuple[tuple[Any, ...], ...], filters: StudyFilters, language: str, study_url: str, thumbnail_url: str
+) -> SafeString:
+    """The list section (filters, count, rows) made from the listed rows, kept by its arguments.
+
+    A request that finds the section made costs the query and no markup (for
+    fifty studies: 0.05 ms to find it, 1 ms to make it, of a 2.5 ms request).
+    It can be kept because it is a function of its arguments alone: the rows
+    are the query's whole answer for the requester's scope, compared value by
+    value (not a version, a timestamp or a hash), so a new study, series or
+    report, a record linked or unlinked, changes the key and shows at once,
+    and two requesters share a section only when their scopes list the very
+    same rows. It is rendered without the request (no context processors), so
+    nothing else of the requester can enter it.
+    """
+    with translation.override(language):
+        return render_to_string(
+            "portal/study_list.html", _list_context(listed, filters, language, study_url, thumbnail_url)
+        )
+
+
+def _list_context(
+    listed: tuple[tuple[Any, ...], ...], filters: StudyFilters, language: str, study_url: str, thumbnail_url: str
+) -> dict[str, Any]:
+    studies, series = _grouped(listed)
     texts = {
         "date_format": get_format("DATE_FORMAT"),
         "date_unknown": _("Date unknown"),
@@ -161,35 +210,32 @@ def study_list(access: ExamAccess, filters: StudyFilters) -> dict[str, Any]:
         "report_ready": _("Report ready"),
         "report_pending": _("No report yet"),
     }
-    rows = [_row(study, study_url, _strip(series[study["pk"]], thumbnail_url), texts) for study in shown]
+    rows = [
+        _row(study, study_url, _strip(series[study["pk"]], thumbnail_url), texts, language)
+        for study in studies
+        if filters.match(study)
+    ]
     return {
         "studies": rows,
         # One string for the template to place: fifty variable lookups cost more than the rows.
         "rows_html": mark_safe("".join(row.__html__() for row in rows)),  # noqa: S308 - escaped row by row
-        "hospitals": hospitals,
-        "modalities": modalities,
+        "hospitals": sorted({(s["hospital__code"], s["hospital__name"]) for s in studies}, key=lambda h: h[1]),
+        "modalities": sorted({m for s in studies for m in _image_modalities(s["modalities"])}),
         "filters": filters,
         "total": len(studies),
     }
 
 
-def _listed_studies(scope: StudyScope) -> tuple[list[dict[str, Any]], dict[int, list[int]]]:
-    """The scope's studies, newest first, and the ids of each one's image series in order."""
+def _grouped(listed: tuple[tuple[Any, ...], ...]) -> tuple[list[dict[str, Any]], dict[int, list[int]]]:
+    """The listed studies in order, and the ids of each one's image series in order."""
     studies: list[dict[str, Any]] = []
     series: dict[int, list[int]] = {}
-    if scope.empty:
-        return studies, series
-    condition, params = scope.sql("st")
-    documents = sorted(DOCUMENT_MODALITIES)
-    sql = LIST_SQL.format(condition=condition, documents=", ".join(["%s"] * len(documents)))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*documents, *params])
-        for *study, series_id in cursor.fetchall():
-            if study[0] not in series:
-                series[study[0]] = []
-                studies.append(dict(zip(LIST_COLUMNS, study, strict=True)))
-            if series_id is not None:
-                series[study[0]].append(series_id)
+    for *study, series_id in listed:
+        if study[0] not in series:
+            series[study[0]] = []
+            studies.append(dict(zip(LIST_COLUMNS, study, strict=True)))
+        if series_id is not None:
+            series[study[0]].append(series_id)
     return studies, series
 
 
@@ -201,17 +247,17 @@ def _image_modalities(modalities: str) -> list[str]:
     return [m for m in modalities.split("\\") if m and m not in DOCUMENT_MODALITIES]
 
 
-def _row(study: dict[str, Any], study_url: str, strip: list[str], texts: dict[str, str]) -> StudyRow:
+def _row(study: dict[str, Any], study_url: str, strip: list[str], texts: dict[str, str], language: str) -> StudyRow:
     count, date = study["number_of_instances"], study["study_date"]
     return StudyRow(
         pk=study["pk"],
         url=study_url.replace("/0/", f"/{study['pk']}/", 1),
-        date=_formatted_date(date, texts["date_format"], get_language()) if date else texts["date_unknown"],
+        date=_formatted_date(date, texts["date_format"], language) if date else texts["date_unknown"],
         modalities=_image_modalities(study["modalities"]),
         description=study["description"] or texts["exam"],
         hospital=study["hospital__name"],
         body_parts=", ".join(b for b in study["body_parts"].split("\\") if b),
-        images=_image_count(count, get_language()),
+        images=_image_count(count, language),
         report=texts["report_ready"] if study["has_report"] else texts["report_pending"],
         has_report=study["has_report"],
         strip=strip,

@@ -117,3 +117,13 @@ def test_it_lists_only_the_patients_own_studies(people: dict[str, Any]) -> None:
     page = alice_client.get("/my/").content.decode()
     assert f'data-study="{alice_exam.study.pk}"' in page
     assert f'data-study="{bob_exam.study.pk}"' not in page
+
+
+def test_it_never_shows_one_patients_list_to_another(people: dict[str, Any]) -> None:
+    # Lists are kept once made (portal.exam._list_section): each patient in turn, twice, in one language.
+    for _ in range(2):
+        for me, other in (("alice", "bob"), ("bob", "alice")):
+            client, mine, *_ = people[me]
+            page = client.get("/my/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+            assert f'data-study="{mine.study.pk}"' in page
+            assert f'data-study="{people[other][1].study.pk}"' not in page

@@ -15,7 +15,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from pydicom.fileset import FileSet
 
-from accounts.models import User
+import portal.exam
+from accounts.models import PhoneLink, User
 from imaging.models import Hospital, Study
 from imaging.synthetic import PatientSpec
 from portal.models import AuditAction, AuditEvent, Download, DownloadStatus
@@ -77,6 +78,48 @@ def test_it_lists_studies_in_a_fixed_number_of_queries(hospital: Hospital, alice
     for number in range(6):
         make_exam(hospital, ALICE, f"more-{number}", slices=1, date=dt.date(2025, 1, number + 1), report="")
     assert queries() == few
+
+
+def test_it_makes_an_unchanged_list_once(alice: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    portal.exam._list_section.cache_clear()
+    built: list[int] = []
+    make_row = portal.exam._row
+
+    def counted_row(study: dict[str, Any], *args: Any) -> Any:
+        built.append(study["pk"])
+        return make_row(study, *args)
+
+    monkeypatch.setattr(portal.exam, "_row", counted_row)
+    study = _exam_of("a-city").study
+    alice.get("/my/")
+    assert built == [study.pk]
+    assert f'data-study="{study.pk}"' in alice.get("/my/").content.decode()
+    assert built == [study.pk]
+
+
+def test_it_shows_a_new_exam_at_once(hospital: Hospital, alice: Client) -> None:
+    alice.get("/my/")
+    new = make_exam(hospital, ALICE, "a-new", slices=1, date=dt.date(2026, 4, 1), report="")
+    assert f'data-study="{new.study.pk}"' in alice.get("/my/").content.decode()
+
+
+def test_it_shows_a_new_report_at_once(hospital: Hospital, alice: Client) -> None:
+    # Ingest marks the study with update(), which leaves updated_at as it was.
+    make_exam(hospital, ALICE, "a-late", slices=1, date=dt.date(2026, 4, 1), report="")
+    assert alice.get("/my/", HTTP_ACCEPT_LANGUAGE="en").content.decode().count('class="report-ready"') == 1
+    make_exam(hospital, ALICE, "a-late", slices=1, date=dt.date(2026, 4, 1), report="text")
+    assert alice.get("/my/", HTTP_ACCEPT_LANGUAGE="en").content.decode().count('class="report-ready"') == 2
+
+
+def test_it_shows_a_new_link_and_drops_an_ended_one_at_once(
+    hospital: Hospital, other_hospital: Hospital, alice: Client
+) -> None:
+    tcm = make_exam(other_hospital, ALICE, "a-tcm", date=dt.date(2026, 3, 1))
+    assert f'data-study="{tcm.study.pk}"' not in alice.get("/my/").content.decode()
+    link(ALICE_PHONE, other_hospital, ALICE.patient_id)
+    assert f'data-study="{tcm.study.pk}"' in alice.get("/my/").content.decode()
+    PhoneLink.objects.filter(phone=ALICE_PHONE, patient_record__hospital=other_hospital).delete()
+    assert f'data-study="{tcm.study.pk}"' not in alice.get("/my/").content.decode()
 
 
 def test_it_shows_a_thumbnail_strip_per_study(alice: Client) -> None:
