@@ -340,13 +340,44 @@ def send_commitment_report_anew(assoc: Any, report: Dataset, event_type: int) ->
         reverse.release()
 
 
-class ReusePortServer(ThreadedAssociationServer):
-    """Several listener processes share one port; the kernel spreads connections."""
+class SharedSocketServer(ThreadedAssociationServer):
+    """Listener processes that take their connections from one listening socket.
+
+    The parent opens the socket before it forks; each child accepts from it.
+    A child that is busy with associations lets an idle sibling take the next
+    connection first, so two senders end up on two processes (and two cores)
+    instead of wherever a hash of their ports sends them.
+    """
+
+    listening_socket: socket.socket | None = None  # set in each child before the server is made
+    busy_delay = 0.05  # seconds per association in progress: enough for an idle sibling to wake
 
     def server_bind(self) -> None:
+        if self.listening_socket is None:
+            super().server_bind()
+            return
         assert self.socket is not None
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        super().server_bind()
+        self.socket.close()
+        self.socket = self.listening_socket
+        self.server_address = self.socket.getsockname()
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        # Several processes wake for one connection: the socket is non-blocking,
+        # so those that lose the race get BlockingIOError, which socketserver
+        # takes as "nothing to accept".
+        # Established only: a connection that never associated (a port probe)
+        # lingers as an association thread for a while without being work.
+        busy = sum(1 for assoc in self.ae.active_associations if assoc.is_established)
+        if busy and self.listening_socket is not None:
+            time.sleep(self.busy_delay * busy)
+        return super().get_request()
+
+
+def open_listening_socket(host: str, port: int, backlog: int) -> socket.socket:
+    """The socket every listener process accepts from."""
+    sock = socket.create_server((host, port), backlog=backlog, reuse_port=False)
+    sock.setblocking(False)
+    return sock
 
 
 # ---------------------------------------------------------------- latency

@@ -1,5 +1,6 @@
 """manage.py dicom_listener against DCMTK's echoscu and storescu, and pynetdicom SCUs."""
 
+import contextlib
 import os
 import re
 import signal
@@ -72,6 +73,10 @@ def start_listener(storage_root: Path, database_url: str | None = None, processe
         subprocess_env(storage_root, database_url),
     )
     wait_for_port(port, process)
+    # The port answers as soon as the parent opens it; wait for every process.
+    deadline = time.monotonic() + 30
+    while output_of(process).count(" accepting\n") < processes and time.monotonic() < deadline:
+        time.sleep(0.05)
     return Listener(port, process)
 
 
@@ -306,6 +311,41 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
             return False
         time.sleep(0.1)
     return True
+
+
+def test_it_serves_two_associations_at_once_on_two_processes(listener: Listener) -> None:
+    ae = AE(ae_title=CALLING)
+    ae.add_requested_context(synthetic.CT_IMAGE, "1.2.840.10008.1.2.1")
+    associations = []
+    try:
+        for _ in range(2):
+            assoc = ae.associate("127.0.0.1", listener.port, ae_title="REGION")
+            assert assoc.is_established
+            associations.append(assoc)
+        client_ports = [assoc.dul.socket.socket.getsockname()[1] for assoc in associations]
+        serving = {serving_process(listener, port) for port in client_ports}
+        assert len(serving) == 2, serving
+    finally:
+        for assoc in associations:
+            assoc.release()
+
+
+def serving_process(listener: Listener, client_port: int) -> int:
+    """The listener child that holds the connection from `client_port` (from /proc)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, inode = fields[1], fields[2], fields[9]
+        if int(local.split(":")[1], 16) == listener.port and int(remote.split(":")[1], 16) == client_port:
+            inodes.add(f"socket:[{inode}]")
+    pid = listener.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for child in children:
+        for fd in Path(f"/proc/{child}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) in inodes:
+                    return int(child)
+    raise AssertionError(f"no listener process holds the connection from port {client_port}")
 
 
 def test_it_reports_storage_commitment_on_the_same_association(listener: Listener) -> None:

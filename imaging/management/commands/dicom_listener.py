@@ -12,7 +12,14 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connections
 
-from imaging.dimse import HospitalDirectory, ReusePortServer, StoreHandlers, build_ae, install_low_latency_reactors
+from imaging.dimse import (
+    HospitalDirectory,
+    SharedSocketServer,
+    StoreHandlers,
+    build_ae,
+    install_low_latency_reactors,
+    open_listening_socket,
+)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # Set by SIGTERM/SIGINT. Installed before any fork, so a child that has not yet
@@ -55,6 +62,9 @@ class Command(BaseCommand):
             return
         children = []
         connections.close_all()  # each child opens its own
+        SharedSocketServer.listening_socket = open_listening_socket(
+            options["host"], options["port"], options["max_associations"]
+        )
         for _ in range(processes):
             pid = os.fork()
             if pid == 0:
@@ -80,12 +90,14 @@ def serve(options: dict[str, Any]) -> None:
     ae = build_ae(options["ae_title"], directory, options["max_pdu"], options["max_associations"])
     handlers = StoreHandlers(directory)
     server = ae.make_server(
-        (options["host"], options["port"]), evt_handlers=handlers.handlers(), server_class=ReusePortServer
+        (options["host"], options["port"]), evt_handlers=handlers.handlers(), server_class=SharedSocketServer
     )
     ae._servers.append(server)  # as start_server does: its shutdown() expects to find it there
     for number in STOP_SIGNALS:
         signal.signal(number, request_stop)
     threading.Thread(target=server.serve_forever, name="dicom-accept", daemon=True).start()
+    sys.stdout.write(f"listener process {os.getpid()} accepting\n")
+    sys.stdout.flush()
     while not stop_requested.wait(timeout=1.0):
         pass
     # No new associations; stores in progress finish, new ones are told to retry.
