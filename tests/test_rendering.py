@@ -243,7 +243,7 @@ def test_it_renders_each_frame_of_a_cine() -> None:
 
 def test_it_windows_a_frame_without_copying_its_index_whole() -> None:
     # np.take over a whole 512x512 frame first copies the index to intp, 2 MiB that
-    # malloc maps afresh each time: its page faults were most of a preview's cost.
+    # malloc often maps afresh: its page faults were then most of a preview's cost.
     ds = next(iter(synthetic.ct_chest(study_spec("lookup"), slices=1, size=512)))
     ds = pydicom.dcmread(io.BytesIO(synthetic.to_bytes(ds)))
     first = render_frame(ds)  # builds the cached table
