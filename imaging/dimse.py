@@ -18,6 +18,7 @@ import logging
 import queue
 import select
 import socket
+import struct
 import threading
 import time
 from typing import Any
@@ -41,7 +42,14 @@ from pydicom.uid import (
     JPEGLSNearLossless,
     RLELossless,
 )
-from pynetdicom import AE, AllStoragePresentationContexts, build_role, evt
+from pynetdicom import (
+    AE,
+    PYNETDICOM_IMPLEMENTATION_UID,
+    PYNETDICOM_IMPLEMENTATION_VERSION,
+    AllStoragePresentationContexts,
+    build_role,
+    evt,
+)
 from pynetdicom import association as pynetdicom_association
 from pynetdicom import dul as pynetdicom_dul
 from pynetdicom.events import Event
@@ -220,7 +228,7 @@ class StoreHandlers:
         close_old_connections()
         try:
             with batched_renders(association_renders(event.assoc)):
-                result = ingest_instance(event.encoded_dataset(), hospital, source_name=f"C-STORE {hospital.code}")
+                result = ingest_instance(received_file(event), hospital, source_name=f"C-STORE {hospital.code}")
         except IngestUnavailable as error:
             close_old_connections_now()
             logger.warning("C-STORE from %s refused for now: %s", hospital.code, error)
@@ -251,6 +259,39 @@ class StoreHandlers:
         report = commitment_report(information, hospital)
         threading.Thread(target=send_commitment_report, args=(event.assoc, report), daemon=True).start()
         return STATUS_SUCCESS, None
+
+
+def received_file(event: Event) -> bytes:
+    """The C-STORE dataset as received, as a Part 10 file (PS3.10 7.1).
+
+    The bytes of `event.encoded_dataset()`, whose file meta pydicom builds and
+    writes at ~0.4 ms an image; these seven elements are simple enough to pack.
+    """
+    request: Any = event.request
+    meta = b"".join(
+        (
+            b"\x02\x00\x01\x00OB\x00\x00\x02\x00\x00\x00\x00\x01",  # (0002,0001) version 00 01
+            _meta_element(0x0002, b"UI", _uid_bytes(request.AffectedSOPClassUID)),
+            _meta_element(0x0003, b"UI", _uid_bytes(request.AffectedSOPInstanceUID)),
+            _meta_element(0x0010, b"UI", _uid_bytes(event.context.transfer_syntax)),
+            _meta_element(0x0012, b"UI", _uid_bytes(PYNETDICOM_IMPLEMENTATION_UID)),
+            _meta_element(0x0013, b"SH", _padded(PYNETDICOM_IMPLEMENTATION_VERSION.encode("ascii"), b" ")),
+        )
+    )
+    group_length = b"\x02\x00\x00\x00UL\x04\x00" + len(meta).to_bytes(4, "little")
+    return b"".join((b"\x00" * 128, b"DICM", group_length, meta, request.DataSet.getvalue()))
+
+
+def _meta_element(element: int, vr: bytes, value: bytes) -> bytes:
+    return struct.pack("<HH2sH", 0x0002, element, vr, len(value)) + value
+
+
+def _uid_bytes(uid: str) -> bytes:
+    return _padded(str(uid).encode("ascii", "replace")[:64], b"\0")
+
+
+def _padded(value: bytes, pad: bytes) -> bytes:
+    return value + pad if len(value) % 2 else value
 
 
 def association_renders(assoc: Any) -> RenderBatch:
