@@ -29,7 +29,20 @@ LINKED_RECORDS = "SELECT patient_record_id FROM accounts_phonelink WHERE phone =
 
 
 def patient_scope(request: HttpRequest) -> StudyScope:
-    """The studies of every hospital record linked to the signed-in patient's number."""
+    """The studies of every hospital record linked to the signed-in patient's number.
+
+    Worked out once per request (as `staff_scope`): the exam page and the
+    viewer's manifest ask for it twice, through their access helper and their
+    `ExamAccess`.
+    """
+    scope: StudyScope | None = getattr(request, "_patient_scope", None)
+    if scope is None:
+        scope = _patient_scope(request)
+        request._patient_scope = scope  # type: ignore[attr-defined]
+    return scope
+
+
+def _patient_scope(request: HttpRequest) -> StudyScope:
     user = request.user
     if not (user.is_authenticated and getattr(user, "phone", None)):
         return StudyScope()

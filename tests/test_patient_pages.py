@@ -145,6 +145,14 @@ def test_it_shows_the_pdf_report_inline_and_as_a_download(alice: Client) -> None
     assert saved["Content-Disposition"].startswith("attachment")
 
 
+def test_it_looks_up_the_patients_links_once_a_request(alice: Client) -> None:
+    exam = _exam_of("a-city")
+    for url in (f"/my/studies/{exam.study.pk}/", f"/my/studies/{exam.study.pk}/view/"):
+        with CaptureQueriesContext(connection) as captured:
+            assert alice.get(url).status_code == 200
+        assert sum("accounts_phonelink" in query["sql"] for query in captured) == 1, url
+
+
 def test_it_shows_a_text_report_first(hospital: Hospital, alice: Client) -> None:
     exam = make_exam(hospital, ALICE, "a-text", report="text")
     page = alice.get(f"/my/studies/{exam.study.pk}/").content.decode()
