@@ -124,7 +124,8 @@ def encode(pixels: np.ndarray, spec: RenderSpec) -> bytes:
     """Pixels to JPEG or PNG, downscaled to the spec's longest side."""
     image = Image.fromarray(pixels)
     if spec.size and max(image.size) > spec.size:
-        # reducing_gap: shrink by whole factors first (cheap box filter), then resample the rest.
+        # reducing_gap: an image more than twice the target on a side (a 4k DX) is first
+        # shrunk by a whole factor with a cheap box filter; the rest is resampled bicubic.
         image.thumbnail((spec.size, spec.size), Image.Resampling.BICUBIC, reducing_gap=2.0)
     out = io.BytesIO()
     if spec.image_format == "png":
