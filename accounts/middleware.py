@@ -1,11 +1,15 @@
-"""Session limits: 30 minutes idle and 12 hours in all."""
+"""Session limits (30 minutes idle and 12 hours in all), and the staff's verified TOTP device."""
 
+import contextlib
 import time
 from collections.abc import Callable
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
+from django_otp.middleware import OTPMiddleware
+from django_otp.models import Device
 
 TOUCH_EVERY = 60  # seconds: refresh the idle expiry at most this often, not on every image request
 
@@ -31,3 +35,23 @@ def mark_signed_in(request: HttpRequest) -> None:
     now = int(time.time())
     request.session["signed_in_at"] = now
     request.session["touched_at"] = now
+
+
+class VerifiedDeviceMiddleware(OTPMiddleware):
+    """django-otp's middleware, loading the session's device without the ORM's query compilation.
+
+    A staff member's image viewer makes dozens of requests a second, and each
+    loads the device the session was verified with; as for the user
+    (`accounts.backends.UserBackend`), compiling the query cost more than
+    running it. django-otp still checks the device's owner and confirmation.
+    """
+
+    def _device_from_persistent_id(self, persistent_id: str) -> Device | None:
+        with contextlib.suppress(ValueError, LookupError):
+            model_label, device_id = self._normalize_persistent_id(persistent_id).rsplit("/", 1)
+            device_class = apps.get_model(*model_label.split("."))
+            if issubclass(device_class, Device):
+                table = device_class._meta.db_table
+                sql = f"SELECT * FROM {table} WHERE id = %s"  # noqa: S608 - the name is the model's
+                return next(iter(device_class.objects.raw(sql, [int(device_id)])), None)
+        return None

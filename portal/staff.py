@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
+from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,7 +19,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.models import PhoneLink, StaffRole
+from accounts.models import PhoneLink, StaffMembership, StaffRole
 from imaging.access import StudyScope, renderable_instance
 from imaging.models import Instance, Report, Series, Study
 from portal import audit, exam, issuance, qr
@@ -48,7 +49,10 @@ def _staff_scope(request: HttpRequest) -> StudyScope:
     # is_verified() is django-otp's: True once this session confirmed a TOTP code.
     if not (user.is_authenticated and getattr(user, "is_verified", lambda: False)()):
         return StudyScope()
-    memberships = list(user.memberships.values_list("role", "hospital_id"))
+    with connection.cursor() as cursor:  # plain SQL: this runs on every staff image request
+        table = StaffMembership._meta.db_table
+        cursor.execute(f"SELECT role, hospital_id FROM {table} WHERE user_id = %s", [user.pk])  # noqa: S608
+        memberships = cursor.fetchall()
     if user.is_superuser or any(role == StaffRole.REGIONAL_ADMIN for role, _ in memberships):
         return StudyScope(everything=True)
     return StudyScope(hospital_ids=tuple(hospital for _, hospital in memberships if hospital))
