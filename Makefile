@@ -49,7 +49,7 @@ listener: install
 
 serve: setup
 	$(PY) manage.py collectstatic --no-input -v0
-	$(VENV)/bin/gunicorn portal.wsgi --bind $(HOST):$(PORT) --workers 4
+	$(VENV)/bin/gunicorn portal.wsgi --bind $(HOST):$(PORT) --workers 4 --worker-class gthread --threads 4
 
 bench: install
 	$(PY) bench/ingest_import.py
