@@ -5,6 +5,7 @@ turns a request into a `StudyScope`. Lists use `scope.studies()`; the image hot
 path uses `renderable_instance`, one plain SQL query with the same condition.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,19 @@ JOIN imaging_series se ON se.id = i.series_id
 JOIN imaging_study st ON st.id = se.study_id
 WHERE i.id = %s AND i.has_pixels = %s AND {condition}
 """
+
+
+def scope_of_request(request: Any, attribute: str, work_out: Callable[[Any], StudyScope]) -> StudyScope:
+    """A requester's scope, worked out once per request and kept on it under `attribute`.
+
+    An image request asks for it twice (its access helper and its `ExamAccess`),
+    and image requests come by the hundred.
+    """
+    scope: StudyScope | None = getattr(request, attribute, None)
+    if scope is None:
+        scope = work_out(request)
+        setattr(request, attribute, scope)
+    return scope
 
 
 def renderable_instance(scope: StudyScope, pk: int) -> Instance | None:

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from imaging.access import StudyScope, renderable_instance
+from imaging.access import StudyScope, renderable_instance, scope_of_request
 from imaging.models import Instance, Report, Series, Study
 from portal import audit, exam, qr, shares
 from portal.downloads import request_download
@@ -35,11 +35,7 @@ def patient_scope(request: HttpRequest) -> StudyScope:
     viewer's manifest ask for it twice, through their access helper and their
     `ExamAccess`.
     """
-    scope: StudyScope | None = getattr(request, "_patient_scope", None)
-    if scope is None:
-        scope = _patient_scope(request)
-        request._patient_scope = scope  # type: ignore[attr-defined]
-    return scope
+    return scope_of_request(request, "_patient_scope", _patient_scope)
 
 
 def _patient_scope(request: HttpRequest) -> StudyScope:

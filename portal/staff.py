@@ -20,7 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import PhoneLink, StaffMembership, StaffRole
-from imaging.access import StudyScope, renderable_instance
+from imaging.access import StudyScope, renderable_instance, scope_of_request
 from imaging.models import Instance, Report, Series, Study
 from portal import audit, exam, issuance, qr
 from portal.models import AuditAction, FilmChoice, Issuance
@@ -37,11 +37,7 @@ def staff_scope(request: HttpRequest) -> StudyScope:
     Worked out once per request (one query for the memberships): image
     requests ask for it twice, and they come by the hundred.
     """
-    scope: StudyScope | None = getattr(request, "_staff_scope", None)
-    if scope is None:
-        scope = _staff_scope(request)
-        request._staff_scope = scope  # type: ignore[attr-defined]
-    return scope
+    return scope_of_request(request, "_staff_scope", _staff_scope)
 
 
 def _staff_scope(request: HttpRequest) -> StudyScope:
