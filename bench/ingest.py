@@ -91,7 +91,7 @@ def send(port: int, aet: str, halves: list[Path], assocs: int, prefix: list[str]
     for process in processes:
         _, errors = process.communicate()
         if process.returncode != 0 or "Store Failed" in errors:
-            raise RuntimeError(f"storescu failed: {errors[-2000:]}")
+            raise RuntimeError(f"storescu failed ({process.returncode}): {errors[-2000:]}")
     return time.perf_counter() - started
 
 
