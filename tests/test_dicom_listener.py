@@ -6,8 +6,7 @@ import re
 import signal
 import subprocess
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from tests.support.processes import (
     wait_for_port,
 )
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.workers import wait_for
 
 pytestmark = [pytest.mark.dcmtk, pytest.mark.usefixtures("require_dcmtk")]
 
@@ -74,9 +74,7 @@ def start_listener(storage_root: Path, database_url: str | None = None, processe
     )
     wait_for_port(port, process)
     # The port answers as soon as the parent opens it; wait for every process.
-    deadline = time.monotonic() + 30
-    while output_of(process).count(" accepting\n") < processes and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: output_of(process).count(" accepting\n") >= processes, timeout=30)
     return Listener(port, process)
 
 
@@ -298,19 +296,10 @@ def test_it_renders_a_series_sent_over_one_association_once_it_ends(listener: Li
     images = list(Instance.objects.filter(series=series))
     thumbnails = Render.objects.filter(key__in=[RenderSpec.thumbnail().key(image) for image in images])
     previews = Render.objects.filter(key__in=[RenderSpec().key(image) for image in images])
-    assert wait_until(lambda: previews.filter(status=RenderStatus.READY).count() == 8)
-    assert wait_until(lambda: thumbnails.filter(status=RenderStatus.READY).exists())
+    assert wait_for(lambda: previews.filter(status=RenderStatus.READY).count() == 8)
+    assert wait_for(lambda: thumbnails.filter(status=RenderStatus.READY).exists())
     assert thumbnails.count() == 1
     assert thumbnails.get().instance == middle_instance(series.pk)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def test_it_serves_two_associations_at_once_on_two_processes(listener: Listener) -> None:
