@@ -8,7 +8,7 @@ PatientID, which `validate_identity` checks before anything touches storage.
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -31,6 +31,14 @@ LOSSY_TRANSFER_SYNTAXES = {
     "1.2.840.10008.1.2.4.201",  # HTJ2K (lossy allowed)
     "1.2.840.10008.1.2.4.203",
 }
+
+
+class HeaderSource(Protocol):
+    """A pydicom Dataset, or `raw_header.RawHeader` read from the bytes: values by keyword."""
+
+    def get(self, keyword: str, default: Any = None) -> Any: ...
+
+    def __contains__(self, keyword: str) -> bool: ...
 
 
 class InvalidHeader(ValueError):
@@ -59,7 +67,7 @@ class InstanceHeader:
         return self.sop_class_uid.startswith(SR_PREFIX)
 
 
-def read_header(ds: Dataset) -> InstanceHeader:
+def read_header(ds: HeaderSource) -> InstanceHeader:
     """Validate the identity of `ds` and copy the fields the index keeps."""
     meta = getattr(ds, "file_meta", Dataset())
     sop_uid = _uid(ds, "SOPInstanceUID")
@@ -87,7 +95,7 @@ def read_header(ds: Dataset) -> InstanceHeader:
     )
 
 
-def _uid(ds: Dataset, keyword: str) -> str:
+def _uid(ds: HeaderSource, keyword: str) -> str:
     raw = ds.get(keyword)
     value = str(raw or "").strip("\0 ")
     if not value:
@@ -97,7 +105,7 @@ def _uid(ds: Dataset, keyword: str) -> str:
     return value
 
 
-def _text(ds: Dataset, keyword: str, max_length: int) -> str:
+def _text(ds: HeaderSource, keyword: str, max_length: int) -> str:
     try:
         value = ds.get(keyword)
     except Exception:  # noqa: BLE001 - a garbled optional value is treated as absent
@@ -109,7 +117,7 @@ def _text(ds: Dataset, keyword: str, max_length: int) -> str:
     return str(value).replace("\0", "").strip()[:max_length]
 
 
-def _date(ds: Dataset, keyword: str) -> dt.date | None:
+def _date(ds: HeaderSource, keyword: str) -> dt.date | None:
     text = _text(ds, keyword, 32)
     try:
         return dt.datetime.strptime(text[:8], "%Y%m%d").date() if text else None
@@ -117,7 +125,7 @@ def _date(ds: Dataset, keyword: str) -> dt.date | None:
         return None
 
 
-def _time(ds: Dataset, keyword: str) -> dt.time | None:
+def _time(ds: HeaderSource, keyword: str) -> dt.time | None:
     text = _text(ds, keyword, 32).replace(":", "")
     if not text:
         return None
@@ -132,7 +140,7 @@ def _time(ds: Dataset, keyword: str) -> dt.time | None:
         return None
 
 
-def _number(ds: Dataset, keyword: str) -> float | None:
+def _number(ds: HeaderSource, keyword: str) -> float | None:
     try:
         value = ds.get(keyword)
         if value is None or value == "":
@@ -144,12 +152,12 @@ def _number(ds: Dataset, keyword: str) -> float | None:
         return None
 
 
-def _integer(ds: Dataset, keyword: str) -> int | None:
+def _integer(ds: HeaderSource, keyword: str) -> int | None:
     number = _number(ds, keyword)
     return int(number) if number is not None else None
 
 
-def _patient_fields(ds: Dataset) -> dict[str, Any]:
+def _patient_fields(ds: HeaderSource) -> dict[str, Any]:
     sex = _text(ds, "PatientSex", 1).upper()
     return {
         "name": _text(ds, "PatientName", 200),
@@ -160,7 +168,7 @@ def _patient_fields(ds: Dataset) -> dict[str, Any]:
     }
 
 
-def _study_fields(ds: Dataset) -> dict[str, Any]:
+def _study_fields(ds: HeaderSource) -> dict[str, Any]:
     return {
         "study_date": _date(ds, "StudyDate"),
         "study_time": _time(ds, "StudyTime"),
@@ -171,7 +179,7 @@ def _study_fields(ds: Dataset) -> dict[str, Any]:
     }
 
 
-def _series_fields(ds: Dataset) -> dict[str, Any]:
+def _series_fields(ds: HeaderSource) -> dict[str, Any]:
     return {
         "modality": _text(ds, "Modality", 16).upper(),
         "series_number": _integer(ds, "SeriesNumber"),
@@ -180,7 +188,7 @@ def _series_fields(ds: Dataset) -> dict[str, Any]:
     }
 
 
-def _instance_fields(ds: Dataset, transfer_syntax: str) -> dict[str, Any]:
+def _instance_fields(ds: HeaderSource, transfer_syntax: str) -> dict[str, Any]:
     has_pixels = "PixelData" in ds or "FloatPixelData" in ds or "DoubleFloatPixelData" in ds
     position, orientation = _geometry(ds)
     voi = _first_voi(ds)
@@ -211,7 +219,7 @@ def _instance_fields(ds: Dataset, transfer_syntax: str) -> dict[str, Any]:
     }
 
 
-def _functional_group_item(ds: Dataset, sequence: str) -> Dataset | None:
+def _functional_group_item(ds: HeaderSource, sequence: str) -> Dataset | None:
     """The first item of a functional group macro: shared first, then frame 1."""
     for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
         try:
@@ -224,17 +232,17 @@ def _functional_group_item(ds: Dataset, sequence: str) -> Dataset | None:
     return None
 
 
-def _geometry(ds: Dataset) -> tuple[list[float] | None, list[float] | None]:
-    source: Dataset | None = ds
+def _geometry(ds: HeaderSource) -> tuple[list[float] | None, list[float] | None]:
+    source: HeaderSource | None = ds
     if "ImagePositionPatient" not in ds:
         source = _functional_group_item(ds, "PlanePositionSequence")
-    orientation_source: Dataset | None = ds
+    orientation_source: HeaderSource | None = ds
     if "ImageOrientationPatient" not in ds:
         orientation_source = _functional_group_item(ds, "PlaneOrientationSequence")
     return _floats(source, "ImagePositionPatient", 3), _floats(orientation_source, "ImageOrientationPatient", 6)
 
 
-def _floats(ds: Dataset | None, keyword: str, count: int) -> list[float] | None:
+def _floats(ds: HeaderSource | None, keyword: str, count: int) -> list[float] | None:
     if ds is None:
         return None
     try:
@@ -255,8 +263,8 @@ def slice_position(position: list[float] | None, orientation: list[float] | None
     return sum(p * n for p, n in zip(position, normal, strict=True))
 
 
-def _first_voi(ds: Dataset) -> tuple[float | None, float | None]:
-    source: Dataset | None = ds
+def _first_voi(ds: HeaderSource) -> tuple[float | None, float | None]:
+    source: HeaderSource | None = ds
     if "WindowCenter" not in ds:
         source = _functional_group_item(ds, "FrameVOILUTSequence")
     if source is None:
@@ -267,8 +275,8 @@ def _first_voi(ds: Dataset) -> tuple[float | None, float | None]:
     return center, width
 
 
-def _first_rescale(ds: Dataset) -> tuple[float | None, float | None]:
-    source: Dataset | None = ds
+def _first_rescale(ds: HeaderSource) -> tuple[float | None, float | None]:
+    source: HeaderSource | None = ds
     if "RescaleSlope" not in ds and "RescaleIntercept" not in ds:
         source = _functional_group_item(ds, "PixelValueTransformationSequence")
     if source is None:
@@ -276,8 +284,8 @@ def _first_rescale(ds: Dataset) -> tuple[float | None, float | None]:
     return _number(source, "RescaleSlope"), _number(source, "RescaleIntercept")
 
 
-def _pixel_spacing(ds: Dataset) -> str:
-    source: Dataset | None = ds
+def _pixel_spacing(ds: HeaderSource) -> str:
+    source: HeaderSource | None = ds
     if "PixelSpacing" not in ds:
         source = _functional_group_item(ds, "PixelMeasuresSequence")
     values = _floats(source, "PixelSpacing", 2) if source is not None else None

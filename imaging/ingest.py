@@ -18,6 +18,7 @@ A failure after step 3 removes the file this call wrote, so nothing half-written
 stays behind.
 """
 
+import contextlib
 import hashlib
 import io
 import logging
@@ -57,6 +58,7 @@ from imaging.models import (
     Series,
     Study,
 )
+from imaging.raw_header import RawHeader, read_raw_header
 from imaging.storage import dicom_key
 
 logger = logging.getLogger(__name__)
@@ -118,8 +120,7 @@ def ingest_instance(source: bytes | Path, hospital: Hospital, *, source_name: st
     """
     received = source if isinstance(source, bytes) else source.read_bytes()
     try:
-        dataset, content = _parse(received)
-        header = _read_header(dataset)
+        dataset, content, header = _parse_and_read_header(received)
     except _Rejected as rejected:
         return IngestResult(IngestOutcome.REJECTED, reason=rejected.reason, rejection=rejected.kind)
     sha256 = hashlib.sha256(content).hexdigest()
@@ -127,6 +128,20 @@ def ingest_instance(source: bytes | Path, hospital: Hospital, *, source_name: st
         return _store_new(content, dataset, header, sha256, hospital, source_name)
     except _Rejected as rejected:
         return _result(header, IngestOutcome.REJECTED, reason=rejected.reason, rejection=rejected.kind)
+
+
+def _parse_and_read_header(received: bytes) -> tuple[Dataset | None, bytes, InstanceHeader]:
+    """The dataset (None when read from the raw bytes), the Part 10 bytes to store, and the header.
+
+    The plain case is read from the bytes (`raw_header`); pydicom reads the rest,
+    and a refused object is read again by pydicom, so refusals say what pydicom says.
+    """
+    raw = read_raw_header(received)
+    if raw is not None:
+        with contextlib.suppress(_Rejected):
+            return None, received, _read_header(raw)
+    dataset, content = _parse(received)
+    return dataset, content, _read_header(dataset)
 
 
 def _parse(content: bytes) -> tuple[Dataset, bytes]:
@@ -214,7 +229,7 @@ def _check_encapsulated(value: bytes | None) -> None:
         raise _Rejected(RejectionKind.UNREADABLE, "the encapsulated pixel data is truncated or malformed") from None
 
 
-def _read_header(dataset: Dataset) -> InstanceHeader:
+def _read_header(dataset: Dataset | RawHeader) -> InstanceHeader:
     try:
         return read_header(dataset)
     except InvalidHeader as error:
@@ -264,7 +279,7 @@ def _compare_with_stored(
 
 
 def _store_new(
-    content: bytes, dataset: Dataset, header: InstanceHeader, sha256: str, hospital: Hospital, source_name: str
+    content: bytes, dataset: Dataset | None, header: InstanceHeader, sha256: str, hospital: Hospital, source_name: str
 ) -> IngestResult:
     key = dicom_key(header.study_uid, header.series_uid, header.sop_uid, sha256)
     wrote = _write_file(key, content)
@@ -319,7 +334,9 @@ class _SeriesPlace:
     hospital_id: int
 
 
-def _index(dataset: Dataset, header: InstanceHeader, hospital: Hospital, key: str, sha256: str, size: int) -> _Indexed:
+def _index(
+    dataset: Dataset | None, header: InstanceHeader, hospital: Hospital, key: str, sha256: str, size: int
+) -> _Indexed:
     """Upsert patient record, study, series and instance; count what is new.
 
     Returns the instance's pk, the SHA-256 the index holds for it, and whether
@@ -336,7 +353,7 @@ def _index(dataset: Dataset, header: InstanceHeader, hospital: Hospital, key: st
 
 @transaction.atomic
 def _index_in_a_transaction(
-    dataset: Dataset, header: InstanceHeader, hospital: Hospital, key: str, sha256: str, size: int
+    dataset: Dataset | None, header: InstanceHeader, hospital: Hospital, key: str, sha256: str, size: int
 ) -> _Indexed:
     place = _find_series(header.series_uid)
     series_created = False
@@ -352,6 +369,7 @@ def _index_in_a_transaction(
         return _existing(header.sop_uid)
     _count_new_instance(place, series_created, header, size)
     if header.is_pdf or header.is_structured_report:
+        assert dataset is not None, "reports are read by pydicom (raw_header declines them)"
         _attach_report(dataset, header, place.study_id, instance_id)
     return _Indexed(instance_id, place.series_id, sha256, True)
 
