@@ -19,16 +19,20 @@ stays behind.
 """
 
 import contextlib
+import functools
 import hashlib
 import io
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pydicom
 from django.core.files.base import File
-from django.core.files.storage import default_storage
+from django.core.files.storage import default_storage, storages
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db import models as db_models
 from django.db.models import F
@@ -59,7 +63,7 @@ from imaging.models import (
     Study,
 )
 from imaging.raw_header import RawHeader, read_raw_header
-from imaging.storage import dicom_key
+from imaging.storage import AtomicFileSystemStorage, dicom_key
 
 logger = logging.getLogger(__name__)
 
@@ -281,10 +285,26 @@ def _compare_with_stored(
 def _store_new(
     content: bytes, dataset: Dataset | None, header: InstanceHeader, sha256: str, hospital: Hospital, source_name: str
 ) -> IngestResult:
+    """Write the file and the index rows; the transaction commits once the file is durable.
+
+    The file is written on another thread while the index statements run, so a
+    C-STORE waits for the longer of the two, not for their sum.
+    """
     key = dicom_key(header.study_uid, header.series_uid, header.sop_uid, sha256)
-    wrote = _write_file(key, content)
+    wrote = False
     try:
-        indexed = _index(dataset, header, hospital, key, sha256, len(content))
+        with transaction.atomic():
+            writing = _file_writer().submit(_write_file, key, content)
+            try:
+                indexed = _index(dataset, header, hospital, key, sha256, len(content))
+            finally:
+                wrote = writing.result()
+            if indexed.created:
+                transaction.on_commit(
+                    lambda: instance_stored.send(
+                        sender=Instance, instance_id=indexed.instance_id, series_id=indexed.series_id
+                    )
+                )
     except BaseException as error:
         if wrote:
             default_storage.delete(key)
@@ -299,15 +319,34 @@ def _store_new(
         return _compare_with_stored(
             indexed.instance_id, indexed.sha256, header, sha256, len(content), hospital, source_name
         )
-    transaction.on_commit(
-        lambda: instance_stored.send(sender=Instance, instance_id=indexed.instance_id, series_id=indexed.series_id)
-    )
     return _result(header, IngestOutcome.STORED, instance_id=indexed.instance_id)
+
+
+_writer: ThreadPoolExecutor | None = None
+
+
+def _file_writer() -> ThreadPoolExecutor:
+    """This process's file-writing threads (made anew after a fork: threads do not survive one)."""
+    global _writer
+    if _writer is None:
+        _writer = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dicom-file")
+    return _writer
+
+
+def _forget_file_writer() -> None:
+    global _writer
+    _writer = None
+
+
+os.register_at_fork(after_in_child=_forget_file_writer)
 
 
 def _write_file(key: str, content: bytes) -> bool:
     """Write `content` under `key`; False when the same content is there already."""
     try:
+        storage = storages["default"]
+        if isinstance(storage, AtomicFileSystemStorage):
+            return storage.write_once(key, content)
         if default_storage.exists(key):
             return False
         default_storage.save(key, File(io.BytesIO(content)))
@@ -399,6 +438,18 @@ SELECT (SELECT series_id FROM place), (SELECT patient_id FROM place), (SELECT ho
 """
 
 
+_ONE_STATEMENT_FIELDS = [f for f in Instance._meta.concrete_fields if not f.primary_key and f.attname != "series_id"]
+
+
+@functools.cache
+def _one_statement_sql() -> str:
+    quote = connection.ops.quote_name
+    return _ONE_STATEMENT.format(
+        columns=", ".join(quote(str(f.column)) for f in _ONE_STATEMENT_FIELDS),
+        placeholders=", ".join(["%s"] * len(_ONE_STATEMENT_FIELDS)),
+    )
+
+
 def _index_known_series_in_one_statement(
     header: InstanceHeader, hospital: Hospital, key: str, sha256: str, size: int
 ) -> _Indexed | None:
@@ -406,12 +457,8 @@ def _index_known_series_in_one_statement(
 
     None when the series is new to the index: the transaction path creates it.
     """
-    fields = [f for f in _INSTANCE_FIELDS if f.attname != "series_id"]
+    fields = _ONE_STATEMENT_FIELDS
     values = _instance_values(0, header, key, sha256, size)
-    quote = connection.ops.quote_name
-    sql = _ONE_STATEMENT.format(
-        columns=", ".join(quote(str(f.column)) for f in fields), placeholders=", ".join(["%s"] * len(fields))
-    )
     params = [
         header.series_uid,
         *(f.get_db_prep_save(values[f.attname], connection) for f in fields),
@@ -420,9 +467,13 @@ def _index_known_series_in_one_statement(
         size,
         timezone.now(),
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        series_id, patient_id, hospital_id, instance_id = cursor.fetchone()
+    connection.ensure_connection()
+    # Prepared on the server: planning this statement costs more than running it.
+    # Django's cursors bind on the client, so this one is psycopg's own.
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        row = cursor.execute(_one_statement_sql(), params, prepare=True).fetchone()
+    assert row is not None, "the statement's SELECT always returns one row"
+    series_id, patient_id, hospital_id, instance_id = row
     if series_id is None:
         return None
     if patient_id != header.patient_id or hospital_id != hospital.pk:

@@ -6,6 +6,7 @@ SOPInstanceUID can never overwrite each other and two writers of the same bytes
 write the same file.
 """
 
+import fcntl
 import os
 import tempfile
 from typing import Any
@@ -49,6 +50,69 @@ class AtomicFileSystemStorage(FileSystemStorage):
             os.unlink(temporary)
         _fsync_directory(directory)
         return name
+
+
+    def write_once(self, name: str, content: bytes) -> bool:
+        """Make `name` hold `content` durably; False when it held that already.
+
+        A DICOM object's file is created under its key and written under an
+        exclusive lock, then flushed: one journal commit, where a temporary file
+        and a link take two. The key is not yet in the index, so nobody reads it
+        half-written; whoever finds the file there takes the lock (so waits for
+        its writer), compares, and rewrites what a crash left incomplete.
+        """
+        path = self.path(name)
+        directory = os.path.dirname(path)
+        try:
+            fd = _create_exclusively(path, directory)
+        except FileExistsError:
+            return self._adopt(path, content)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            _write_all(fd, content)
+            os.fsync(fd)
+        except BaseException:
+            os.unlink(path)
+            raise
+        finally:
+            os.close(fd)
+        _fsync_directory(directory)
+        return True
+
+    def _adopt(self, path: str, content: bytes) -> bool:
+        fd = os.open(path, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if _read_all(fd) == content:
+                os.fsync(fd)  # its writer may not have got that far
+                return False
+            os.ftruncate(fd, 0)
+            _write_all(fd, content)
+            os.fsync(fd)
+            return True
+        finally:
+            os.close(fd)
+
+
+def _create_exclusively(path: str, directory: str) -> int:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    try:
+        return os.open(path, flags, 0o640)
+    except FileNotFoundError:
+        os.makedirs(directory, exist_ok=True)
+        return os.open(path, flags, 0o640)
+
+
+def _write_all(fd: int, content: bytes) -> None:
+    view = memoryview(content)
+    offset = 0
+    while offset < len(view):
+        offset += os.pwrite(fd, view[offset:], offset)
+
+
+def _read_all(fd: int) -> bytes:
+    size = os.fstat(fd).st_size
+    return os.pread(fd, size, 0) if size else b""
 
 
 def _fsync_directory(directory: str) -> None:

@@ -142,6 +142,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # A file, not memory, so that a process a test starts can share it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-portal.sqlite3")}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's cursors bind on the client and never prepare; psycopg prepares
+    # only the statements that ask for it (ingest's index write, whose planning
+    # costs more than its execution). Django's default, None, forbids even those.
+    DATABASES["default"]["OPTIONS"] = {"prepare_threshold": 1_000_000}
 
 STORAGES = {
     "default": {

@@ -13,8 +13,10 @@ from django.db import OperationalError
 from pydicom.data import get_testdata_file, get_testdata_files
 
 from imaging import synthetic
+from imaging.headers import read_header
 from imaging.ingest import IngestOutcome, IngestUnavailable, RejectionKind, ingest_instance, instance_stored
 from imaging.models import Hospital, IngestConflict, Instance, PatientRecord, Report, ReportKind, Series, Study
+from imaging.storage import dicom_key
 from tests.support.dicom import ALICE, BOB, ct_bytes, ct_slice, stored_files, study_spec
 
 pytestmark = pytest.mark.django_db
@@ -263,13 +265,15 @@ def test_it_announces_a_new_instance_after_commit(hospital: Hospital, django_cap
 def test_it_reports_a_full_disk_and_indexes_nothing(
     hospital: Hospital, storage_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def disk_full(*args: object, **kwargs: object) -> None:
+    def disk_full(fd: int, content: bytes) -> None:
+        os.write(fd, content[: len(content) // 2])
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("imaging.storage.AtomicFileSystemStorage._save", disk_full)
+    monkeypatch.setattr("imaging.storage._write_all", disk_full)
     with pytest.raises(IngestUnavailable, match="No space left"):
         ingest_instance(ct_bytes(), hospital)
     assert all(rows == [] for rows in index_rows().values())
+    assert stored_files(storage_root) == []  # the half-written file is gone too
 
 
 def test_it_removes_the_file_it_wrote_when_the_database_fails(
@@ -283,3 +287,15 @@ def test_it_removes_the_file_it_wrote_when_the_database_fails(
         ingest_instance(ct_bytes(), hospital)
     assert stored_files(storage_root) == []
     assert Instance.objects.count() == 0
+
+
+def test_it_replaces_a_half_written_file_a_crash_left_under_the_key(hospital: Hospital, storage_root: Path) -> None:
+    data = ct_bytes()
+    header = read_header(pydicom.dcmread(io.BytesIO(data)))
+    key = dicom_key(header.study_uid, header.series_uid, header.sop_uid, hashlib.sha256(data).hexdigest())
+    (storage_root / key).parent.mkdir(parents=True)
+    (storage_root / key).write_bytes(data[:100])
+    result = ingest_instance(data, hospital)
+    assert result.outcome == IngestOutcome.STORED
+    assert Instance.objects.get().storage_key == key
+    assert (storage_root / key).read_bytes() == data
