@@ -3,6 +3,7 @@
 import contextlib
 import os
 import signal
+import socket
 import sys
 import threading
 from types import FrameType
@@ -12,14 +13,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connections
 
-from imaging.dimse import (
-    HospitalDirectory,
-    SharedSocketServer,
-    StoreHandlers,
-    build_ae,
-    install_low_latency_reactors,
-    open_listening_socket,
-)
+from imaging.dimse import HospitalDirectory, RegionServices, supported_contexts
+from imaging.upper_layer import AcceptorSettings, Server, open_listening_socket
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # Set by SIGTERM/SIGINT. Installed before any fork, so a child that has not yet
@@ -58,19 +53,17 @@ class Command(BaseCommand):
         )
         self.stdout.flush()
         if processes == 1:
-            serve(options)
+            serve(options, open_listening_socket(options["host"], options["port"], options["max_associations"]))
             return
         children = []
         connections.close_all()  # each child opens its own
-        SharedSocketServer.listening_socket = open_listening_socket(
-            options["host"], options["port"], options["max_associations"]
-        )
+        listening = open_listening_socket(options["host"], options["port"], options["max_associations"])
         for _ in range(processes):
             pid = os.fork()
             if pid == 0:
                 code = 0
                 try:
-                    serve(options)
+                    serve(options, listening, shared=True)
                 except BaseException:  # noqa: BLE001 - a child reports and exits, never returns to the parent's code
                     code = 1
                     import traceback
@@ -82,17 +75,18 @@ class Command(BaseCommand):
         supervise(children)
 
 
-def serve(options: dict[str, Any]) -> None:
+def serve(options: dict[str, Any], listening: socket.socket, shared: bool = False) -> None:
     """One listener process: serve until SIGTERM/SIGINT, then drain and stop."""
-    install_low_latency_reactors()
     directory = HospitalDirectory()
     directory.refresh(force=True)
-    ae = build_ae(options["ae_title"], directory, options["max_pdu"], options["max_associations"])
-    handlers = StoreHandlers(directory)
-    server = ae.make_server(
-        (options["host"], options["port"]), evt_handlers=handlers.handlers(), server_class=SharedSocketServer
+    acceptor = AcceptorSettings(
+        ae_title=options["ae_title"],
+        max_pdu=options["max_pdu"],
+        contexts=supported_contexts(),
+        max_associations=options["max_associations"],
     )
-    ae._servers.append(server)  # as start_server does: its shutdown() expects to find it there
+    services = RegionServices(directory)
+    server = Server(listening, acceptor, services, shared=shared)
     for number in STOP_SIGNALS:
         signal.signal(number, request_stop)
     threading.Thread(target=server.serve_forever, name="dicom-accept", daemon=True).start()
@@ -102,10 +96,9 @@ def serve(options: dict[str, Any]) -> None:
         pass
     # No new associations; stores in progress finish, new ones are told to retry.
     server.shutdown()
-    handlers.stopping = True
-    handlers.wait_until_idle(options["drain_seconds"])
-    for assoc in list(ae.active_associations):
-        assoc.abort()
+    services.stopping = True
+    services.wait_until_idle(options["drain_seconds"])
+    server.abort_all()
     connections.close_all()
 
 
