@@ -23,8 +23,6 @@ import functools
 import hashlib
 import io
 import logging
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -285,26 +283,11 @@ def _compare_with_stored(
 def _store_new(
     content: bytes, dataset: Dataset | None, header: InstanceHeader, sha256: str, hospital: Hospital, source_name: str
 ) -> IngestResult:
-    """Write the file and the index rows; the transaction commits once the file is durable.
-
-    The file is written on another thread while the index statements run, so a
-    C-STORE waits for the longer of the two, not for their sum.
-    """
+    """Write the file, then the index rows: nothing in the index names a file that is not durable."""
     key = dicom_key(header.study_uid, header.series_uid, header.sop_uid, sha256)
-    wrote = False
+    wrote = _write_file(key, content)
     try:
-        with transaction.atomic():
-            writing = _file_writer().submit(_write_file, key, content)
-            try:
-                indexed = _index(dataset, header, hospital, key, sha256, len(content))
-            finally:
-                wrote = writing.result()
-            if indexed.created:
-                transaction.on_commit(
-                    lambda: instance_stored.send(
-                        sender=Instance, instance_id=indexed.instance_id, series_id=indexed.series_id
-                    )
-                )
+        indexed = _index(dataset, header, hospital, key, sha256, len(content))
     except BaseException as error:
         if wrote:
             default_storage.delete(key)
@@ -319,26 +302,10 @@ def _store_new(
         return _compare_with_stored(
             indexed.instance_id, indexed.sha256, header, sha256, len(content), hospital, source_name
         )
+    transaction.on_commit(
+        lambda: instance_stored.send(sender=Instance, instance_id=indexed.instance_id, series_id=indexed.series_id)
+    )
     return _result(header, IngestOutcome.STORED, instance_id=indexed.instance_id)
-
-
-_writer: ThreadPoolExecutor | None = None
-
-
-def _file_writer() -> ThreadPoolExecutor:
-    """This process's file-writing threads (made anew after a fork: threads do not survive one)."""
-    global _writer
-    if _writer is None:
-        _writer = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dicom-file")
-    return _writer
-
-
-def _forget_file_writer() -> None:
-    global _writer
-    _writer = None
-
-
-os.register_at_fork(after_in_child=_forget_file_writer)
 
 
 def _write_file(key: str, content: bytes) -> bool:
