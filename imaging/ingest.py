@@ -428,7 +428,7 @@ def _index_known_series_in_one_statement(
     values = _instance_values(0, header, key, sha256, size)
     params = [
         header.series_uid,
-        *(f.get_db_prep_save(values[f.attname], connection) for f in fields),
+        *(values[f.attname] for f in fields),  # str, int, float, bool, date, time: psycopg adapts them as they are
         header.patient_id,
         hospital.pk,
         size,
