@@ -7,17 +7,20 @@ import os
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pydicom
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, close_old_connections, connection
 from pydicom.data import get_testdata_file, get_testdata_files
 
+import imaging.ingest
 from imaging import synthetic
 from imaging.headers import read_header
 from imaging.ingest import IngestOutcome, IngestUnavailable, RejectionKind, ingest_instance, instance_stored
 from imaging.models import Hospital, IngestConflict, Instance, PatientRecord, Report, ReportKind, Series, Study
 from imaging.storage import dicom_key
 from tests.support.dicom import ALICE, BOB, ct_bytes, ct_slice, stored_files, study_spec
+from tests.support.processes import shared_database_url
 
 pytestmark = pytest.mark.django_db
 
@@ -299,3 +302,46 @@ def test_it_replaces_a_half_written_file_a_crash_left_under_the_key(hospital: Ho
     assert result.outcome == IngestOutcome.STORED
     assert Instance.objects.get().storage_key == key
     assert (storage_root / key).read_bytes() == data
+
+
+@pytest.mark.usefixtures("require_postgres")
+def test_it_commits_nothing_of_an_image_whose_file_fails_while_its_statement_runs(
+    transactional_db: None, hospital: Hospital, storage_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert ingest_instance(ct_bytes(number=1), hospital).outcome == IngestOutcome.STORED  # the series is known now
+
+    def disk_full(fd: int, content: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("imaging.storage._write_all", disk_full)
+        with pytest.raises(IngestUnavailable, match="No space left"):
+            ingest_instance(ct_bytes(number=2), hospital)
+    assert ingest_instance(ct_bytes(number=3), hospital).outcome == IngestOutcome.STORED
+    assert sorted(Instance.objects.values_list("instance_number", flat=True)) == [1, 3]
+    study = Study.objects.get()
+    assert study.number_of_instances == 2  # the refused image's count was rolled back with it
+    assert len(stored_files(storage_root)) == 2
+
+
+@pytest.mark.usefixtures("require_postgres")
+def test_it_removes_the_file_when_the_database_fails_while_it_is_written(
+    transactional_db: None, hospital: Hospital, storage_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert ingest_instance(ct_bytes(number=1), hospital).outcome == IngestOutcome.STORED
+    backend = connection.connection.info.backend_pid
+    write_file = imaging.ingest._write_file
+
+    def database_dies_meanwhile(key: str, content: bytes) -> bool:
+        with psycopg.connect(shared_database_url().replace("postgres://", "postgresql://"), autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [backend])
+        return write_file(key, content)
+
+    with monkeypatch.context() as patch:
+        patch.setattr("imaging.ingest._write_file", database_dies_meanwhile)
+        with pytest.raises(IngestUnavailable, match="database"):
+            ingest_instance(ct_bytes(number=2), hospital)
+    assert len(stored_files(storage_root)) == 1
+    close_old_connections()  # as the listener and the request cycle do before the next object
+    assert ingest_instance(ct_bytes(number=2), hospital).outcome == IngestOutcome.STORED
+    assert Instance.objects.count() == 2
