@@ -412,10 +412,14 @@ WITH place AS (
 ), counted_series AS (
     UPDATE imaging_series SET number_of_instances = number_of_instances + 1
     WHERE id IN (SELECT series_id FROM new)
+    RETURNING study_id
 ), counted_study AS (
+    -- Reads counted_series, so runs after it: every writer locks the series row,
+    -- then the study row. Unchained, PostgreSQL may run the two updates in
+    -- either order, and two listener processes deadlocked on them.
     UPDATE imaging_study SET number_of_instances = number_of_instances + 1, size_bytes = size_bytes + %s,
         updated_at = %s
-    WHERE id = (SELECT study_id FROM place) AND EXISTS (SELECT 1 FROM new)
+    WHERE id IN (SELECT study_id FROM counted_series)
 )
 SELECT (SELECT series_id FROM place), (SELECT patient_id FROM place), (SELECT hospital_id FROM place),
        (SELECT id FROM new)

@@ -4,6 +4,7 @@ import errno
 import hashlib
 import io
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from imaging.models import Hospital, IngestConflict, Instance, PatientRecord, Re
 from imaging.storage import dicom_key
 from tests.support.dicom import ALICE, BOB, ct_bytes, ct_slice, stored_files, study_spec
 from tests.support.processes import shared_database_url
+from tests.support.workers import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -345,3 +347,32 @@ def test_it_removes_the_file_when_the_database_fails_while_it_is_written(
     close_old_connections()  # as the listener and the request cycle do before the next object
     assert ingest_instance(ct_bytes(number=2), hospital).outcome == IngestOutcome.STORED
     assert Instance.objects.count() == 2
+
+
+@pytest.mark.usefixtures("require_postgres")
+def test_it_locks_a_series_row_before_its_study_row(transactional_db: None, hospital: Hospital) -> None:
+    """Every index writer takes the series row, then the study row: in one order, two writers cannot deadlock."""
+    ingest_instance(ct_bytes(number=1), hospital)
+    series = Series.objects.get()
+    url = shared_database_url().replace("postgres://", "postgresql://")
+    outcome: list[IngestOutcome] = []
+
+    def ingest_second() -> None:
+        try:
+            outcome.append(ingest_instance(ct_bytes(number=2), hospital).outcome)
+        finally:
+            connection.close()
+
+    with psycopg.connect(url) as holder, psycopg.connect(url, autocommit=True) as prober:
+        holder.execute("SELECT 1 FROM imaging_study WHERE id = %s FOR UPDATE", [series.study_id])
+        writer = threading.Thread(target=ingest_second)
+        writer.start()
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        assert wait_for(lambda: prober.execute(waiting).fetchone() == (1,), timeout=10)
+        with pytest.raises(psycopg.errors.LockNotAvailable):  # the writer holds the series row while it waits
+            prober.execute("SELECT 1 FROM imaging_series WHERE id = %s FOR UPDATE NOWAIT", [series.pk])
+        holder.rollback()
+        writer.join(timeout=10)
+    assert outcome == [IngestOutcome.STORED]
