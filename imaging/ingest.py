@@ -397,9 +397,9 @@ def _index_in_a_transaction(
     return _Indexed(instance_id, place.series_id, sha256, True)
 
 
-_ONE_STATEMENT = """
+_INSERT_INTO_KNOWN_SERIES = """
 WITH place AS (
-    SELECT se.id AS series_id, se.study_id, p.patient_id, p.hospital_id
+    SELECT se.id AS series_id, p.patient_id, p.hospital_id
     FROM imaging_series se
     JOIN imaging_study st ON st.id = se.study_id
     JOIN imaging_patientrecord p ON p.id = st.patient_id
@@ -408,59 +408,62 @@ WITH place AS (
     INSERT INTO imaging_instance ({columns}, series_id)
     SELECT {placeholders}, place.series_id FROM place WHERE place.patient_id = %s AND place.hospital_id = %s
     ON CONFLICT DO NOTHING
-    RETURNING id, series_id
-), counted_series AS (
-    UPDATE imaging_series SET number_of_instances = number_of_instances + 1
-    WHERE id IN (SELECT series_id FROM new)
-    RETURNING study_id
-), counted_study AS (
-    -- Reads counted_series, so runs after it: every writer locks the series row,
-    -- then the study row. Unchained, PostgreSQL may run the two updates in
-    -- either order, and two listener processes deadlocked on them.
-    UPDATE imaging_study SET number_of_instances = number_of_instances + 1, size_bytes = size_bytes + %s,
-        updated_at = %s
-    WHERE id IN (SELECT study_id FROM counted_series)
+    RETURNING id
 )
 SELECT (SELECT series_id FROM place), (SELECT patient_id FROM place), (SELECT hospital_id FROM place),
        (SELECT id FROM new)
 """
 
+# The series row, then the study row: the study update reads the series
+# update's RETURNING, so it runs after it, and every writer (this one and the
+# transaction path) locks the two in that order. Two unchained updates in one
+# statement run in an order of PostgreSQL's, and two listener processes
+# deadlocked on them.
+_COUNT_THE_INSTANCE = """
+WITH counted_series AS (
+    UPDATE imaging_series SET number_of_instances = number_of_instances + 1 WHERE id = %s RETURNING study_id
+)
+UPDATE imaging_study SET number_of_instances = number_of_instances + 1, size_bytes = size_bytes + %s, updated_at = %s
+WHERE id IN (SELECT study_id FROM counted_series)
+"""
 
-_ONE_STATEMENT_FIELDS = [f for f in Instance._meta.concrete_fields if not f.primary_key and f.attname != "series_id"]
+_INSERT_FIELDS = [f for f in Instance._meta.concrete_fields if not f.primary_key and f.attname != "series_id"]
 
 
 @functools.cache
-def _one_statement_sql() -> str:
+def _insert_into_known_series_sql() -> str:
     quote = connection.ops.quote_name
-    return _ONE_STATEMENT.format(
-        columns=", ".join(quote(str(f.column)) for f in _ONE_STATEMENT_FIELDS),
-        placeholders=", ".join(["%s"] * len(_ONE_STATEMENT_FIELDS)),
+    return _INSERT_INTO_KNOWN_SERIES.format(
+        columns=", ".join(quote(str(f.column)) for f in _INSERT_FIELDS),
+        placeholders=", ".join(["%s"] * len(_INSERT_FIELDS)),
     )
 
 
 def _index_known_series_in_one_statement(
     header: InstanceHeader, hospital: Hospital, file: _PendingFile, sha256: str
 ) -> _Indexed | None:
-    """PostgreSQL: find the series, insert the instance and count it, in one statement.
+    """PostgreSQL: find the series and insert the instance in one statement, count it in another.
 
     None when the series is new to the index: the transaction path creates it.
+    Both statements are prepared on the server (their planning costs more than
+    their execution); Django's cursors bind on the client, so these are psycopg's own.
     """
     values = _instance_values(0, header, file.key, sha256, file.size)
     params = [
         header.series_uid,
-        *(values[f.attname] for f in _ONE_STATEMENT_FIELDS),  # str, int, float, bool, date, time: as they are
+        *(values[f.attname] for f in _INSERT_FIELDS),  # str, int, float, bool, date, time: as they are
         header.patient_id,
         hospital.pk,
-        file.size,
-        timezone.now(),
     ]
     connection.ensure_connection()
     if connection.get_autocommit() and not connection.in_atomic_block:
-        row = _run_while_the_file_is_written(params, file)
+        row = _insert_while_the_file_is_written(params, file)
     else:  # inside the caller's transaction, which commits after this returns
         file.write()
         with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            row = cursor.execute(_one_statement_sql(), params, prepare=True).fetchone()
+            row = cursor.execute(_insert_into_known_series_sql(), params, prepare=True).fetchone()
+            if row is not None and row[3] is not None:
+                cursor.execute(_COUNT_THE_INSTANCE, [row[0], file.size, timezone.now()], prepare=True)
     assert row is not None, "the statement's SELECT always returns one row"
     series_id, patient_id, hospital_id, instance_id = row
     if series_id is None:
@@ -475,14 +478,14 @@ def _index_known_series_in_one_statement(
     return _Indexed(int(instance_id), int(series_id), sha256, True)
 
 
-def _run_while_the_file_is_written(params: list[Any], file: _PendingFile) -> tuple[Any, ...] | None:
-    """BEGIN and the statement go out together; the file is flushed while the server runs it; then COMMIT.
+def _insert_while_the_file_is_written(params: list[Any], file: _PendingFile) -> tuple[Any, ...] | None:
+    """BEGIN and the insert go out together; the file is flushed while the server runs them;
+    then the counts and COMMIT go out together.
 
     psycopg's pipeline sends without waiting, so a C-STORE waits for the longer
-    of the statement and the file's flush, not their sum, and still commits
-    only once the file is durable. The statement is prepared on the server:
-    its planning costs more than its execution (Django's cursors bind on the
-    client, so this one is psycopg's own).
+    of the insert and the file's flush, not their sum, and commits only once the
+    file is durable. The series and study rows every writer of the series
+    updates are locked only for the last round trip, not during the flush.
     """
     pg = connection.connection
     with connection.wrap_database_errors:
@@ -490,9 +493,11 @@ def _run_while_the_file_is_written(params: list[Any], file: _PendingFile) -> tup
             with pg.pipeline():
                 pg.execute("BEGIN")
                 cursor = psycopg.Cursor(pg)
-                cursor.execute(_one_statement_sql(), params, prepare=True)
+                cursor.execute(_insert_into_known_series_sql(), params, prepare=True)
                 file.write()
                 row = cursor.fetchone()
+                if row is not None and row[3] is not None:
+                    cursor.execute(_COUNT_THE_INSTANCE, [row[0], file.size, timezone.now()], prepare=True)
                 pg.execute("COMMIT")
         except BaseException:
             if not pg.closed and pg.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
