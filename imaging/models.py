@@ -211,7 +211,8 @@ class InstanceQuerySet(models.QuerySet["Instance"]):
 
 class Instance(models.Model):
     sop_uid = models.CharField(_("SOP Instance UID"), max_length=64, unique=True)
-    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
+    # No index of its own: instance_series_order starts with series_id.
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances", db_index=False)
     sop_class_uid = models.CharField(_("SOP Class UID"), max_length=64)
     transfer_syntax_uid = models.CharField(_("transfer syntax"), max_length=64)
     instance_number = models.IntegerField(_("instance number"), null=True, blank=True)
