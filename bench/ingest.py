@@ -32,6 +32,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from orthanc_config import write_orthanc_config
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SENDER = "BENCHSCU"
@@ -215,23 +217,7 @@ def orthanc(halves: list[Path], assocs: int) -> float:
     """Seconds for storescu to send `halves` to a fresh Orthanc, both in a network namespace of their own."""
     storage = halves[0].parent / "orthanc"
     storage.mkdir()
-    config = storage / "orthanc.json"
-    config.write_text(
-        json.dumps(
-            {
-                "Name": "bench",
-                "StorageDirectory": str(storage / "db"),
-                "IndexDirectory": str(storage / "db"),
-                "DicomAet": "ORTHANC",
-                "DicomPort": 4242,
-                "HttpPort": 8042,
-                "RemoteAccessAllowed": False,
-                "DicomCheckCalledAet": False,
-                "DicomAlwaysAllowStore": True,
-                "Plugins": [],
-            }
-        )
-    )
+    config = write_orthanc_config(storage)
     spec = storage / "spec.json"
     spec.write_text(json.dumps({"halves": [str(h) for h in halves], "assocs": assocs}))
     env = {

@@ -12,7 +12,6 @@ Prints:
 
 import argparse
 import datetime as dt
-import json
 import os
 import re
 import shutil
@@ -21,6 +20,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from orthanc_config import write_orthanc_config
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -243,25 +244,7 @@ wrk -t 2 -c "$CONNECTIONS" -d "${SECONDS_}s" -H "Accept: image/jpeg" http://127.
 def orthanc_rendered(scratch: Path, files: list[Path], connections: int, seconds: int) -> None:
     storage = scratch / "orthanc"
     storage.mkdir()
-    config = storage / "orthanc.json"
-    config.write_text(
-        json.dumps(
-            {
-                "Name": "bench",
-                "StorageDirectory": str(storage / "db"),
-                "IndexDirectory": str(storage / "db"),
-                "DicomAet": "ORTHANC",
-                "DicomPort": 4242,
-                "HttpPort": 8042,
-                "RemoteAccessAllowed": False,
-                "AuthenticationEnabled": False,
-                "DicomCheckCalledAet": False,
-                "DicomAlwaysAllowStore": True,
-                "Plugins": [],
-                "HttpThreadsCount": 50,
-            }
-        )
-    )
+    config = write_orthanc_config(storage, AuthenticationEnabled=False, HttpThreadsCount=50)
     env = {
         **os.environ,
         "CONFIG": str(config),

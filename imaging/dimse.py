@@ -26,7 +26,6 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import (
     JPEG2000,
-    UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
@@ -56,6 +55,7 @@ from imaging.tasks import RenderBatch, batched_renders
 from imaging.upper_layer import (
     AFFECTED_SOP_CLASS,
     AFFECTED_SOP_INSTANCE,
+    STORAGE_COMMITMENT_INSTANCE,
     Association,
     Message,
     presentation_context,
@@ -89,7 +89,6 @@ STATUS_CONFLICT = 0xC211
 STATUS_OTHER_PATIENT = 0xC212
 STATUS_PROCESSING_FAILURE = 0x0110
 
-STORAGE_COMMITMENT_INSTANCE = UID("1.2.840.10008.1.20.1.1")  # the well-known SOP instance
 NO_SUCH_OBJECT_INSTANCE = 0x0112
 CLASS_INSTANCE_CONFLICT = 0x0119
 
@@ -128,10 +127,6 @@ class HospitalDirectory:
             self._titles = {row.ae_title.strip(): row.hospital_id for row in rows}
             self._hospitals = {row.hospital_id: row.hospital for row in rows}
             self._loaded_at = time.monotonic()
-
-    def titles(self) -> list[str]:
-        self.refresh()
-        return list(self._titles)
 
     def hospital(self, ae_title: str) -> Hospital | None:
         self.refresh()

@@ -30,7 +30,7 @@ from typing import Any
 import psycopg
 import pydicom
 from django.core.files.base import File
-from django.core.files.storage import default_storage, storages
+from django.core.files.storage import default_storage
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db import models as db_models
 from django.db.models import F
@@ -61,7 +61,7 @@ from imaging.models import (
     Study,
 )
 from imaging.raw_header import RawHeader, read_raw_header
-from imaging.storage import AtomicFileSystemStorage, dicom_key
+from imaging.storage import dicom_key, write_once
 
 logger = logging.getLogger(__name__)
 
@@ -283,21 +283,22 @@ def _compare_with_stored(
 def _store_new(
     content: bytes, dataset: Dataset | None, header: InstanceHeader, sha256: str, hospital: Hospital, source_name: str
 ) -> IngestResult:
-    """Write the file and the index rows; nothing in the index names a file that is not durable."""
-    file = _PendingFile(dicom_key(header.study_uid, header.series_uid, header.sop_uid, sha256), content)
+    """Write the file, then the index rows: nothing in the index names a file that is not durable."""
+    key = dicom_key(header.study_uid, header.series_uid, header.sop_uid, sha256)
+    wrote = _write_file(key, content)
     try:
-        indexed = _index(dataset, header, hospital, file, sha256)
+        indexed = _index(dataset, header, hospital, key, sha256, len(content))
     except BaseException as error:
-        if file.wrote:
-            default_storage.delete(file.key)
+        if wrote:
+            default_storage.delete(key)
         if isinstance(error, OperationalError | InterfaceError):
             raise IngestUnavailable(f"the index database is unavailable: {error}") from error
         if isinstance(error, DatabaseError | ValueError):
             raise _Rejected(RejectionKind.INVALID, f"the index refused a header value: {error}") from error
         raise
     if not indexed.created:
-        if file.wrote and indexed.sha256 != sha256:
-            default_storage.delete(file.key)
+        if wrote and indexed.sha256 != sha256:
+            default_storage.delete(key)
         return _compare_with_stored(
             indexed.instance_id, indexed.sha256, header, sha256, len(content), hospital, source_name
         )
@@ -307,34 +308,10 @@ def _store_new(
     return _result(header, IngestOutcome.STORED, instance_id=indexed.instance_id)
 
 
-class _PendingFile:
-    """The object's file, written (and flushed) once, whenever the index path is ready for it."""
-
-    def __init__(self, key: str, content: bytes) -> None:
-        self.key = key
-        self.content = content
-        self.size = len(content)
-        self.written = False
-        self.wrote = False  # this call made the file (so removes it if the index refuses)
-
-    def write(self) -> None:
-        if not self.written:
-            self.wrote = _write_file(self.key, self.content)
-            self.written = True
-
-
 def _write_file(key: str, content: bytes) -> bool:
     """Write `content` under `key`; False when the same content is there already."""
     try:
-        storage = storages["default"]
-        if isinstance(storage, AtomicFileSystemStorage):
-            return storage.write_once(key, content)
-        if default_storage.exists(key):
-            return False
-        default_storage.save(key, File(io.BytesIO(content)))
-        return True
-    except FileExistsError:
-        return False
+        return write_once(key, content)
     except OSError as error:
         raise IngestUnavailable(f"storage cannot take the file: {error}") from error
 
@@ -356,7 +333,7 @@ class _SeriesPlace:
 
 
 def _index(
-    dataset: Dataset | None, header: InstanceHeader, hospital: Hospital, file: _PendingFile, sha256: str
+    dataset: Dataset | None, header: InstanceHeader, hospital: Hospital, key: str, sha256: str, size: int
 ) -> _Indexed:
     """Upsert patient record, study, series and instance; count what is new.
 
@@ -364,14 +341,12 @@ def _index(
     this call created it. The common case (another image of a series the index
     knows) is one statement on PostgreSQL and five on SQLite, in plain SQL: the
     ORM costs ~0.4 ms a statement on these machines, more than the database.
-    The file is written before anything that names it commits.
     """
     if connection.vendor == "postgresql" and not (header.is_pdf or header.is_structured_report):
-        indexed = _index_known_series_in_one_statement(header, hospital, file, sha256)
+        indexed = _index_known_series_in_one_statement(header, hospital, key, sha256, size)
         if indexed is not None:
             return indexed
-    file.write()
-    return _index_in_a_transaction(dataset, header, hospital, file.key, sha256, file.size)
+    return _index_in_a_transaction(dataset, header, hospital, key, sha256, size)
 
 
 @transaction.atomic
@@ -439,9 +414,9 @@ def _one_statement_sql() -> str:
 
 
 def _index_known_series_in_one_statement(
-    header: InstanceHeader, hospital: Hospital, file: _PendingFile, sha256: str
+    header: InstanceHeader, hospital: Hospital, key: str, sha256: str, size: int
 ) -> _Indexed | None:
-    """PostgreSQL: find the series, insert the instance and count it, in one round trip, after the file.
+    """PostgreSQL: find the series, insert the instance and count it, in one round trip.
 
     None when the series is new to the index: the transaction path creates it.
     The statement is prepared on the server: its planning costs more than its
@@ -450,16 +425,15 @@ def _index_known_series_in_one_statement(
     pipeline, committing after) was tried: the second round trip it needs cost
     more than the overlap saved, ~0.2 ms an image.
     """
-    values = _instance_values(0, header, file.key, sha256, file.size)
+    values = _instance_values(0, header, key, sha256, size)
     params = [
         header.series_uid,
         *(values[f.attname] for f in _ONE_STATEMENT_FIELDS),  # str, int, float, bool, date, time: as they are
         header.patient_id,
         hospital.pk,
-        file.size,
+        size,
         timezone.now(),
     ]
-    file.write()
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         row = cursor.execute(_one_statement_sql(), params, prepare=True).fetchone()

@@ -30,7 +30,7 @@ NOT_EXPLICIT_LITTLE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1.99", "1.2.840.1
 LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 UNDEFINED_LENGTH = 0xFFFFFFFF
 ITEM, ITEM_DELIMITER, SEQUENCE_DELIMITER = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
-PIXEL_DATA_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009}
+PIXEL_DATA = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData", 0x7FE00009: "DoubleFloatPixelData"}
 SPECIFIC_CHARACTER_SET = 0x00080005
 
 # Character sets without code extensions, as Python names them (PS3.3 C.12.1.1.2);
@@ -164,16 +164,16 @@ def _walk(
             raise Declined
         if length == UNDEFINED_LENGTH:
             offset = _skip_undefined(data, start, end, tag, vr, explicit)
-            if found is not None and tag in PIXEL_DATA_TAGS:
-                present.add(_pixel_keyword(tag))
+            if found is not None and tag in PIXEL_DATA:
+                present.add(PIXEL_DATA[tag])
             continue
         if start + length > end:
             raise Declined
         if found is not None:
             if tag in TAGS:
                 found.setdefault(tag, (vr, start, length))
-            elif tag in PIXEL_DATA_TAGS:
-                present.add(_pixel_keyword(tag))
+            elif tag in PIXEL_DATA:
+                present.add(PIXEL_DATA[tag])
             elif tag == SPECIFIC_CHARACTER_SET:
                 found[tag] = (vr, start, length)
         offset = start + length
@@ -182,7 +182,7 @@ def _walk(
 
 def _skip_undefined(data: memoryview, offset: int, end: int, tag: int, vr: bytes, explicit: bool) -> int:
     """Skip a sequence, an encapsulated pixel data or a UN of undefined length (PS3.5 7.5, A.4, 6.2.2)."""
-    if tag in PIXEL_DATA_TAGS:
+    if tag in PIXEL_DATA:
         return _skip_fragments(data, offset, end)
     nested_explicit = explicit and vr != b"UN"  # a UN's content is Implicit VR Little Endian
     while offset + 8 <= end:
@@ -214,10 +214,6 @@ def _skip_fragments(data: memoryview, offset: int, end: int) -> int:
             raise Declined
         offset += length
     raise Declined
-
-
-def _pixel_keyword(tag: int) -> str:
-    return {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData", 0x7FE00009: "DoubleFloatPixelData"}[tag]
 
 
 def _uid(data: memoryview, element: tuple[bytes, int, int] | None) -> str:

@@ -7,12 +7,13 @@ write the same file.
 """
 
 import fcntl
+import io
 import os
 import tempfile
 from typing import Any
 
 from django.core.files.base import File
-from django.core.files.storage import FileSystemStorage
+from django.core.files.storage import FileSystemStorage, storages
 
 
 def dicom_key(study_uid: str, series_uid: str, sop_uid: str, sha256: str) -> str:
@@ -95,6 +96,20 @@ class AtomicFileSystemStorage(FileSystemStorage):
             return True
         finally:
             os.close(fd)
+
+
+def write_once(name: str, content: bytes) -> bool:
+    """Make the default storage hold `content` under `name`; False when it held that already."""
+    storage = storages["default"]
+    if isinstance(storage, AtomicFileSystemStorage):
+        return storage.write_once(name, content)
+    try:  # another storage (S3): a PUT is atomic, and keys name their content
+        if storage.exists(name):
+            return False
+        storage.save(name, File(io.BytesIO(content)))
+        return True
+    except FileExistsError:
+        return False
 
 
 def _create_exclusively(path: str, directory: str) -> int:

@@ -44,6 +44,7 @@ from pynetdicom.presentation import PresentationContext, negotiate_as_acceptor
 logger = logging.getLogger(__name__)
 
 APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"  # PS3.7 A.2.1
+STORAGE_COMMITMENT_INSTANCE = "1.2.840.10008.1.20.1.1"  # the well-known SOP instance (PS3.4 J.3.1)
 
 A_ASSOCIATE_RQ_PDU, A_ASSOCIATE_AC_PDU, A_ASSOCIATE_RJ_PDU = 0x01, 0x02, 0x03
 P_DATA_TF_PDU, A_RELEASE_RQ_PDU, A_RELEASE_RP_PDU, A_ABORT_PDU = 0x04, 0x05, 0x06, 0x07
@@ -423,7 +424,7 @@ class Association:
             COMMAND_FIELD: us(N_EVENT_REPORT_RQ),
             MESSAGE_ID: us(next(self._message_ids) & 0xFFFF),
             DATASET_TYPE: us(0x0001),
-            AFFECTED_SOP_INSTANCE: ui("1.2.840.10008.1.20.1.1"),
+            AFFECTED_SOP_INSTANCE: ui(STORAGE_COMMITMENT_INSTANCE),
             EVENT_TYPE_ID: us(event_type),
         }
         dataset = encode(report, context.is_implicit_vr, context.is_little_endian, context.is_deflated)
