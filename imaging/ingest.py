@@ -5,7 +5,8 @@ Every entry point (file import, C-STORE, STOW-RS) calls `ingest_instance`:
 1. parse the bytes with pydicom and reject what is not a whole DICOM object;
 2. validate its identity (UIDs, PatientID) before any of it names a path;
 3. write the file to storage atomically under a key that names its content
-   (nothing is written when that key holds the same content already);
+   (nothing is written when that key holds the same content already); the
+   listener flushes it while step 4 runs (`imaging.flushing`);
 4. upsert patient record, study, series and instance in one transaction;
 5. compare with what the index held: identical bytes change nothing, different
    bytes under a known SOPInstanceUID are recorded as a conflict and the file
@@ -18,6 +19,7 @@ A failure after step 3 removes the file this call wrote, so nothing half-written
 stays behind.
 """
 
+import concurrent.futures
 import contextlib
 import functools
 import hashlib
@@ -25,7 +27,7 @@ import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 import pydicom
@@ -59,9 +61,10 @@ from imaging.models import (
     ReportKind,
     Series,
     Study,
+    UnflushedFile,
 )
 from imaging.raw_header import RawHeader, read_raw_header
-from imaging.storage import dicom_key, write_once
+from imaging.storage import dicom_key, flushes_later, write_once
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +110,14 @@ class IngestResult:
         return self.outcome in (IngestOutcome.STORED, IngestOutcome.DUPLICATE)
 
 
+class FileFlusher(Protocol):
+    """Flushes a file while the index statement runs (`imaging.flushing.Flusher`)."""
+
+    def flush(self, key: str) -> "concurrent.futures.Future[None]": ...
+
+    def flushed(self, instance_id: int) -> None: ...
+
+
 class _Rejected(Exception):
     def __init__(self, kind: RejectionKind, reason: str) -> None:
         super().__init__(reason)
@@ -114,8 +125,13 @@ class _Rejected(Exception):
         self.reason = reason
 
 
-def ingest_instance(source: bytes | Path, hospital: Hospital, *, source_name: str = "") -> IngestResult:
+def ingest_instance(
+    source: bytes | Path, hospital: Hospital, *, source_name: str = "", flusher: FileFlusher | None = None
+) -> IngestResult:
     """Take one DICOM object from `hospital` into the index (the steps are above).
+
+    With `flusher`, the file is flushed while the index statement runs, where
+    that is safe to do (`imaging.flushing`); the result waits for both.
 
     Raises IngestUnavailable when storage or the database fails; every other
     problem with the object comes back as a REJECTED result with a reason.
@@ -127,7 +143,7 @@ def ingest_instance(source: bytes | Path, hospital: Hospital, *, source_name: st
         return IngestResult(IngestOutcome.REJECTED, reason=rejected.reason, rejection=rejected.kind)
     sha256 = hashlib.sha256(content).hexdigest()
     try:
-        return _store_new(content, dataset, header, sha256, hospital, source_name)
+        return _store_new(content, dataset, header, sha256, hospital, source_name, flusher)
     except _Rejected as rejected:
         return _result(header, IngestOutcome.REJECTED, reason=rejected.reason, rejection=rejected.kind)
 
@@ -281,14 +297,25 @@ def _compare_with_stored(
 
 
 def _store_new(
-    content: bytes, dataset: Dataset | None, header: InstanceHeader, sha256: str, hospital: Hospital, source_name: str
+    content: bytes,
+    dataset: Dataset | None,
+    header: InstanceHeader,
+    sha256: str,
+    hospital: Hospital,
+    source_name: str,
+    flusher: FileFlusher | None,
 ) -> IngestResult:
-    """Write the file, then the index rows: nothing in the index names a file that is not durable."""
+    """Write the file, then the index rows: nothing in the index names a file that is not durable,
+    unless an `UnflushedFile` row says that its flush was still running (`imaging.flushing`)."""
     key = dicom_key(header.study_uid, header.series_uid, header.sop_uid, sha256)
-    wrote = _write_file(key, content)
+    overlap = flusher is not None and _can_overlap(header)
+    wrote = _write_file(key, content, flush=not overlap)
+    flushing = flusher.flush(key) if flusher is not None and overlap and wrote else None
     try:
-        indexed = _index(dataset, header, hospital, key, sha256, len(content))
+        indexed = _index(dataset, header, hospital, key, sha256, len(content), flushing)
     except BaseException as error:
+        if flushing is not None:
+            concurrent.futures.wait([flushing])  # before the file goes
         if wrote:
             default_storage.delete(key)
         if isinstance(error, OperationalError | InterfaceError):
@@ -296,6 +323,10 @@ def _store_new(
         if isinstance(error, DatabaseError | ValueError):
             raise _Rejected(RejectionKind.INVALID, f"the index refused a header value: {error}") from error
         raise
+    if flushing is not None:
+        _finish_flush(flushing)  # an error leaves the row, and its UnflushedFile row, to a re-send or start-up
+    if flusher is not None and (indexed.marked or (not indexed.created and indexed.sha256 == sha256)):
+        flusher.flushed(indexed.instance_id)  # its file is durable now, whoever wrote it
     if not indexed.created:
         if wrote and indexed.sha256 != sha256:
             default_storage.delete(key)
@@ -308,12 +339,24 @@ def _store_new(
     return _result(header, IngestOutcome.STORED, instance_id=indexed.instance_id)
 
 
-def _write_file(key: str, content: bytes) -> bool:
+def _write_file(key: str, content: bytes, flush: bool) -> bool:
     """Write `content` under `key`; False when the same content is there already."""
     try:
-        return write_once(key, content)
+        return write_once(key, content, flush)
     except OSError as error:
         raise IngestUnavailable(f"storage cannot take the file: {error}") from error
+
+
+def _finish_flush(flushing: "concurrent.futures.Future[None]") -> None:
+    try:
+        flushing.result()
+    except OSError as error:
+        raise IngestUnavailable(f"storage cannot flush the file: {error}") from error
+
+
+def _can_overlap(header: InstanceHeader) -> bool:
+    """The one statement, on PostgreSQL, over a local filesystem: the kind of store whose flushes overlap."""
+    return connection.vendor == "postgresql" and not (header.is_pdf or header.is_structured_report) and flushes_later()
 
 
 @dataclass(frozen=True)
@@ -322,6 +365,7 @@ class _Indexed:
     series_id: int
     sha256: str  # what the index holds for the SOPInstanceUID
     created: bool
+    marked: bool = False  # an UnflushedFile row was inserted with it
 
 
 @dataclass(frozen=True)
@@ -333,7 +377,13 @@ class _SeriesPlace:
 
 
 def _index(
-    dataset: Dataset | None, header: InstanceHeader, hospital: Hospital, key: str, sha256: str, size: int
+    dataset: Dataset | None,
+    header: InstanceHeader,
+    hospital: Hospital,
+    key: str,
+    sha256: str,
+    size: int,
+    flushing: "concurrent.futures.Future[None] | None" = None,
 ) -> _Indexed:
     """Upsert patient record, study, series and instance; count what is new.
 
@@ -341,11 +391,15 @@ def _index(
     this call created it. The common case (another image of a series the index
     knows) is one statement on PostgreSQL and five on SQLite, in plain SQL: the
     ORM costs ~0.4 ms a statement on these machines, more than the database.
+    While the file is `flushing`, the one statement marks the row it creates
+    unflushed; the transaction path waits for the flush instead.
     """
     if connection.vendor == "postgresql" and not (header.is_pdf or header.is_structured_report):
-        indexed = _index_known_series_in_one_statement(header, hospital, key, sha256, size)
+        indexed = _index_known_series_in_one_statement(header, hospital, key, sha256, size, flushing is not None)
         if indexed is not None:
             return indexed
+    if flushing is not None:
+        _finish_flush(flushing)
     return _index_in_a_transaction(dataset, header, hospital, key, sha256, size)
 
 
@@ -384,7 +438,7 @@ WITH place AS (
     SELECT {placeholders}, place.series_id FROM place WHERE place.patient_id = %s AND place.hospital_id = %s
     ON CONFLICT DO NOTHING
     RETURNING id, series_id
-), counted_series AS (
+){unflushed}, counted_series AS (
     UPDATE imaging_series SET number_of_instances = number_of_instances + 1
     WHERE id IN (SELECT series_id FROM new)
     RETURNING study_id
@@ -401,22 +455,29 @@ SELECT (SELECT series_id FROM place), (SELECT patient_id FROM place), (SELECT ho
        (SELECT id FROM new)
 """
 
+_UNFLUSHED = """, unflushed AS (
+    INSERT INTO imaging_unflushedfile (instance_id) SELECT id FROM new
+)"""
+
 _ONE_STATEMENT_FIELDS = [f for f in Instance._meta.concrete_fields if not f.primary_key and f.attname != "series_id"]
 
 
 @functools.cache
-def _one_statement_sql() -> str:
+def _one_statement_sql(unflushed: bool) -> str:
     quote = connection.ops.quote_name
     return _ONE_STATEMENT.format(
         columns=", ".join(quote(str(f.column)) for f in _ONE_STATEMENT_FIELDS),
         placeholders=", ".join(["%s"] * len(_ONE_STATEMENT_FIELDS)),
+        unflushed=_UNFLUSHED if unflushed else "",
     )
 
 
 def _index_known_series_in_one_statement(
-    header: InstanceHeader, hospital: Hospital, key: str, sha256: str, size: int
+    header: InstanceHeader, hospital: Hospital, key: str, sha256: str, size: int, unflushed: bool = False
 ) -> _Indexed | None:
     """PostgreSQL: find the series, insert the instance and count it, in one round trip.
+
+    With `unflushed`, the new row gets its `UnflushedFile` row in the same statement.
 
     None when the series is new to the index: the transaction path creates it.
     The statement is prepared on the server: its planning costs more than its
@@ -436,7 +497,7 @@ def _index_known_series_in_one_statement(
     ]
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        row = cursor.execute(_one_statement_sql(), params, prepare=True).fetchone()
+        row = cursor.execute(_one_statement_sql(unflushed), params, prepare=True).fetchone()
     assert row is not None, "the statement's SELECT always returns one row"
     series_id, patient_id, hospital_id, instance_id = row
     if series_id is None:
@@ -448,7 +509,27 @@ def _index_known_series_in_one_statement(
         )
     if instance_id is None:
         return _existing(header.sop_uid)
-    return _Indexed(int(instance_id), int(series_id), sha256, True)
+    return _Indexed(int(instance_id), int(series_id), sha256, True, marked=unflushed)
+
+
+@transaction.atomic
+def unindex_instance(instance_id: int) -> None:
+    """Take an instance out of the index, with its counts: series row, then study row, as every writer locks them."""
+    place = Instance.objects.filter(pk=instance_id).values_list("series_id", "series__study_id", "size_bytes").first()
+    if place is None:
+        return
+    series_id, study_id, size = place
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE imaging_series SET number_of_instances = number_of_instances - 1 WHERE id = %s", [series_id]
+        )
+        cursor.execute(
+            "UPDATE imaging_study SET number_of_instances = number_of_instances - 1, size_bytes = size_bytes - %s, "
+            "updated_at = %s WHERE id = %s",
+            [size, timezone.now(), study_id],
+        )
+    Instance.objects.filter(pk=instance_id).delete()
+    UnflushedFile.objects.filter(instance_id=instance_id).delete()
 
 
 def _existing(sop_uid: str) -> _Indexed:

@@ -298,6 +298,26 @@ class Report(models.Model):
             return encapsulated_document(pydicom.dcmread(handle))
 
 
+class UnflushedFile(models.Model):
+    """An instance whose file was still being flushed when its index row committed.
+
+    The listener flushes a C-STORE's file while the statement that indexes it
+    runs, and answers when both are done (`imaging.flushing`). Until the flush
+    is known to have succeeded this row says so; start-up checks the file of
+    every row left by a crash, and takes out of the index an instance whose file
+    did not survive (its sender was never told it was stored).
+    """
+
+    instance = models.OneToOneField(Instance, on_delete=models.CASCADE, primary_key=True, related_name="+")
+
+    class Meta:
+        verbose_name = _("unflushed file")
+        verbose_name_plural = _("unflushed files")
+
+    def __str__(self) -> str:
+        return f"unflushed file of instance {self.instance_id}"
+
+
 class IngestConflict(models.Model):
     """Different bytes arrived under a SOPInstanceUID the index already holds.
 

@@ -52,8 +52,11 @@ class AtomicFileSystemStorage(FileSystemStorage):
         _fsync_directory(directory)
         return name
 
-    def write_once(self, name: str, content: bytes) -> bool:
+    def write_once(self, name: str, content: bytes, flush: bool = True) -> bool:
         """Make `name` hold `content` durably; False when it held that already.
+
+        With `flush=False` a new file is left for the caller to flush (`flush`):
+        the listener flushes it while the index statement runs (`imaging.flushing`).
 
         A DICOM object's file is created under its key and written under an
         exclusive lock, then flushed: one journal commit, where a temporary file
@@ -75,13 +78,22 @@ class AtomicFileSystemStorage(FileSystemStorage):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             _write_all(fd, content)
-            os.fsync(fd)
+            if flush:
+                os.fsync(fd)
         except BaseException:
             os.unlink(path)
             raise
         finally:
             os.close(fd)
         return True
+
+    def flush(self, name: str) -> None:
+        """Flush a file written with `write_once(..., flush=False)` to disk."""
+        fd = os.open(self.path(name), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def _adopt(self, path: str, content: bytes) -> bool:
         fd = os.open(path, os.O_RDWR)
@@ -98,11 +110,15 @@ class AtomicFileSystemStorage(FileSystemStorage):
             os.close(fd)
 
 
-def write_once(name: str, content: bytes) -> bool:
-    """Make the default storage hold `content` under `name`; False when it held that already."""
+def write_once(name: str, content: bytes, flush: bool = True) -> bool:
+    """Make the default storage hold `content` under `name`; False when it held that already.
+
+    `flush=False` leaves a new file unflushed where the storage can (see
+    `flushes_later`); the caller then calls `flush(name)`.
+    """
     storage = storages["default"]
     if isinstance(storage, AtomicFileSystemStorage):
-        return storage.write_once(name, content)
+        return storage.write_once(name, content, flush)
     try:  # another storage (S3): a PUT is atomic, and keys name their content
         if storage.exists(name):
             return False
@@ -110,6 +126,18 @@ def write_once(name: str, content: bytes) -> bool:
         return True
     except FileExistsError:
         return False
+
+
+def flushes_later() -> bool:
+    """Whether the default storage can write a file now and flush it later (a local filesystem can)."""
+    return isinstance(storages["default"], AtomicFileSystemStorage)
+
+
+def flush(name: str) -> None:
+    """Flush a file written with `write_once(name, content, flush=False)`."""
+    storage = storages["default"]
+    if isinstance(storage, AtomicFileSystemStorage):
+        storage.flush(name)
 
 
 def _create_exclusively(path: str, directory: str) -> int:

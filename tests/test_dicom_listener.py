@@ -18,10 +18,11 @@ from pynetdicom import AE, build_role, evt
 from pynetdicom.sop_class import _STORAGE_CLASSES, StorageCommitmentPushModel  # type: ignore[attr-defined]
 
 from imaging import synthetic
-from imaging.models import Hospital, IngestConflict, Instance, Render, RenderStatus, Series, Study
+from imaging.ingest import IngestUnavailable, ingest_instance
+from imaging.models import Hospital, IngestConflict, Instance, Render, RenderStatus, Series, Study, UnflushedFile
 from imaging.renders import RenderSpec
 from imaging.tasks import middle_instance
-from tests.support.dicom import ct_slice, stored_files, study_spec
+from tests.support.dicom import ct_bytes, ct_slice, stored_files, study_spec
 from tests.support.processes import (
     free_port,
     manage_process,
@@ -405,6 +406,38 @@ def test_it_drains_and_stops_cleanly_on_sigterm(
     assert all((storage_root / i.storage_key).is_file() for i in instances)
     assert not [p for p in stored_files(storage_root) if p.name.startswith(".tmp-")]
     assert len(stored_files(storage_root)) == len(instances)
+    assert UnflushedFile.objects.count() == 0  # every flush finished, and is known to have
+
+
+def test_it_takes_out_of_the_index_at_start_up_what_a_crash_left_without_its_file(
+    require_postgres: None,
+    transactional_db: None,
+    hospital: Hospital,
+    storage_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from imaging.flushing import Flusher
+
+    flusher = Flusher().start()
+    ingest_instance(ct_bytes(number=1), hospital, flusher=flusher)
+    with monkeypatch.context() as patch:
+        patch.setattr("imaging.flushing.flush", lambda key: (_ for _ in ()).throw(OSError(5, "Input/output error")))
+        with pytest.raises(IngestUnavailable):
+            ingest_instance(ct_bytes(number=2), hospital, flusher=flusher)
+    flusher.stop()
+    lost = Instance.objects.get(instance_number=2)
+    (storage_root / lost.storage_key).unlink()  # the crash: its flush never happened
+    running = start_listener(storage_root, processes=1)
+    try:
+        assert list(Instance.objects.values_list("instance_number", flat=True)) == [1]
+        assert UnflushedFile.objects.count() == 0
+        assert "1 instances whose file was lost taken out of the index" in output_of(running.process)
+        statuses: list[int] = []
+        send(running.port, [ct_slice(number=2)], statuses)  # the sender's retry
+        assert statuses == [0]
+        assert Instance.objects.count() == 2
+    finally:
+        assert running.stop() == 0
 
 
 @pytest.mark.slow

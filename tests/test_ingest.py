@@ -334,10 +334,10 @@ def test_it_removes_the_file_when_the_database_fails_while_it_is_written(
     backend = connection.connection.info.backend_pid
     write_file = imaging.ingest._write_file
 
-    def database_dies_meanwhile(key: str, content: bytes) -> bool:
+    def database_dies_meanwhile(key: str, content: bytes, flush: bool) -> bool:
         with psycopg.connect(shared_database_url().replace("postgres://", "postgresql://"), autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", [backend])
-        return write_file(key, content)
+        return write_file(key, content, flush)
 
     with monkeypatch.context() as patch:
         patch.setattr("imaging.ingest._write_file", database_dies_meanwhile)

@@ -12,9 +12,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import connections
+from django.db import DatabaseError, connections
 
 from imaging.dimse import HospitalDirectory, RegionServices, supported_contexts
+from imaging.flushing import Flusher, check_unflushed_files
+from imaging.tasks import prepare_render_queue
 from imaging.upper_layer import AcceptorSettings, Server, open_listening_socket
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -53,6 +55,7 @@ class Command(BaseCommand):
             f"{processes} process{'es' if processes > 1 else ''}"
         )
         self.stdout.flush()
+        self.check_unflushed_files()
         if processes == 1:
             serve(options, open_listening_socket(options["host"], options["port"], options["max_associations"]))
             return
@@ -75,6 +78,20 @@ class Command(BaseCommand):
             children.append(pid)
         supervise(children)
 
+    def check_unflushed_files(self) -> None:
+        """Before any store: the files a crash may have cut short while they were being flushed."""
+        try:
+            kept, removed = check_unflushed_files()
+        except (DatabaseError, OSError) as error:
+            self.stderr.write(f"files left unflushed by a crash not checked (the next start will): {error}")
+            return
+        finally:
+            connections.close_all()
+        if kept or removed:
+            self.stderr.write(
+                f"after a crash: {kept} files whole, {removed} instances whose file was lost taken out of the index"
+            )
+
 
 def serve(options: dict[str, Any], listening: socket.socket, shared: bool = False) -> None:
     """One listener process: serve until SIGTERM/SIGINT, then drain and stop."""
@@ -86,8 +103,10 @@ def serve(options: dict[str, Any], listening: socket.socket, shared: bool = Fals
         contexts=supported_contexts(),
         max_associations=options["max_associations"],
     )
-    services = RegionServices(directory)
+    flusher = Flusher().start()
+    services = RegionServices(directory, flusher)
     server = Server(listening, acceptor, services, shared=shared)
+    prepare_render_queue()
     # Django, pydicom and pynetdicom leave ~10^5 long-lived objects; the
     # collector need not walk them again on each full collection.
     gc.freeze()
@@ -103,6 +122,7 @@ def serve(options: dict[str, Any], listening: socket.socket, shared: bool = Fals
     services.stopping = True
     services.wait_until_idle(options["drain_seconds"])
     server.abort_all()
+    flusher.stop()
     connections.close_all()
 
 
