@@ -49,7 +49,7 @@ from pynetdicom import (
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import StorageCommitmentPushModel, Verification  # type: ignore[attr-defined]
 
-from imaging.ingest import FileFlusher, IngestOutcome, IngestUnavailable, RejectionKind, ingest_instance
+from imaging.ingest import FlushLedger, IngestOutcome, IngestUnavailable, RejectionKind, ingest_instance
 from imaging.models import Hospital, HospitalAETitle, Instance
 from imaging.tasks import RenderBatch, batched_renders
 from imaging.upper_layer import (
@@ -156,13 +156,13 @@ def supported_contexts() -> list[PresentationContext]:
 class RegionServices:
     """What the listener does with a C-STORE and an N-ACTION; counts the stores in flight.
 
-    With a `flusher` (`imaging.flushing.Flusher`), a C-STORE's file is flushed
-    while its index statement runs.
+    With a `ledger` (`imaging.flushing.FlushLedger`), a C-STORE's file is
+    flushed while its index statement runs.
     """
 
-    def __init__(self, directory: HospitalDirectory, flusher: FileFlusher | None = None) -> None:
+    def __init__(self, directory: HospitalDirectory, ledger: FlushLedger | None = None) -> None:
         self.directory = directory
-        self.flusher = flusher
+        self.ledger = ledger
         self.stopping = False
         self._in_flight = 0
         self._idle = threading.Condition()
@@ -200,7 +200,7 @@ class RegionServices:
         try:
             with batched_renders(association_renders(association)):
                 result = ingest_instance(
-                    received_file(message), hospital, source_name=f"C-STORE {hospital.code}", flusher=self.flusher
+                    received_file(message), hospital, source_name=f"C-STORE {hospital.code}", ledger=self.ledger
                 )
         except IngestUnavailable as error:
             close_old_connections_now()

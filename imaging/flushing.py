@@ -3,20 +3,20 @@
 A C-STORE is answered only when its file is on disk and its index row has
 committed, and a sender waits for each answer before it sends the next object.
 Done in turn, the two flushes (each a disk cache flush) are most of a small
-object's time. So the listener writes the file, has a `Flusher` thread flush it,
-and meanwhile runs the one statement that indexes the instance; it answers when
-both are done, with success only if both succeeded.
+object's time. So the listener writes the file, sends the one statement that
+indexes the instance, flushes the file while the server runs the statement
+(`imaging.prepared`), and answers when both are done, with success only if
+both succeeded.
 
 For the moment between the commit and the end of the flush, the index names a
 file that may not be durable. The statement therefore also inserts an
-`UnflushedFile` row, dropped (in batches, off the answer's path) once the flush
-has succeeded. After a crash, `check_unflushed_files`, which the listener runs
+`UnflushedFile` row, which a `FlushLedger` drops (in batches, off the answer's
+path) once the flush has succeeded. After a crash, `check_unflushed_files`, which the listener runs
 when it starts, looks at the file of every such row: a whole file is kept; an
 instance whose file the crash cut short is taken out of the index. Its sender
 was never told it was stored, and sends it again.
 """
 
-import concurrent.futures
 import contextlib
 import hashlib
 import logging
@@ -32,26 +32,21 @@ from imaging.storage import flush
 logger = logging.getLogger(__name__)
 
 
-class Flusher:
-    """Flushes files on threads of its own; drops the `UnflushedFile` rows of those flushed, in batches."""
+class FlushLedger:
+    """Drops the `UnflushedFile` rows of files flushed, in batches, on a thread of its own."""
 
-    def __init__(self, threads: int = 4, sweep_every: float = 1.0, retry_after: float = 1.0) -> None:
+    def __init__(self, sweep_every: float = 1.0, retry_after: float = 1.0) -> None:
         self.sweep_every = sweep_every
         self.retry_after = retry_after
-        self._pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="file-flush")
         self._flushed: list[int] = []
         self._condition = threading.Condition()
         self._stopping = False
         self._sweeping = False
         self._sweeper = threading.Thread(target=self._sweep_until_stopped, name="unflushed-sweeper", daemon=True)
 
-    def start(self) -> "Flusher":
+    def start(self) -> "FlushLedger":
         self._sweeper.start()
         return self
-
-    def flush(self, key: str) -> "concurrent.futures.Future[None]":
-        """Start flushing the file under `key`; the future raises the flush's OSError."""
-        return self._pool.submit(flush, key)
 
     def flushed(self, instance_id: int) -> None:
         """The instance's file is durable: its `UnflushedFile` row may go."""
@@ -64,8 +59,7 @@ class Flusher:
             return self._condition.wait_for(lambda: not self._flushed and not self._sweeping, timeout)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Finish the flushes in progress and drop the rows of what they flushed."""
-        self._pool.shutdown(wait=True)
+        """Drop the rows of what was reported flushed, then end the thread."""
         with self._condition:
             self._stopping = True
             self._condition.notify_all()

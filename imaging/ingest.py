@@ -19,17 +19,15 @@ A failure after step 3 removes the file this call wrote, so nothing half-written
 stays behind.
 """
 
-import concurrent.futures
 import contextlib
 import functools
 import hashlib
 import io
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-import psycopg
 import pydicom
 from django.core.files.base import File
 from django.core.files.storage import default_storage
@@ -63,8 +61,9 @@ from imaging.models import (
     Study,
     UnflushedFile,
 )
+from imaging.prepared import run_prepared
 from imaging.raw_header import RawHeader, read_raw_header
-from imaging.storage import dicom_key, flushes_later, write_once
+from imaging.storage import dicom_key, flush, flushes_later, write_once
 
 logger = logging.getLogger(__name__)
 
@@ -110,10 +109,8 @@ class IngestResult:
         return self.outcome in (IngestOutcome.STORED, IngestOutcome.DUPLICATE)
 
 
-class FileFlusher(Protocol):
-    """Flushes a file while the index statement runs (`imaging.flushing.Flusher`)."""
-
-    def flush(self, key: str) -> "concurrent.futures.Future[None]": ...
+class FlushLedger(Protocol):
+    """Told of each instance whose file is flushed, so that its `UnflushedFile` row goes (`imaging.flushing`)."""
 
     def flushed(self, instance_id: int) -> None: ...
 
@@ -126,12 +123,12 @@ class _Rejected(Exception):
 
 
 def ingest_instance(
-    source: bytes | Path, hospital: Hospital, *, source_name: str = "", flusher: FileFlusher | None = None
+    source: bytes | Path, hospital: Hospital, *, source_name: str = "", ledger: FlushLedger | None = None
 ) -> IngestResult:
     """Take one DICOM object from `hospital` into the index (the steps are above).
 
-    With `flusher`, the file is flushed while the index statement runs, where
-    that is safe to do (`imaging.flushing`); the result waits for both.
+    With a `ledger`, the file is flushed while the index statement runs, where
+    that can be done (`imaging.flushing`); the result waits for both.
 
     Raises IngestUnavailable when storage or the database fails; every other
     problem with the object comes back as a REJECTED result with a reason.
@@ -143,7 +140,7 @@ def ingest_instance(
         return IngestResult(IngestOutcome.REJECTED, reason=rejected.reason, rejection=rejected.kind)
     sha256 = hashlib.sha256(content).hexdigest()
     try:
-        return _store_new(content, dataset, header, sha256, hospital, source_name, flusher)
+        return _store_new(content, dataset, header, sha256, hospital, source_name, ledger)
     except _Rejected as rejected:
         return _result(header, IngestOutcome.REJECTED, reason=rejected.reason, rejection=rejected.kind)
 
@@ -303,19 +300,16 @@ def _store_new(
     sha256: str,
     hospital: Hospital,
     source_name: str,
-    flusher: FileFlusher | None,
+    ledger: FlushLedger | None,
 ) -> IngestResult:
     """Write the file, then the index rows: nothing in the index names a file that is not durable,
     unless an `UnflushedFile` row says that its flush was still running (`imaging.flushing`)."""
     key = dicom_key(header.study_uid, header.series_uid, header.sop_uid, sha256)
-    overlap = flusher is not None and _can_overlap(header)
+    overlap = ledger is not None and _can_overlap(header)
     wrote = _write_file(key, content, flush=not overlap)
-    flushing = flusher.flush(key) if flusher is not None and overlap and wrote else None
     try:
-        indexed = _index(dataset, header, hospital, key, sha256, len(content), flushing)
+        indexed = _index(dataset, header, hospital, key, sha256, len(content), flush_meanwhile=overlap and wrote)
     except BaseException as error:
-        if flushing is not None:
-            concurrent.futures.wait([flushing])  # before the file goes
         if wrote:
             default_storage.delete(key)
         if isinstance(error, OperationalError | InterfaceError):
@@ -323,10 +317,10 @@ def _store_new(
         if isinstance(error, DatabaseError | ValueError):
             raise _Rejected(RejectionKind.INVALID, f"the index refused a header value: {error}") from error
         raise
-    if flushing is not None:
-        _finish_flush(flushing)  # an error leaves the row, and its UnflushedFile row, to a re-send or start-up
-    if flusher is not None and (indexed.marked or (not indexed.created and indexed.sha256 == sha256)):
-        flusher.flushed(indexed.instance_id)  # its file is durable now, whoever wrote it
+    if indexed.flush_error is not None:  # the row stays, marked, for a re-send or start-up to settle
+        raise IngestUnavailable(f"storage cannot flush the file: {indexed.flush_error}") from indexed.flush_error
+    if ledger is not None and (indexed.marked or (not indexed.created and indexed.sha256 == sha256)):
+        ledger.flushed(indexed.instance_id)  # its file is durable now, whoever wrote it
     if not indexed.created:
         if wrote and indexed.sha256 != sha256:
             default_storage.delete(key)
@@ -347,13 +341,6 @@ def _write_file(key: str, content: bytes, flush: bool) -> bool:
         raise IngestUnavailable(f"storage cannot take the file: {error}") from error
 
 
-def _finish_flush(flushing: "concurrent.futures.Future[None]") -> None:
-    try:
-        flushing.result()
-    except OSError as error:
-        raise IngestUnavailable(f"storage cannot flush the file: {error}") from error
-
-
 def _can_overlap(header: InstanceHeader) -> bool:
     """The one statement, on PostgreSQL, over a local filesystem: the kind of store whose flushes overlap."""
     return connection.vendor == "postgresql" and not (header.is_pdf or header.is_structured_report) and flushes_later()
@@ -366,6 +353,7 @@ class _Indexed:
     sha256: str  # what the index holds for the SOPInstanceUID
     created: bool
     marked: bool = False  # an UnflushedFile row was inserted with it
+    flush_error: OSError | None = None  # the flush run while the row was inserted failed
 
 
 @dataclass(frozen=True)
@@ -383,7 +371,7 @@ def _index(
     key: str,
     sha256: str,
     size: int,
-    flushing: "concurrent.futures.Future[None] | None" = None,
+    flush_meanwhile: bool = False,
 ) -> _Indexed:
     """Upsert patient record, study, series and instance; count what is new.
 
@@ -391,15 +379,14 @@ def _index(
     this call created it. The common case (another image of a series the index
     knows) is one statement on PostgreSQL and five on SQLite, in plain SQL: the
     ORM costs ~0.4 ms a statement on these machines, more than the database.
-    While the file is `flushing`, the one statement marks the row it creates
-    unflushed; the transaction path waits for the flush instead.
+    With `flush_meanwhile`, the file under `key` is flushed while the one
+    statement runs, and the row it creates is marked unflushed; a new series
+    waits for that flush before its transaction.
     """
     if connection.vendor == "postgresql" and not (header.is_pdf or header.is_structured_report):
-        indexed = _index_known_series_in_one_statement(header, hospital, key, sha256, size, flushing is not None)
+        indexed = _index_known_series_in_one_statement(header, hospital, key, sha256, size, flush_meanwhile)
         if indexed is not None:
             return indexed
-    if flushing is not None:
-        _finish_flush(flushing)
     return _index_in_a_transaction(dataset, header, hospital, key, sha256, size)
 
 
@@ -473,18 +460,17 @@ def _one_statement_sql(unflushed: bool) -> str:
 
 
 def _index_known_series_in_one_statement(
-    header: InstanceHeader, hospital: Hospital, key: str, sha256: str, size: int, unflushed: bool = False
+    header: InstanceHeader, hospital: Hospital, key: str, sha256: str, size: int, flush_meanwhile: bool = False
 ) -> _Indexed | None:
     """PostgreSQL: find the series, insert the instance and count it, in one round trip.
 
-    With `unflushed`, the new row gets its `UnflushedFile` row in the same statement.
-
-    None when the series is new to the index: the transaction path creates it.
-    The statement is prepared on the server: its planning costs more than its
-    execution (Django's cursors bind on the client, so this one is psycopg's
-    own). Flushing the file while the server runs the statement (psycopg's
-    pipeline, committing after) was tried: the second round trip it needs cost
-    more than the overlap saved, ~0.2 ms an image.
+    None when the series is new to the index: the transaction path creates it
+    (the file flushed by then, if `flush_meanwhile`). The statement is prepared
+    on the server: its planning costs more than its execution. With
+    `flush_meanwhile` it flushes the file under `key` while the server runs the
+    statement, which then also inserts the row's `UnflushedFile` row. (Psycopg's
+    pipeline, committing after the flush, was tried first: its second round
+    trip cost more than the overlap saved, ~0.2 ms an image.)
     """
     values = _instance_values(0, header, key, sha256, size)
     params = [
@@ -496,11 +482,20 @@ def _index_known_series_in_one_statement(
         timezone.now(),
     ]
     connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        row = cursor.execute(_one_statement_sql(unflushed), params, prepare=True).fetchone()
+    with connection.wrap_database_errors:
+        row, flush_error = run_prepared(
+            connection.connection,
+            _one_statement_sql(flush_meanwhile),
+            params,
+            meanwhile=(lambda: flush(key)) if flush_meanwhile else None,
+        )
     assert row is not None, "the statement's SELECT always returns one row"
-    series_id, patient_id, hospital_id, instance_id = row
+    series_id, instance_id = (None if value is None else int(value) for value in (row[0], row[3]))
+    patient_id = None if row[1] is None else row[1].decode()
+    hospital_id = None if row[2] is None else int(row[2])
     if series_id is None:
+        if flush_error is not None:
+            raise IngestUnavailable(f"storage cannot flush the file: {flush_error}") from flush_error
         return None
     if patient_id != header.patient_id or hospital_id != hospital.pk:
         raise _Rejected(
@@ -508,8 +503,15 @@ def _index_known_series_in_one_statement(
             f"series {header.series_uid} is held for another patient record; the object was refused",
         )
     if instance_id is None:
-        return _existing(header.sop_uid)
-    return _Indexed(int(instance_id), int(series_id), sha256, True, marked=unflushed)
+        existing = _existing(header.sop_uid)
+        return existing if flush_error is None else replace(existing, flush_error=_os_error(flush_error))
+    return _Indexed(instance_id, series_id, sha256, True, marked=flush_meanwhile, flush_error=_os_error(flush_error))
+
+
+def _os_error(error: BaseException | None) -> OSError | None:
+    if error is None or isinstance(error, OSError):
+        return error
+    raise error
 
 
 @transaction.atomic

@@ -416,15 +416,15 @@ def test_it_takes_out_of_the_index_at_start_up_what_a_crash_left_without_its_fil
     storage_root: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from imaging.flushing import Flusher
+    from imaging.flushing import FlushLedger
 
-    flusher = Flusher().start()
-    ingest_instance(ct_bytes(number=1), hospital, flusher=flusher)
+    ledger = FlushLedger().start()
+    ingest_instance(ct_bytes(number=1), hospital, ledger=ledger)
     with monkeypatch.context() as patch:
-        patch.setattr("imaging.flushing.flush", lambda key: (_ for _ in ()).throw(OSError(5, "Input/output error")))
+        patch.setattr("imaging.ingest.flush", lambda key: (_ for _ in ()).throw(OSError(5, "Input/output error")))
         with pytest.raises(IngestUnavailable):
-            ingest_instance(ct_bytes(number=2), hospital, flusher=flusher)
-    flusher.stop()
+            ingest_instance(ct_bytes(number=2), hospital, ledger=ledger)
+    ledger.stop()
     lost = Instance.objects.get(instance_number=2)
     (storage_root / lost.storage_key).unlink()  # the crash: its flush never happened
     running = start_listener(storage_root, processes=1)

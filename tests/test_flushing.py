@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from imaging.flushing import Flusher, check_unflushed_files
+from imaging.flushing import FlushLedger, check_unflushed_files
 from imaging.ingest import IngestOutcome, IngestResult, IngestUnavailable, ingest_instance
 from imaging.models import Hospital, Instance, Series, Study, UnflushedFile
 from imaging.storage import flush
@@ -20,8 +20,8 @@ pytestmark = pytest.mark.usefixtures("require_postgres")
 
 
 @pytest.fixture
-def flusher() -> Iterator[Flusher]:
-    running = Flusher(sweep_every=0.05).start()
+def ledger() -> Iterator[FlushLedger]:
+    running = FlushLedger(sweep_every=0.05).start()
     yield running
     running.stop()
 
@@ -42,19 +42,19 @@ def failing_flush(key: str) -> None:
 
 
 def test_it_commits_the_index_row_while_the_file_is_still_being_flushed(
-    transactional_db: None, hospital: Hospital, storage_root: Path, flusher: Flusher, monkeypatch: pytest.MonkeyPatch
+    transactional_db: None, hospital: Hospital, storage_root: Path, ledger: FlushLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert ingest_instance(ct_bytes(number=1), hospital, flusher=flusher).ok  # the series is known now
+    assert ingest_instance(ct_bytes(number=1), hospital, ledger=ledger).ok  # the series is known now
     release = threading.Event()
 
     def slow_flush(key: str) -> None:
         assert release.wait(timeout=30)
         flush(key)
 
-    monkeypatch.setattr("imaging.flushing.flush", slow_flush)
+    monkeypatch.setattr("imaging.ingest.flush", slow_flush)
     results: list[IngestResult] = []
     writer = threading.Thread(
-        target=lambda: results.append(ingest_instance(ct_bytes(number=2), hospital, flusher=flusher))
+        target=lambda: results.append(ingest_instance(ct_bytes(number=2), hospital, ledger=ledger))
     )
     writer.start()
     with other_connection() as observer:
@@ -69,7 +69,7 @@ def test_it_commits_the_index_row_while_the_file_is_still_being_flushed(
 
 
 def test_it_flushes_the_first_image_of_a_series_before_it_commits(
-    transactional_db: None, hospital: Hospital, storage_root: Path, flusher: Flusher, monkeypatch: pytest.MonkeyPatch
+    transactional_db: None, hospital: Hospital, storage_root: Path, ledger: FlushLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A new series takes the transaction path, which keeps no mark: the file must be durable first."""
     series_seen_while_flushing: list[int] = []
@@ -79,39 +79,39 @@ def test_it_flushes_the_first_image_of_a_series_before_it_commits(
             series_seen_while_flushing.append(count(observer, "imaging_series"))
         flush(key)
 
-    monkeypatch.setattr("imaging.flushing.flush", observing_flush)
-    assert ingest_instance(ct_bytes(number=1), hospital, flusher=flusher).outcome == IngestOutcome.STORED
+    monkeypatch.setattr("imaging.ingest.flush", observing_flush)
+    assert ingest_instance(ct_bytes(number=1), hospital, ledger=ledger).outcome == IngestOutcome.STORED
     assert series_seen_while_flushing == [0]
     assert Series.objects.count() == 1
     assert UnflushedFile.objects.count() == 0
 
 
 def test_it_answers_unavailable_when_the_flush_fails_and_a_resend_clears_the_mark(
-    transactional_db: None, hospital: Hospital, storage_root: Path, flusher: Flusher, monkeypatch: pytest.MonkeyPatch
+    transactional_db: None, hospital: Hospital, storage_root: Path, ledger: FlushLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ingest_instance(ct_bytes(number=1), hospital, flusher=flusher)
+    ingest_instance(ct_bytes(number=1), hospital, ledger=ledger)
     with monkeypatch.context() as patch:
-        patch.setattr("imaging.flushing.flush", failing_flush)
+        patch.setattr("imaging.ingest.flush", failing_flush)
         with pytest.raises(IngestUnavailable, match=r"cannot flush the file: .*Input/output error"):
-            ingest_instance(ct_bytes(number=2), hospital, flusher=flusher)
+            ingest_instance(ct_bytes(number=2), hospital, ledger=ledger)
     marked = Instance.objects.get(instance_number=2)
     assert list(UnflushedFile.objects.values_list("instance_id", flat=True)) == [marked.pk]
     assert (storage_root / marked.storage_key).read_bytes() == ct_bytes(number=2)  # the row's file stays
     # The sender was told to retry; the re-send finds the row and flushes the file.
-    assert ingest_instance(ct_bytes(number=2), hospital, flusher=flusher).outcome == IngestOutcome.DUPLICATE
-    assert flusher.wait_until_swept(timeout=10)
+    assert ingest_instance(ct_bytes(number=2), hospital, ledger=ledger).outcome == IngestOutcome.DUPLICATE
+    assert ledger.wait_until_swept(timeout=10)
     assert UnflushedFile.objects.count() == 0
 
 
 def test_it_keeps_whole_files_and_unindexes_those_a_crash_cut_short(
-    transactional_db: None, hospital: Hospital, storage_root: Path, flusher: Flusher, monkeypatch: pytest.MonkeyPatch
+    transactional_db: None, hospital: Hospital, storage_root: Path, ledger: FlushLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ingest_instance(ct_bytes(number=1), hospital, flusher=flusher)
+    ingest_instance(ct_bytes(number=1), hospital, ledger=ledger)
     with monkeypatch.context() as patch:
-        patch.setattr("imaging.flushing.flush", failing_flush)
+        patch.setattr("imaging.ingest.flush", failing_flush)
         for number in (2, 3, 4):
             with pytest.raises(IngestUnavailable):
-                ingest_instance(ct_bytes(number=number), hospital, flusher=flusher)
+                ingest_instance(ct_bytes(number=number), hospital, ledger=ledger)
     # As if the machine lost power before the flushes: one file short, one gone, one whole.
     short, gone, whole = (Instance.objects.get(instance_number=n) for n in (2, 3, 4))
     (storage_root / short.storage_key).write_bytes(ct_bytes(number=2)[:300])
@@ -129,4 +129,4 @@ def test_it_keeps_whole_files_and_unindexes_those_a_crash_cut_short(
     )
     assert (storage_root / whole.storage_key).read_bytes() == ct_bytes(number=4)
     # The senders of 2 and 3 were never told they were stored; their re-sends are new stores.
-    assert ingest_instance(ct_bytes(number=2), hospital, flusher=flusher).outcome == IngestOutcome.STORED
+    assert ingest_instance(ct_bytes(number=2), hospital, ledger=ledger).outcome == IngestOutcome.STORED

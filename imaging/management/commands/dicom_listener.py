@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError, connections
 
 from imaging.dimse import HospitalDirectory, RegionServices, supported_contexts
-from imaging.flushing import Flusher, check_unflushed_files
+from imaging.flushing import FlushLedger, check_unflushed_files
 from imaging.tasks import prepare_render_queue
 from imaging.upper_layer import AcceptorSettings, Server, open_listening_socket
 
@@ -103,8 +103,8 @@ def serve(options: dict[str, Any], listening: socket.socket, shared: bool = Fals
         contexts=supported_contexts(),
         max_associations=options["max_associations"],
     )
-    flusher = Flusher().start()
-    services = RegionServices(directory, flusher)
+    ledger = FlushLedger().start()
+    services = RegionServices(directory, ledger)
     server = Server(listening, acceptor, services, shared=shared)
     prepare_render_queue()
     # Django, pydicom and pynetdicom leave ~10^5 long-lived objects; the
@@ -122,7 +122,7 @@ def serve(options: dict[str, Any], listening: socket.socket, shared: bool = Fals
     services.stopping = True
     services.wait_until_idle(options["drain_seconds"])
     server.abort_all()
-    flusher.stop()
+    ledger.stop()
     connections.close_all()
 
 
