@@ -59,7 +59,6 @@ from imaging.models import (
     ReportKind,
     Series,
     Study,
-    UnflushedFile,
 )
 from imaging.prepared import run_prepared
 from imaging.raw_header import RawHeader, read_raw_header
@@ -318,7 +317,7 @@ def _store_new(
             raise _Rejected(RejectionKind.INVALID, f"the index refused a header value: {error}") from error
         raise
     if indexed.flush_error is not None:  # the row stays, marked, for a re-send or start-up to settle
-        raise IngestUnavailable(f"storage cannot flush the file: {indexed.flush_error}") from indexed.flush_error
+        raise _flush_failed(indexed.flush_error)
     if ledger is not None and (indexed.marked or (not indexed.created and indexed.sha256 == sha256)):
         ledger.flushed(indexed.instance_id)  # its file is durable now, whoever wrote it
     if not indexed.created:
@@ -353,7 +352,7 @@ class _Indexed:
     sha256: str  # what the index holds for the SOPInstanceUID
     created: bool
     marked: bool = False  # an UnflushedFile row was inserted with it
-    flush_error: OSError | None = None  # the flush run while the row was inserted failed
+    flush_error: BaseException | None = None  # the flush run while the row was inserted failed
 
 
 @dataclass(frozen=True)
@@ -495,7 +494,7 @@ def _index_known_series_in_one_statement(
     hospital_id = None if row[2] is None else int(row[2])
     if series_id is None:
         if flush_error is not None:
-            raise IngestUnavailable(f"storage cannot flush the file: {flush_error}") from flush_error
+            raise _flush_failed(flush_error)
         return None
     if patient_id != header.patient_id or hospital_id != hospital.pk:
         raise _Rejected(
@@ -504,34 +503,28 @@ def _index_known_series_in_one_statement(
         )
     if instance_id is None:
         existing = _existing(header.sop_uid)
-        return existing if flush_error is None else replace(existing, flush_error=_os_error(flush_error))
-    return _Indexed(instance_id, series_id, sha256, True, marked=flush_meanwhile, flush_error=_os_error(flush_error))
+        return existing if flush_error is None else replace(existing, flush_error=flush_error)
+    return _Indexed(instance_id, series_id, sha256, True, marked=flush_meanwhile, flush_error=flush_error)
 
 
-def _os_error(error: BaseException | None) -> OSError | None:
-    if error is None or isinstance(error, OSError):
+def _flush_failed(error: BaseException) -> BaseException:
+    """What to raise for a flush that failed: the sender retries; anything but an OSError is a bug, raised as it is."""
+    if not isinstance(error, OSError):
         return error
-    raise error
+    failure = IngestUnavailable(f"storage cannot flush the file: {error}")
+    failure.__cause__ = error
+    return failure
 
 
 @transaction.atomic
 def unindex_instance(instance_id: int) -> None:
-    """Take an instance out of the index, with its counts: series row, then study row, as every writer locks them."""
+    """Take an instance out of the index, with its counts."""
     place = Instance.objects.filter(pk=instance_id).values_list("series_id", "series__study_id", "size_bytes").first()
     if place is None:
         return
     series_id, study_id, size = place
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE imaging_series SET number_of_instances = number_of_instances - 1 WHERE id = %s", [series_id]
-        )
-        cursor.execute(
-            "UPDATE imaging_study SET number_of_instances = number_of_instances - 1, size_bytes = size_bytes - %s, "
-            "updated_at = %s WHERE id = %s",
-            [size, timezone.now(), study_id],
-        )
-    Instance.objects.filter(pk=instance_id).delete()
-    UnflushedFile.objects.filter(instance_id=instance_id).delete()
+    _add_to_counts(series_id, study_id, -1, -size)
+    Instance.objects.filter(pk=instance_id).delete()  # its UnflushedFile row, renders and report with it
 
 
 def _existing(sop_uid: str) -> _Indexed:
@@ -626,15 +619,20 @@ def _count_new_instance(place: _SeriesPlace, series_created: bool, header: Insta
             modalities=_merge(locked.modalities, header.series["modality"], 64),
             body_parts=_merge(locked.body_parts, header.series["body_part"], 200),
         )
+    _add_to_counts(place.series_id, place.study_id, 1, size)
+
+
+def _add_to_counts(series_id: int, study_id: int, instances: int, size: int) -> None:
+    """Series row, then study row: the order every writer locks them in."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE imaging_series SET number_of_instances = number_of_instances + 1 WHERE id = %s",
-            [place.series_id],
+            "UPDATE imaging_series SET number_of_instances = number_of_instances + %s WHERE id = %s",
+            [instances, series_id],
         )
         cursor.execute(
-            "UPDATE imaging_study SET number_of_instances = number_of_instances + 1, "
+            "UPDATE imaging_study SET number_of_instances = number_of_instances + %s, "
             "size_bytes = size_bytes + %s, updated_at = %s WHERE id = %s",
-            [size, timezone.now(), place.study_id],
+            [instances, size, timezone.now(), study_id],
         )
 
 

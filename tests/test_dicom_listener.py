@@ -18,7 +18,7 @@ from pynetdicom import AE, build_role, evt
 from pynetdicom.sop_class import _STORAGE_CLASSES, StorageCommitmentPushModel  # type: ignore[attr-defined]
 
 from imaging import synthetic
-from imaging.ingest import IngestUnavailable, ingest_instance
+from imaging.ingest import ingest_instance
 from imaging.models import Hospital, IngestConflict, Instance, Render, RenderStatus, Series, Study, UnflushedFile
 from imaging.renders import RenderSpec
 from imaging.tasks import middle_instance
@@ -32,6 +32,7 @@ from tests.support.processes import (
     wait_for_port,
 )
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.unflushed import store_with_failing_flush
 from tests.support.workers import wait_for
 
 pytestmark = [pytest.mark.dcmtk, pytest.mark.usefixtures("require_dcmtk")]
@@ -420,10 +421,7 @@ def test_it_takes_out_of_the_index_at_start_up_what_a_crash_left_without_its_fil
 
     ledger = FlushLedger().start()
     ingest_instance(ct_bytes(number=1), hospital, ledger=ledger)
-    with monkeypatch.context() as patch:
-        patch.setattr("imaging.ingest.flush", lambda key: (_ for _ in ()).throw(OSError(5, "Input/output error")))
-        with pytest.raises(IngestUnavailable):
-            ingest_instance(ct_bytes(number=2), hospital, ledger=ledger)
+    store_with_failing_flush(hospital, ledger, monkeypatch, (2,))
     ledger.stop()
     lost = Instance.objects.get(instance_number=2)
     (storage_root / lost.storage_key).unlink()  # the crash: its flush never happened

@@ -1,6 +1,5 @@
 """imaging.flushing: a C-STORE's file flushed while its index statement runs, and what a crash leaves."""
 
-import errno
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,11 +8,12 @@ import psycopg
 import pytest
 
 from imaging.flushing import FlushLedger, check_unflushed_files
-from imaging.ingest import IngestOutcome, IngestResult, IngestUnavailable, ingest_instance
+from imaging.ingest import IngestOutcome, IngestResult, ingest_instance
 from imaging.models import Hospital, Instance, Series, Study, UnflushedFile
 from imaging.storage import flush
 from tests.support.dicom import ct_bytes, stored_files
 from tests.support.processes import shared_database_url
+from tests.support.unflushed import store_with_failing_flush
 from tests.support.workers import wait_for
 
 pytestmark = pytest.mark.usefixtures("require_postgres")
@@ -35,10 +35,6 @@ def count(observer: psycopg.Connection[tuple[object, ...]], table: str) -> int:
     row = observer.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608 - table names of this test
     assert row is not None
     return int(row[0])
-
-
-def failing_flush(key: str) -> None:
-    raise OSError(errno.EIO, "Input/output error")
 
 
 def test_it_commits_the_index_row_while_the_file_is_still_being_flushed(
@@ -90,10 +86,7 @@ def test_it_answers_unavailable_when_the_flush_fails_and_a_resend_clears_the_mar
     transactional_db: None, hospital: Hospital, storage_root: Path, ledger: FlushLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ingest_instance(ct_bytes(number=1), hospital, ledger=ledger)
-    with monkeypatch.context() as patch:
-        patch.setattr("imaging.ingest.flush", failing_flush)
-        with pytest.raises(IngestUnavailable, match=r"cannot flush the file: .*Input/output error"):
-            ingest_instance(ct_bytes(number=2), hospital, ledger=ledger)
+    store_with_failing_flush(hospital, ledger, monkeypatch, (2,))
     marked = Instance.objects.get(instance_number=2)
     assert list(UnflushedFile.objects.values_list("instance_id", flat=True)) == [marked.pk]
     assert (storage_root / marked.storage_key).read_bytes() == ct_bytes(number=2)  # the row's file stays
@@ -107,11 +100,7 @@ def test_it_keeps_whole_files_and_unindexes_those_a_crash_cut_short(
     transactional_db: None, hospital: Hospital, storage_root: Path, ledger: FlushLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ingest_instance(ct_bytes(number=1), hospital, ledger=ledger)
-    with monkeypatch.context() as patch:
-        patch.setattr("imaging.ingest.flush", failing_flush)
-        for number in (2, 3, 4):
-            with pytest.raises(IngestUnavailable):
-                ingest_instance(ct_bytes(number=number), hospital, ledger=ledger)
+    store_with_failing_flush(hospital, ledger, monkeypatch, (2, 3, 4))
     # As if the machine lost power before the flushes: one file short, one gone, one whole.
     short, gone, whole = (Instance.objects.get(instance_number=n) for n in (2, 3, 4))
     (storage_root / short.storage_key).write_bytes(ct_bytes(number=2)[:300])
