@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pydicom
+from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
@@ -109,9 +110,12 @@ class IngestResult:
 
 
 class FlushLedger(Protocol):
-    """Told of each instance whose file is flushed, so that its `UnflushedFile` row goes (`imaging.flushing`)."""
+    """Told of each instance whose file is flushed, or is left to it to flush, so that its
+    `UnflushedFile` row goes once the file is durable (`imaging.flushing`)."""
 
     def flushed(self, instance_id: int) -> None: ...
+
+    def flush_later(self, instance_id: int, key: str) -> None: ...
 
 
 class _Rejected(Exception):
@@ -302,12 +306,23 @@ def _store_new(
     ledger: FlushLedger | None,
 ) -> IngestResult:
     """Write the file, then the index rows: nothing in the index names a file that is not durable,
-    unless an `UnflushedFile` row says that its flush was still running (`imaging.flushing`)."""
+    unless an `UnflushedFile` row says that its flush was still running, or holds its bytes
+    (`imaging.flushing`)."""
     key = dicom_key(header.study_uid, header.series_uid, header.sop_uid, sha256)
     overlap = ledger is not None and _can_overlap(header)
     wrote = _write_file(key, content, flush=not overlap)
+    journal = overlap and wrote and len(content) <= settings.DICOM_JOURNAL_MAX_BYTES
     try:
-        indexed = _index(dataset, header, hospital, key, sha256, len(content), flush_meanwhile=overlap and wrote)
+        indexed = _index(
+            dataset,
+            header,
+            hospital,
+            key,
+            sha256,
+            len(content),
+            flush_meanwhile=overlap and wrote and not journal,
+            journal=content if journal else None,
+        )
     except BaseException as error:
         if wrote:
             default_storage.delete(key)
@@ -318,7 +333,9 @@ def _store_new(
         raise
     if indexed.flush_error is not None:  # the row stays, marked, for a re-send or start-up to settle
         raise _flush_failed(indexed.flush_error)
-    if ledger is not None and (indexed.marked or (not indexed.created and indexed.sha256 == sha256)):
+    if ledger is not None and indexed.journaled:
+        ledger.flush_later(indexed.instance_id, key)
+    elif ledger is not None and (indexed.marked or (not indexed.created and indexed.sha256 == sha256)):
         ledger.flushed(indexed.instance_id)  # its file is durable now, whoever wrote it
     if not indexed.created:
         if wrote and indexed.sha256 != sha256:
@@ -352,6 +369,7 @@ class _Indexed:
     sha256: str  # what the index holds for the SOPInstanceUID
     created: bool
     marked: bool = False  # an UnflushedFile row was inserted with it
+    journaled: bool = False  # ... holding the file's bytes: the file is not flushed yet
     flush_error: BaseException | None = None  # the flush run while the row was inserted failed
 
 
@@ -371,6 +389,7 @@ def _index(
     sha256: str,
     size: int,
     flush_meanwhile: bool = False,
+    journal: bytes | None = None,
 ) -> _Indexed:
     """Upsert patient record, study, series and instance; count what is new.
 
@@ -380,10 +399,12 @@ def _index(
     ORM costs ~0.4 ms a statement on these machines, more than the database.
     With `flush_meanwhile`, the file under `key` is flushed while the one
     statement runs, and the row it creates is marked unflushed; a new series
-    waits for that flush before its transaction.
+    waits for that flush before its transaction. With `journal` (the file's
+    bytes), the one statement stores them in the row's mark instead, and the
+    file is flushed later (or now, when no mark is made).
     """
     if connection.vendor == "postgresql" and not (header.is_pdf or header.is_structured_report):
-        indexed = _index_known_series_in_one_statement(header, hospital, key, sha256, size, flush_meanwhile)
+        indexed = _index_known_series_in_one_statement(header, hospital, key, sha256, size, flush_meanwhile, journal)
         if indexed is not None:
             return indexed
     return _index_in_a_transaction(dataset, header, hospital, key, sha256, size)
@@ -442,24 +463,30 @@ SELECT (SELECT series_id FROM place), (SELECT patient_id FROM place), (SELECT ho
 """
 
 _UNFLUSHED = """, unflushed AS (
-    INSERT INTO imaging_unflushedfile (instance_id) SELECT id FROM new
+    INSERT INTO imaging_unflushedfile (instance_id, content) SELECT id, {content} FROM new
 )"""
 
 _ONE_STATEMENT_FIELDS = [f for f in Instance._meta.concrete_fields if not f.primary_key and f.attname != "series_id"]
 
 
 @functools.cache
-def _one_statement_sql(unflushed: bool) -> str:
+def _one_statement_sql(unflushed: bool, journaled: bool) -> str:
     quote = connection.ops.quote_name
     return _ONE_STATEMENT.format(
         columns=", ".join(quote(str(f.column)) for f in _ONE_STATEMENT_FIELDS),
         placeholders=", ".join(["%s"] * len(_ONE_STATEMENT_FIELDS)),
-        unflushed=_UNFLUSHED if unflushed else "",
+        unflushed=_UNFLUSHED.format(content="%s" if journaled else "NULL") if unflushed or journaled else "",
     )
 
 
 def _index_known_series_in_one_statement(
-    header: InstanceHeader, hospital: Hospital, key: str, sha256: str, size: int, flush_meanwhile: bool = False
+    header: InstanceHeader,
+    hospital: Hospital,
+    key: str,
+    sha256: str,
+    size: int,
+    flush_meanwhile: bool = False,
+    journal: bytes | None = None,
 ) -> _Indexed | None:
     """PostgreSQL: find the series, insert the instance and count it, in one round trip.
 
@@ -467,7 +494,9 @@ def _index_known_series_in_one_statement(
     (the file flushed by then, if `flush_meanwhile`). The statement is prepared
     on the server: its planning costs more than its execution. With
     `flush_meanwhile` it flushes the file under `key` while the server runs the
-    statement, which then also inserts the row's `UnflushedFile` row. (Psycopg's
+    statement, which then also inserts the row's `UnflushedFile` row; with
+    `journal`, that row holds the file's bytes, and its commit's flush makes
+    them durable with the row. (Psycopg's
     pipeline, committing after the flush, was tried first: its second round
     trip cost more than the overlap saved, ~0.2 ms an image.)
     """
@@ -477,6 +506,7 @@ def _index_known_series_in_one_statement(
         *(values[f.attname] for f in _ONE_STATEMENT_FIELDS),  # str, int, float, bool, date, time: as they are
         header.patient_id,
         hospital.pk,
+        *([] if journal is None else [journal]),
         size,
         timezone.now(),
     ]
@@ -484,7 +514,7 @@ def _index_known_series_in_one_statement(
     with connection.wrap_database_errors:
         row, flush_error = run_prepared(
             connection.connection,
-            _one_statement_sql(flush_meanwhile),
+            _one_statement_sql(flush_meanwhile, journal is not None),
             params,
             meanwhile=(lambda: flush(key)) if flush_meanwhile else None,
         )
@@ -493,6 +523,8 @@ def _index_known_series_in_one_statement(
     patient_id = None if row[1] is None else row[1].decode()
     hospital_id = None if row[2] is None else int(row[2])
     if series_id is None:
+        if journal is not None:  # the transaction path keeps no mark: the file is made durable first
+            flush_error = _flush_now(key)
         if flush_error is not None:
             raise _flush_failed(flush_error)
         return None
@@ -503,8 +535,21 @@ def _index_known_series_in_one_statement(
         )
     if instance_id is None:
         existing = _existing(header.sop_uid)
+        if journal is not None and existing.sha256 == sha256:  # a lost file sent again: kept, so flushed now
+            flush_error = _flush_now(key)
         return existing if flush_error is None else replace(existing, flush_error=flush_error)
-    return _Indexed(instance_id, series_id, sha256, True, marked=flush_meanwhile, flush_error=flush_error)
+    marked = flush_meanwhile or journal is not None
+    return _Indexed(
+        instance_id, series_id, sha256, True, marked=marked, journaled=journal is not None, flush_error=flush_error
+    )
+
+
+def _flush_now(key: str) -> OSError | None:
+    try:
+        flush(key)
+    except OSError as error:
+        return error
+    return None
 
 
 def _flush_failed(error: BaseException) -> BaseException:

@@ -299,16 +299,20 @@ class Report(models.Model):
 
 
 class UnflushedFile(models.Model):
-    """An instance whose file was still being flushed when its index row committed.
+    """An instance whose file was not yet known to be flushed when its index row committed.
 
     The listener flushes a C-STORE's file while the statement that indexes it
-    runs, and answers when both are done (`imaging.flushing`). Until the flush
-    is known to have succeeded this row says so; start-up checks the file of
-    every row left by a crash, and takes out of the index an instance whose file
-    did not survive (its sender was never told it was stored).
+    runs, or, for a small object, commits its bytes here and flushes the file
+    later (`imaging.flushing`). Until the flush is known to have succeeded this
+    row says so; start-up checks the file of every row left by a crash, writes
+    it again from `content` where it can, and otherwise takes out of the index
+    an instance whose file did not survive (its sender was never told it was
+    stored).
     """
 
     instance = models.OneToOneField(Instance, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    # A small object's bytes, committed with its index row: the commit's flush makes both durable.
+    content = models.BinaryField(null=True, editable=False)
 
     class Meta:
         verbose_name = _("unflushed file")

@@ -16,7 +16,7 @@ import psycopg
 from psycopg import pq
 from psycopg.errors import error_from_result
 
-Value = str | int | float | bool | dt.date | dt.time | dt.datetime | None
+Value = str | int | float | bool | dt.date | dt.time | dt.datetime | bytes | None
 Row = tuple[bytes | None, ...]
 
 _prepared: "weakref.WeakKeyDictionary[psycopg.Connection[object], dict[str, bytes]]" = weakref.WeakKeyDictionary()
@@ -37,7 +37,8 @@ def run_prepared(
     """
     pgconn = conn.pgconn
     name = _prepare(conn, sql)
-    pgconn.send_query_prepared(name, [_text(value) for value in params])
+    formats = [1 if isinstance(value, bytes) else 0 for value in params]  # bytes go as they are (bytea)
+    pgconn.send_query_prepared(name, [_text(value) for value in params], formats if any(formats) else None)
     _send_all(pgconn)
     failure: BaseException | None = None
     if meanwhile is not None:
@@ -62,8 +63,8 @@ def _prepare(conn: "psycopg.Connection[object]", sql: str) -> bytes:
 
 
 def _text(value: Value) -> bytes | None:
-    if value is None:
-        return None
+    if value is None or isinstance(value, bytes):
+        return value
     if value is True or value is False:
         return b"t" if value else b"f"
     if isinstance(value, dt.date | dt.time):  # datetime is a date

@@ -133,6 +133,12 @@ def flushes_later() -> bool:
     return isinstance(storages["default"], AtomicFileSystemStorage)
 
 
+def storage_root() -> str | None:
+    """The default storage's folder, when it is a local filesystem."""
+    storage = storages["default"]
+    return str(storage.location) if isinstance(storage, AtomicFileSystemStorage) else None
+
+
 def flush(name: str) -> None:
     """Flush a file written with `write_once(name, content, flush=False)`."""
     storage = storages["default"]

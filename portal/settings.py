@@ -256,6 +256,9 @@ DICOM_LISTENER_PORT = env_int("DICOM_LISTENER_PORT", 11112)
 DICOM_MAX_PDU = env_int("DICOM_MAX_PDU", 262144)
 DICOM_MAX_ASSOCIATIONS = env_int("DICOM_MAX_ASSOCIATIONS", 40)
 DICOM_LISTENER_PROCESSES = env_int("DICOM_LISTENER_PROCESSES", 0)  # 0: one per core
+# A C-STORE object up to this size goes into the index with its row, and its file is flushed later
+# (imaging.flushing); a larger one is flushed while its row is written. 0: every file flushed at once.
+DICOM_JOURNAL_MAX_BYTES = env_int("DICOM_JOURNAL_MAX_BYTES", 64 * 1024)
 
 # SMS: console (printed), locmem (tests), file, http (a gateway), or a dotted path.
 SMS_BACKEND = env_str("SMS_BACKEND", "console")

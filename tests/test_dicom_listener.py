@@ -9,13 +9,14 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
 from pydicom.data import get_testdata_files
 from pydicom.dataset import Dataset
 from pynetdicom import AE, build_role, evt
-from pynetdicom.sop_class import _STORAGE_CLASSES, StorageCommitmentPushModel  # type: ignore[attr-defined]
+from pynetdicom.sop_class import _STORAGE_CLASSES, StorageCommitmentPushModel
 
 from imaging import synthetic
 from imaging.ingest import ingest_instance
@@ -416,8 +417,11 @@ def test_it_takes_out_of_the_index_at_start_up_what_a_crash_left_without_its_fil
     hospital: Hospital,
     storage_root: Path,
     monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
 ) -> None:
     from imaging.flushing import FlushLedger
+
+    settings.DICOM_JOURNAL_MAX_BYTES = 0  # flushed meanwhile: no bytes to write it from
 
     ledger = FlushLedger().start()
     ingest_instance(ct_bytes(number=1), hospital, ledger=ledger)

@@ -1,13 +1,17 @@
-"""imaging.flushing: a C-STORE's file flushed while its index statement runs, and what a crash leaves."""
+"""imaging.flushing: a C-STORE's file flushed while its index statement runs, or a small object's
+bytes committed with its index row and its file flushed later; and what a crash leaves."""
 
+import errno
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
-from imaging.flushing import FlushLedger, check_unflushed_files
+from imaging import flushing
+from imaging.flushing import Checked, FlushLedger, check_unflushed_files
 from imaging.ingest import IngestOutcome, IngestResult, ingest_instance
 from imaging.models import Hospital, Instance, Series, Study, UnflushedFile
 from imaging.storage import flush
@@ -26,6 +30,12 @@ def ledger() -> Iterator[FlushLedger]:
     running.stop()
 
 
+@pytest.fixture
+def flushed_meanwhile(settings: Any) -> None:
+    """Every file flushed while its row is written: none small enough to go into the index."""
+    settings.DICOM_JOURNAL_MAX_BYTES = 0
+
+
 def other_connection() -> psycopg.Connection[tuple[object, ...]]:
     """A connection of its own: it sees only what has committed."""
     return psycopg.connect(shared_database_url().replace("postgres://", "postgresql://"), autocommit=True)
@@ -37,6 +47,7 @@ def count(observer: psycopg.Connection[tuple[object, ...]], table: str) -> int:
     return int(row[0])
 
 
+@pytest.mark.usefixtures("flushed_meanwhile")
 def test_it_commits_the_index_row_while_the_file_is_still_being_flushed(
     transactional_db: None, hospital: Hospital, storage_root: Path, ledger: FlushLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -64,10 +75,18 @@ def test_it_commits_the_index_row_while_the_file_is_still_being_flushed(
         assert wait_for(lambda: count(observer, "imaging_unflushedfile") == 0, timeout=10)
 
 
+@pytest.mark.parametrize("journal_max_bytes", [0, 64 * 1024], ids=["flushed-meanwhile", "bytes-in-the-index"])
 def test_it_flushes_the_first_image_of_a_series_before_it_commits(
-    transactional_db: None, hospital: Hospital, storage_root: Path, ledger: FlushLedger, monkeypatch: pytest.MonkeyPatch
+    transactional_db: None,
+    hospital: Hospital,
+    storage_root: Path,
+    ledger: FlushLedger,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
+    journal_max_bytes: int,
 ) -> None:
     """A new series takes the transaction path, which keeps no mark: the file must be durable first."""
+    settings.DICOM_JOURNAL_MAX_BYTES = journal_max_bytes
     series_seen_while_flushing: list[int] = []
 
     def observing_flush(key: str) -> None:
@@ -82,6 +101,7 @@ def test_it_flushes_the_first_image_of_a_series_before_it_commits(
     assert UnflushedFile.objects.count() == 0
 
 
+@pytest.mark.usefixtures("flushed_meanwhile")
 def test_it_answers_unavailable_when_the_flush_fails_and_a_resend_clears_the_mark(
     transactional_db: None, hospital: Hospital, storage_root: Path, ledger: FlushLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -96,6 +116,7 @@ def test_it_answers_unavailable_when_the_flush_fails_and_a_resend_clears_the_mar
     assert UnflushedFile.objects.count() == 0
 
 
+@pytest.mark.usefixtures("flushed_meanwhile")
 def test_it_keeps_whole_files_and_unindexes_those_a_crash_cut_short(
     transactional_db: None, hospital: Hospital, storage_root: Path, ledger: FlushLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -107,7 +128,7 @@ def test_it_keeps_whole_files_and_unindexes_those_a_crash_cut_short(
     (storage_root / gone.storage_key).unlink()
     assert Study.objects.get().number_of_instances == 4
 
-    assert check_unflushed_files() == (1, 2)
+    assert check_unflushed_files() == Checked(whole=1, removed=2)
     assert sorted(Instance.objects.values_list("instance_number", flat=True)) == [1, 4]
     assert UnflushedFile.objects.count() == 0
     study, series = Study.objects.get(), Series.objects.get()
@@ -119,3 +140,81 @@ def test_it_keeps_whole_files_and_unindexes_those_a_crash_cut_short(
     assert (storage_root / whole.storage_key).read_bytes() == ct_bytes(number=4)
     # The senders of 2 and 3 were never told they were stored; their re-sends are new stores.
     assert ingest_instance(ct_bytes(number=2), hospital, ledger=ledger).outcome == IngestOutcome.STORED
+
+
+def test_it_commits_a_small_objects_bytes_with_its_row_and_flushes_its_file_later(
+    transactional_db: None, hospital: Hospital, storage_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flushed_later: list[list[str]] = []
+    real_flush_all = flushing.flush_all
+
+    def recording_flush_all(keys: list[str]) -> None:
+        flushed_later.append(sorted(keys))
+        real_flush_all(keys)
+
+    monkeypatch.setattr("imaging.flushing.flush_all", recording_flush_all)
+    monkeypatch.setattr("imaging.ingest.flush", lambda key: pytest.fail(f"{key} flushed before the answer"))
+    ledger = FlushLedger(sweep_every=3600).start()  # sweeps only when stopped
+    ledger.flush_later(0, "nothing")  # (a first key, so that the test sees the sweep's batch)
+    with monkeypatch.context() as first_image:
+        first_image.setattr("imaging.ingest.flush", flush)  # a new series' first image is flushed at once
+        ingest_instance(ct_bytes(number=1), hospital, ledger=ledger)
+    results = [ingest_instance(ct_bytes(number=n), hospital, ledger=ledger) for n in (2, 3)]
+    assert [r.outcome for r in results] == [IngestOutcome.STORED, IngestOutcome.STORED]
+    with other_connection() as observer:  # committed: the bytes are as durable as the rows
+        rows = observer.execute(
+            "SELECT i.instance_number, u.content FROM imaging_unflushedfile u "
+            "JOIN imaging_instance i ON i.id = u.instance_id ORDER BY 1"
+        ).fetchall()
+    assert [(number, bytes(content)) for number, content in rows] == [  # type: ignore[arg-type]
+        (2, ct_bytes(number=2)),
+        (3, ct_bytes(number=3)),
+    ]
+    ledger.stop()
+    keys = sorted(Instance.objects.filter(instance_number__in=[2, 3]).values_list("storage_key", flat=True))
+    assert flushed_later == [sorted(["nothing", *keys])]
+    assert UnflushedFile.objects.count() == 0
+
+
+def test_it_keeps_the_bytes_in_the_index_while_the_files_cannot_be_flushed(
+    transactional_db: None, hospital: Hospital, storage_root: Path, ledger: FlushLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest_instance(ct_bytes(number=1), hospital, ledger=ledger)
+    failing = threading.Event()
+    failing.set()
+    real_flush_all = flushing.flush_all
+
+    def flaky_flush_all(keys: list[str]) -> None:
+        if failing.is_set() and keys:
+            raise OSError(errno.EIO, "Input/output error")
+        real_flush_all(keys)
+
+    monkeypatch.setattr("imaging.flushing.flush_all", flaky_flush_all)
+    assert ingest_instance(ct_bytes(number=2), hospital, ledger=ledger).outcome == IngestOutcome.STORED
+    assert not ledger.wait_until_swept(timeout=0.5)  # sweeps come and go; the row stays
+    assert bytes(UnflushedFile.objects.get().content) == ct_bytes(number=2)
+    failing.clear()
+    assert ledger.wait_until_swept(timeout=10)
+    assert UnflushedFile.objects.count() == 0
+
+
+def test_it_writes_again_at_start_up_the_small_files_a_crash_lost(
+    transactional_db: None, hospital: Hospital, storage_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = FlushLedger(sweep_every=3600).start()
+    for number in (1, 2, 3, 4):
+        assert ingest_instance(ct_bytes(number=number), hospital, ledger=ledger).ok
+    # The crash: no sweep ran; one file cut short, one gone, one whole.
+    monkeypatch.setattr("imaging.flushing.forget", lambda instance_ids: None)
+    ledger.stop()
+    monkeypatch.undo()
+    short, gone, whole = (Instance.objects.get(instance_number=n) for n in (2, 3, 4))
+    (storage_root / short.storage_key).write_bytes(ct_bytes(number=2)[:300])
+    (storage_root / gone.storage_key).unlink()
+
+    assert check_unflushed_files() == Checked(whole=1, rewritten=2)
+    assert UnflushedFile.objects.count() == 0
+    assert Instance.objects.count() == Study.objects.get().number_of_instances == 4
+    for instance in (short, gone, whole):
+        assert (storage_root / instance.storage_key).read_bytes() == ct_bytes(number=instance.instance_number)
+    assert len(stored_files(storage_root)) == 4

@@ -81,15 +81,16 @@ class Command(BaseCommand):
     def check_unflushed_files(self) -> None:
         """Before any store: the files a crash may have cut short while they were being flushed."""
         try:
-            kept, removed = check_unflushed_files()
+            checked = check_unflushed_files()
         except (DatabaseError, OSError) as error:
             self.stderr.write(f"files left unflushed by a crash not checked (the next start will): {error}")
             return
         finally:
             connections.close_all()
-        if kept or removed:
+        if checked.whole or checked.rewritten or checked.removed:
             self.stderr.write(
-                f"after a crash: {kept} files whole, {removed} instances whose file was lost taken out of the index"
+                f"after a crash: {checked.whole} files whole, {checked.rewritten} written again from the index, "
+                f"{checked.removed} instances whose file was lost taken out of the index"
             )
 
 
