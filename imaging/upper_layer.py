@@ -589,7 +589,7 @@ class Server:
             self._stopped.set()
 
     def _accept_one(self) -> None:
-        busy = self.established_count()
+        busy = self.open_count()  # negotiating ones too: two senders that start together come a few ms apart
         if busy and self.shared:
             time.sleep(self.busy_delay * busy)
         try:
@@ -606,6 +606,11 @@ class Server:
     def established_count(self) -> int:
         with self._lock:
             return sum(1 for association in self._associations if association.is_established and association.is_open)
+
+    def open_count(self) -> int:
+        """Associations accepted and not yet ended, established or not."""
+        with self._lock:
+            return sum(1 for association in self._associations if association.is_open)
 
     def associations(self) -> list[Association]:
         with self._lock:

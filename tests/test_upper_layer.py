@@ -4,6 +4,7 @@ import contextlib
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -57,7 +58,9 @@ class Running:
 
 
 @contextlib.contextmanager
-def run_server(max_pdu: int = 262144, max_associations: int = 10, network_timeout: float = 60) -> Iterator[Running]:
+def run_server(
+    max_pdu: int = 262144, max_associations: int = 10, network_timeout: float = 60, shared: bool = False
+) -> Iterator[Running]:
     services = RecordingServices()
     contexts = [presentation_context(syntax, TRANSFER_SYNTAXES) for syntax in (synthetic.CT_IMAGE, Verification)]
     settings = AcceptorSettings(
@@ -65,7 +68,7 @@ def run_server(max_pdu: int = 262144, max_associations: int = 10, network_timeou
     )
     sock = socket.create_server(("127.0.0.1", 0))
     sock.setblocking(False)
-    server = Server(sock, settings, services, shared=False)
+    server = Server(sock, settings, services, shared=shared)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -175,3 +178,17 @@ def test_it_aborts_an_idle_association_after_the_network_timeout() -> None:
         assert assoc.is_established
         assert wait_for(lambda: assoc.is_aborted, timeout=10)
         assert running.services.ended == [CALLING]
+
+
+def test_it_leaves_the_next_connection_to_a_sibling_while_one_is_still_negotiating() -> None:
+    """Two senders that start together: the second must not land on the process that took the first,
+    even before the first has sent its A-ASSOCIATE-RQ."""
+    with run_server(shared=True) as running:
+        running.server.busy_delay = 1.0
+        with socket.create_connection(("127.0.0.1", running.port)) as first:  # associates not yet
+            assert wait_for(lambda: running.server.open_count() == 1, timeout=5)
+            with socket.create_connection(("127.0.0.1", running.port)) as second:
+                time.sleep(0.5)
+                assert running.server.open_count() == 1  # a sibling process has time to take it
+                assert wait_for(lambda: running.server.open_count() == 2, timeout=5)  # none did: this one does
+                assert first.fileno() != second.fileno()
