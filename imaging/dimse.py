@@ -200,7 +200,11 @@ class RegionServices:
         try:
             with batched_renders(association_renders(association)):
                 result = ingest_instance(
-                    received_file(message), hospital, source_name=f"C-STORE {hospital.code}", ledger=self.ledger
+                    received_file(message),
+                    hospital,
+                    source_name=f"C-STORE {hospital.code}",
+                    ledger=self.ledger,
+                    sha256=message.digest.hexdigest() if message.digest is not None else None,
                 )
         except IngestUnavailable as error:
             close_old_connections_now()
@@ -243,6 +247,11 @@ def received_file(message: Message) -> bytes:
     The file meta is simple enough to pack by hand; pydicom builds and writes it
     at ~0.4 ms an image. The dataset's fragments are joined once, behind it.
     """
+    return b"".join((message.prefix or file_prefix(message), *message.fragments))
+
+
+def file_prefix(message: Message) -> bytes:
+    """What goes before a C-STORE's dataset in its Part 10 file: preamble, DICM and file meta."""
     meta = b"".join(
         (
             b"\x02\x00\x01\x00OB\x00\x00\x02\x00\x00\x00\x00\x01",  # (0002,0001) version 00 01
@@ -254,7 +263,7 @@ def received_file(message: Message) -> bytes:
         )
     )
     group_length = b"\x02\x00\x00\x00UL\x04\x00" + len(meta).to_bytes(4, "little")
-    return b"".join((b"\x00" * 128, b"DICM", group_length, meta, *message.fragments))
+    return b"".join((b"\x00" * 128, b"DICM", group_length, meta))
 
 
 def _meta_element(element: int, vr: bytes, value: bytes) -> bytes:

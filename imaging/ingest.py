@@ -126,12 +126,19 @@ class _Rejected(Exception):
 
 
 def ingest_instance(
-    source: bytes | Path, hospital: Hospital, *, source_name: str = "", ledger: FlushLedger | None = None
+    source: bytes | Path,
+    hospital: Hospital,
+    *,
+    source_name: str = "",
+    ledger: FlushLedger | None = None,
+    sha256: str | None = None,
 ) -> IngestResult:
     """Take one DICOM object from `hospital` into the index (the steps are above).
 
-    With a `ledger`, the file is flushed while the index statement runs, where
-    that can be done (`imaging.flushing`); the result waits for both.
+    With a `ledger`, the file is flushed while the index statement runs, or
+    later with its bytes in the index, where that can be done
+    (`imaging.flushing`). `sha256` is the hex SHA-256 of `source`'s bytes when
+    the caller has it (the listener hashes a C-STORE as it arrives).
 
     Raises IngestUnavailable when storage or the database fails; every other
     problem with the object comes back as a REJECTED result with a reason.
@@ -141,7 +148,8 @@ def ingest_instance(
         dataset, content, header = _parse_and_read_header(received)
     except _Rejected as rejected:
         return IngestResult(IngestOutcome.REJECTED, reason=rejected.reason, rejection=rejected.kind)
-    sha256 = hashlib.sha256(content).hexdigest()
+    if sha256 is None or content is not received:
+        sha256 = hashlib.sha256(content).hexdigest()
     try:
         return _store_new(content, dataset, header, sha256, hospital, source_name, ledger)
     except _Rejected as rejected:

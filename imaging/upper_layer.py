@@ -14,6 +14,7 @@ The service behind the protocol (what a C-STORE does) is `Services`, which
 """
 
 import contextlib
+import hashlib
 import itertools
 import logging
 import select
@@ -22,7 +23,7 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Protocol
@@ -124,6 +125,15 @@ class Message:
     context: AcceptedContext
     command: dict[int, bytes]
     fragments: list[memoryview] = field(default_factory=list)
+    # With `AcceptorSettings.file_prefix`: what goes before the dataset in its file, and a SHA-256
+    # of that and of the fragments, updated as each arrives (while the sender still sends the rest).
+    prefix: bytes = b""
+    digest: "hashlib._Hash | None" = None
+
+    def add_fragment(self, fragment: memoryview) -> None:
+        self.fragments.append(fragment)
+        if self.digest is not None:
+            self.digest.update(fragment)
 
     @property
     def command_field(self) -> int:
@@ -171,6 +181,7 @@ class AcceptorSettings:
     acse_timeout: float = 30.0
     network_timeout: float = 60.0
     report_delay: float = 0.2  # a pynetdicom SCU can mis-read an event report sent right behind the N-ACTION reply
+    file_prefix: Callable[[Message], bytes] | None = None  # a C-STORE's file before its dataset: hash as it comes
 
 
 def command_us(command: dict[int, bytes], tag: int) -> int:
@@ -464,10 +475,13 @@ class Association:
                     message = Message(context, decode_command(bytes(command)))
                     if command_us(message.command, DATASET_TYPE) == NO_DATASET:
                         return message
+                    if self.settings.file_prefix is not None and message.command_field == C_STORE_RQ:
+                        message.prefix = self.settings.file_prefix(message)
+                        message.digest = hashlib.sha256(message.prefix)
                 continue
             if control & 0x01 or context_id != message.context.context_id:
                 raise ProtocolError("a command fragment or another context inside a dataset")
-            message.fragments.append(fragment)
+            message.add_fragment(fragment)
             if control & 0x02:
                 return message
         raise ProtocolError("the fragments ended")  # _fragments never ends; for the type checker

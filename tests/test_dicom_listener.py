@@ -1,6 +1,7 @@
 """manage.py dicom_listener against DCMTK's echoscu and storescu, and pynetdicom SCUs."""
 
 import contextlib
+import hashlib
 import os
 import re
 import signal
@@ -202,7 +203,9 @@ def test_it_stores_every_bundled_file_as_sent_or_refuses_it_with_the_right_statu
             stored += 1
             instance = Instance.objects.get(sop_uid=sop_uid)
             assert instance.transfer_syntax_uid == syntax, path.name
-            kept = dataset_bytes((storage_root / instance.storage_key).read_bytes())
+            file = (storage_root / instance.storage_key).read_bytes()
+            assert instance.sha256 == hashlib.sha256(file).hexdigest(), path.name  # hashed as it arrived
+            kept = dataset_bytes(file)
             sent = sent_bytes(reference_scp, tmp_path / "reference", path, TRANSFER_SYNTAX_FLAG[syntax], "-R")
             assert kept == sent, path.name
             continue

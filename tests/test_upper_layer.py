@@ -1,11 +1,12 @@
 """The listener's Upper Layer and DIMSE, in process, against pynetdicom as the requestor."""
 
 import contextlib
+import hashlib
 import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -16,7 +17,7 @@ from pynetdicom.events import Event
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from imaging import synthetic
-from imaging.dimse import TRANSFER_SYNTAXES, received_file
+from imaging.dimse import TRANSFER_SYNTAXES, file_prefix, received_file
 from imaging.upper_layer import AcceptorSettings, Association, Message, Server, presentation_context
 from tests.support.dicom import ct_slice
 from tests.support.processes import free_port
@@ -31,6 +32,7 @@ class RecordingServices:
 
     status: int = 0x0000
     files: list[bytes] = field(default_factory=list)
+    digests: list[str | None] = field(default_factory=list)
     ended: list[str] = field(default_factory=list)
 
     def accepts_calling(self, ae_title: str) -> bool:
@@ -38,6 +40,7 @@ class RecordingServices:
 
     def store(self, association: Association, message: Message) -> tuple[int, str]:
         self.files.append(received_file(message))
+        self.digests.append(message.digest.hexdigest() if message.digest is not None else None)
         return self.status, "not today" if self.status else ""
 
     def commit(self, association: Association, request: Dataset) -> tuple[int, Dataset | None]:
@@ -59,12 +62,21 @@ class Running:
 
 @contextlib.contextmanager
 def run_server(
-    max_pdu: int = 262144, max_associations: int = 10, network_timeout: float = 60, shared: bool = False
+    max_pdu: int = 262144,
+    max_associations: int = 10,
+    network_timeout: float = 60,
+    shared: bool = False,
+    file_prefix: Callable[[Message], bytes] | None = None,
 ) -> Iterator[Running]:
     services = RecordingServices()
     contexts = [presentation_context(syntax, TRANSFER_SYNTAXES) for syntax in (synthetic.CT_IMAGE, Verification)]
     settings = AcceptorSettings(
-        "REGION", max_pdu, contexts, max_associations=max_associations, network_timeout=network_timeout
+        "REGION",
+        max_pdu,
+        contexts,
+        max_associations=max_associations,
+        network_timeout=network_timeout,
+        file_prefix=file_prefix,
     )
     sock = socket.create_server(("127.0.0.1", 0))
     sock.setblocking(False)
@@ -132,6 +144,16 @@ def test_it_receives_the_same_part10_file_as_pynetdicom_over_many_fragments(
         assert store(port, ds, syntax) == 0x0000
         assert running.services.files == theirs
         assert running.services.ended == [CALLING]
+
+
+def test_it_hashes_the_file_as_its_fragments_arrive() -> None:
+    ds = ct_slice(number=4, size=64)
+    with run_server(max_pdu=1024, file_prefix=file_prefix) as hashing, run_server(max_pdu=1024) as plain:
+        assert store(hashing.port, ds, "1.2.840.10008.1.2.1") == 0x0000
+        assert store(plain.port, ds, "1.2.840.10008.1.2.1") == 0x0000
+    assert hashing.services.files == plain.services.files  # the same file, prefix made once
+    assert hashing.services.digests == [hashlib.sha256(hashing.services.files[0]).hexdigest()]
+    assert plain.services.digests == [None]
 
 
 def test_it_answers_c_echo_and_sends_the_store_status_with_its_comment(acceptor: Running) -> None:

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError, connections
 
-from imaging.dimse import HospitalDirectory, RegionServices, supported_contexts
+from imaging.dimse import HospitalDirectory, RegionServices, file_prefix, supported_contexts
 from imaging.flushing import FlushLedger, check_unflushed_files
 from imaging.tasks import prepare_render_queue
 from imaging.upper_layer import AcceptorSettings, Server, open_listening_socket
@@ -103,6 +103,7 @@ def serve(options: dict[str, Any], listening: socket.socket, shared: bool = Fals
         max_pdu=options["max_pdu"],
         contexts=supported_contexts(),
         max_associations=options["max_associations"],
+        file_prefix=file_prefix,
     )
     ledger = FlushLedger().start()
     services = RegionServices(directory, ledger)
