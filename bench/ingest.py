@@ -51,6 +51,9 @@ def main() -> None:
     receivers = ["ours", "orthanc"] if with_orthanc else ["ours"]
     try:
         datasets = make_datasets(scratch, args.small, receivers, args.rounds)
+        # The data sets on disk before any run: their writeback is no receiver's work (our
+        # listener's syncfs would otherwise flush them in the first round).
+        os.sync()
         runs = run_rounds(scratch, datasets, receivers, args)
         print(f"{'receiver':20} {'data':12} {'assocs':>6} {'instances/s':>12} {'(slowest-fastest)':>18} {'MB/s':>7}")
         for (receiver, data, assocs), timings in runs.items():
