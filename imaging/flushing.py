@@ -28,6 +28,7 @@ import ctypes
 import hashlib
 import logging
 import os
+import re
 import threading
 from dataclasses import dataclass
 
@@ -36,20 +37,28 @@ from django.db import DatabaseError, connection, transaction
 
 from imaging.ingest import unindex_instance
 from imaging.models import UnflushedFile
-from imaging.storage import flush, storage_root, write_once
+from imaging.storage import flush, replace_durably, storage_root, write_once
 
 logger = logging.getLogger(__name__)
 
 
 class FlushLedger:
     """Drops the `UnflushedFile` rows of files flushed, in batches, on a thread of its own;
-    flushes the files left to it first, all at once."""
+    flushes the files left to it first, all at once.
+
+    A flush that fails is not tried again: Linux reports a lost write once and
+    then calls the pages clean, so a second flush would succeed without them.
+    Those files are written anew, from the bytes their rows hold, as new files
+    (`storage.replace_durably`); their rows stay until that has succeeded.
+    """
 
     def __init__(self, sweep_every: float = 1.0, retry_after: float = 1.0) -> None:
         self.sweep_every = sweep_every
         self.retry_after = retry_after
+        self.files = FileFlusher()
         self._flushed: list[int] = []
         self._to_flush: dict[int, str] = {}  # instance: storage key
+        self._to_rewrite: set[int] = set()
         self._condition = threading.Condition()
         self._stopping = False
         self._sweeping = False
@@ -73,7 +82,7 @@ class FlushLedger:
         """True once the rows of every instance reported so far are gone."""
         with self._condition:
             return self._condition.wait_for(
-                lambda: not self._flushed and not self._to_flush and not self._sweeping, timeout
+                lambda: not (self._flushed or self._to_flush or self._to_rewrite or self._sweeping), timeout
             )
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -83,6 +92,7 @@ class FlushLedger:
             self._condition.notify_all()
         if self._sweeper.is_alive():
             self._sweeper.join(timeout)
+        self.files.close()
 
     def _sweep_until_stopped(self) -> None:
         try:
@@ -97,23 +107,30 @@ class FlushLedger:
             self._condition.wait_for(lambda: self._stopping, self.sweep_every)
             batch, self._flushed = self._flushed, []
             to_flush, self._to_flush = self._to_flush, {}
+            to_rewrite, self._to_rewrite = self._to_rewrite, set()
             stopping = self._stopping
-            self._sweeping = bool(batch or to_flush)
+            self._sweeping = bool(batch or to_flush or to_rewrite)
         try:
-            try:
-                flush_all(list(to_flush.values()))
-            except OSError as error:  # their bytes stay in the index until a later sweep, or start-up
-                logger.warning("%d files whose bytes are in the index not yet flushed: %s", len(to_flush), error)
-                with self._condition:
-                    self._to_flush.update(to_flush)
-            else:
-                batch += list(to_flush)
+            if to_flush:
+                try:
+                    self.files.flush_all(list(to_flush.values()))
+                    batch += list(to_flush)
+                except OSError as error:
+                    logger.error("%d files not flushed, to be written anew from the index: %s", len(to_flush), error)
+                    to_rewrite.update(to_flush)
+            if to_rewrite:
+                rewritten = rewrite_from_index(sorted(to_rewrite))
+                batch += rewritten
+                to_rewrite.difference_update(rewritten)
+                with self._condition:  # their bytes stay in the index until a later sweep, or start-up
+                    self._to_rewrite.update(to_rewrite)
             forget(batch)
         except DatabaseError as error:
             with contextlib.suppress(DatabaseError):
                 connection.close()
             with self._condition:
                 self._flushed[:0] = batch
+                self._to_rewrite.update(to_rewrite)
             if stopping:
                 logger.warning("%d unflushed-file rows left for start-up to check: %s", len(batch), error)
                 return False
@@ -127,26 +144,75 @@ class FlushLedger:
         return not stopping
 
 
-_syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
+def _syncfs_function() -> "ctypes._NamedFuncPointer | None":
+    """libc's syncfs, where it reports lost writes (Linux 5.8 and later); else None."""
+    release = tuple(int(part) for part in re.findall(r"\d+", os.uname().release)[:2])
+    if os.uname().sysname != "Linux" or release < (5, 8):
+        return None
+    return getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
 
 
-def flush_all(keys: list[str]) -> None:
-    """Make the files under `keys` durable: one `syncfs` of their filesystem where there is one
-    (one disk cache flush for all of them), else a flush each."""
-    if not keys:
-        return
-    root = storage_root()
-    if _syncfs is None or root is None:
-        for key in keys:
-            flush(key)
-        return
-    fd = os.open(root, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        if _syncfs(fd) != 0:
+_syncfs = _syncfs_function()
+
+
+class FileFlusher:
+    """Flushes many files at once: one `syncfs` of the storage's filesystem (one disk cache flush
+    for all of them), else a flush each.
+
+    `syncfs` reports a lost write to each file descriptor that was open when
+    it happened, once: so this keeps one descriptor of the storage's folder,
+    opened in the process that flushes (not inherited from before a fork).
+    """
+
+    def __init__(self) -> None:
+        self._fd: int | None = None
+        self._device: int | None = None
+
+    def flush_all(self, keys: list[str]) -> None:
+        if not keys:
+            return
+        root = storage_root()
+        if _syncfs is None or root is None:
+            for key in keys:
+                flush(key)
+            return
+        if self._fd is None:
+            self._fd = os.open(root, os.O_RDONLY | os.O_CLOEXEC)
+            self._device = os.fstat(self._fd).st_dev
+        for key in keys:  # a folder mounted from elsewhere under the storage's
+            if os.stat(default_storage.path(key)).st_dev != self._device:
+                flush(key)
+        if _syncfs(self._fd) != 0:
             number = ctypes.get_errno()
             raise OSError(number, os.strerror(number))
-    finally:
-        os.close(fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def rewrite_from_index(instance_ids: list[int]) -> list[int]:
+    """Write anew, as new files, those of `instance_ids` whose bytes their `UnflushedFile` rows hold.
+
+    Returns the instances whose files are now durable (or that are gone);
+    one that cannot be written is logged and left out.
+    """
+    rows = UnflushedFile.objects.filter(instance_id__in=instance_ids).values_list(
+        "instance_id", "instance__storage_key", "instance__sha256", "content"
+    )
+    done = set(instance_ids)
+    for instance_id, key, sha256, content in rows:
+        if content is None or hashlib.sha256(content).hexdigest() != sha256:
+            logger.error("instance %s has no bytes in the index to write its file from", instance_id)
+            done.discard(instance_id)
+            continue
+        try:
+            replace_durably(key, bytes(content))
+        except OSError as error:
+            logger.error("the file of instance %s cannot be written anew yet: %s", instance_id, error)
+            done.discard(instance_id)
+    return sorted(done)
 
 
 def forget(instance_ids: list[int]) -> None:

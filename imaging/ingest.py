@@ -24,6 +24,7 @@ import functools
 import hashlib
 import io
 import logging
+import weakref
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -319,7 +320,7 @@ def _store_new(
     key = dicom_key(header.study_uid, header.series_uid, header.sop_uid, sha256)
     overlap = ledger is not None and _can_overlap(header)
     wrote = _write_file(key, content, flush=not overlap)
-    journal = overlap and wrote and len(content) <= settings.DICOM_JOURNAL_MAX_BYTES
+    journal = overlap and wrote and len(content) <= settings.DICOM_JOURNAL_MAX_BYTES and _commits_durably()
     try:
         indexed = _index(
             dataset,
@@ -363,6 +364,24 @@ def _write_file(key: str, content: bytes, flush: bool) -> bool:
         return write_once(key, content, flush)
     except OSError as error:
         raise IngestUnavailable(f"storage cannot take the file: {error}") from error
+
+
+_durable_commits: "weakref.WeakKeyDictionary[object, bool]" = weakref.WeakKeyDictionary()
+
+
+def _commits_durably() -> bool:
+    """Whether this connection's commits wait for their WAL flush (`synchronous_commit` is not off):
+    a small object's bytes rely on it. Asked once per connection."""
+    connection.ensure_connection()
+    raw = connection.connection
+    known = _durable_commits.get(raw)
+    if known is None:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            row = cursor.fetchone()
+        known = row is not None and row[0] != "off"
+        _durable_commits[raw] = known
+    return known
 
 
 def _can_overlap(header: InstanceHeader) -> bool:

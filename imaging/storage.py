@@ -6,6 +6,7 @@ SOPInstanceUID can never overwrite each other and two writers of the same bytes
 write the same file.
 """
 
+import contextlib
 import fcntl
 import io
 import os
@@ -87,6 +88,30 @@ class AtomicFileSystemStorage(FileSystemStorage):
             os.close(fd)
         return True
 
+    def replace_durably(self, name: str, content: bytes) -> None:
+        """Put a new file holding `content` under `name`, flushed, in place of whatever is there.
+
+        For a file whose flush failed: its pages may since count as clean, so
+        flushing it again proves nothing; a new file's flush does.
+        """
+        path = self.path(name)
+        directory = os.path.dirname(path)
+        os.makedirs(directory, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+        try:
+            try:
+                _write_all(fd, content)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.chmod(temporary, 0o640)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
+        _fsync_directory(directory)
+
     def flush(self, name: str) -> None:
         """Flush a file written with `write_once(..., flush=False)` to disk."""
         fd = os.open(self.path(name), os.O_RDONLY | os.O_CLOEXEC)
@@ -131,6 +156,14 @@ def write_once(name: str, content: bytes, flush: bool = True) -> bool:
 def flushes_later() -> bool:
     """Whether the default storage can write a file now and flush it later (a local filesystem can)."""
     return isinstance(storages["default"], AtomicFileSystemStorage)
+
+
+def replace_durably(name: str, content: bytes) -> None:
+    """A new, flushed file holding `content` under `name` in the default (local) storage."""
+    storage = storages["default"]
+    if not isinstance(storage, AtomicFileSystemStorage):
+        raise TypeError("only a local filesystem storage flushes files later")
+    storage.replace_durably(name, content)
 
 
 def storage_root() -> str | None:

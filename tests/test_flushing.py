@@ -3,15 +3,17 @@ bytes committed with its index row and its file flushed later; and what a crash 
 
 import errno
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from django.db import connection
 
-from imaging import flushing
-from imaging.flushing import Checked, FlushLedger, check_unflushed_files
+from imaging import flushing, storage
+from imaging.flushing import Checked, FileFlusher, FlushLedger, check_unflushed_files
 from imaging.ingest import IngestOutcome, IngestResult, ingest_instance
 from imaging.models import Hospital, Instance, Series, Study, UnflushedFile
 from imaging.storage import flush
@@ -145,17 +147,21 @@ def test_it_keeps_whole_files_and_unindexes_those_a_crash_cut_short(
 def test_it_commits_a_small_objects_bytes_with_its_row_and_flushes_its_file_later(
     transactional_db: None, hospital: Hospital, storage_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    flushed_later: list[list[str]] = []
-    real_flush_all = flushing.flush_all
+    events: list[tuple[str, list[object]]] = []
+    real_flush_all, real_forget = FileFlusher.flush_all, flushing.forget
 
-    def recording_flush_all(keys: list[str]) -> None:
-        flushed_later.append(sorted(keys))
-        real_flush_all(keys)
+    def recording_flush_all(self: FileFlusher, keys: list[str]) -> None:
+        events.append(("flush", sorted(keys)))
+        real_flush_all(self, keys)
 
-    monkeypatch.setattr("imaging.flushing.flush_all", recording_flush_all)
+    def recording_forget(instance_ids: list[int]) -> None:
+        events.append(("forget", sorted(instance_ids)))
+        real_forget(instance_ids)
+
+    monkeypatch.setattr(FileFlusher, "flush_all", recording_flush_all)
+    monkeypatch.setattr("imaging.flushing.forget", recording_forget)
     monkeypatch.setattr("imaging.ingest.flush", lambda key: pytest.fail(f"{key} flushed before the answer"))
     ledger = FlushLedger(sweep_every=3600).start()  # sweeps only when stopped
-    ledger.flush_later(0, "nothing")  # (a first key, so that the test sees the sweep's batch)
     with monkeypatch.context() as first_image:
         first_image.setattr("imaging.ingest.flush", flush)  # a new series' first image is flushed at once
         ingest_instance(ct_bytes(number=1), hospital, ledger=ledger)
@@ -171,29 +177,73 @@ def test_it_commits_a_small_objects_bytes_with_its_row_and_flushes_its_file_late
         (3, ct_bytes(number=3)),
     ]
     ledger.stop()
-    keys = sorted(Instance.objects.filter(instance_number__in=[2, 3]).values_list("storage_key", flat=True))
-    assert flushed_later == [sorted(["nothing", *keys])]
+    later = Instance.objects.filter(instance_number__in=[2, 3]).order_by("pk")
+    # The files flushed first, then their rows dropped.
+    assert events == [("flush", sorted(i.storage_key for i in later)), ("forget", [i.pk for i in later])]
     assert UnflushedFile.objects.count() == 0
 
 
-def test_it_keeps_the_bytes_in_the_index_while_the_files_cannot_be_flushed(
+def test_it_writes_anew_from_the_index_the_files_whose_flush_failed(
     transactional_db: None, hospital: Hospital, storage_root: Path, ledger: FlushLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A second flush of a file whose flush failed would prove nothing: its lost pages may count as clean."""
     ingest_instance(ct_bytes(number=1), hospital, ledger=ledger)
-    failing = threading.Event()
-    failing.set()
-    real_flush_all = flushing.flush_all
 
-    def flaky_flush_all(keys: list[str]) -> None:
-        if failing.is_set() and keys:
-            raise OSError(errno.EIO, "Input/output error")
-        real_flush_all(keys)
+    def failing_flush_all(self: FileFlusher, keys: list[str]) -> None:
+        raise OSError(errno.EIO, "Input/output error")
 
-    monkeypatch.setattr("imaging.flushing.flush_all", flaky_flush_all)
+    def failing_replace(key: str, content: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(FileFlusher, "flush_all", failing_flush_all)
+    monkeypatch.setattr("imaging.flushing.replace_durably", failing_replace)
     assert ingest_instance(ct_bytes(number=2), hospital, ledger=ledger).outcome == IngestOutcome.STORED
-    assert not ledger.wait_until_swept(timeout=0.5)  # sweeps come and go; the row stays
+    marked = Instance.objects.get(instance_number=2)
+    first_inode = (storage_root / marked.storage_key).stat().st_ino
+    assert not ledger.wait_until_swept(timeout=0.5)  # sweeps come and go; the row and its bytes stay
     assert bytes(UnflushedFile.objects.get().content) == ct_bytes(number=2)
-    failing.clear()
+
+    monkeypatch.setattr("imaging.flushing.replace_durably", storage.replace_durably)
+    assert ledger.wait_until_swept(timeout=10)
+    assert UnflushedFile.objects.count() == 0
+    path = storage_root / marked.storage_key
+    assert path.read_bytes() == ct_bytes(number=2)
+    assert path.stat().st_ino != first_inode  # a new file, not the old one flushed again
+    assert not [p for p in stored_files(storage_root) if p.name.startswith(".tmp-")]
+
+
+def test_it_flushes_at_once_a_lost_small_file_sent_again(
+    transactional_db: None, hospital: Hospital, storage_root: Path, ledger: FlushLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for number in (1, 2):
+        ingest_instance(ct_bytes(number=number), hospital, ledger=ledger)
+    assert ledger.wait_until_swept(timeout=10)
+    lost = Instance.objects.get(instance_number=2)
+    (storage_root / lost.storage_key).unlink()
+    flushed: list[str] = []
+    monkeypatch.setattr("imaging.ingest.flush", lambda key: flushed.append(key) or flush(key))
+    assert ingest_instance(ct_bytes(number=2), hospital, ledger=ledger).outcome == IngestOutcome.DUPLICATE
+    assert flushed == [lost.storage_key]  # no row holds its bytes: flushed before the answer
+    assert (storage_root / lost.storage_key).read_bytes() == ct_bytes(number=2)
+    assert UnflushedFile.objects.count() == 0
+
+
+def test_it_flushes_every_file_at_once_when_commits_do_not_wait_for_their_flush(
+    transactional_db: None, hospital: Hospital, storage_root: Path, ledger: FlushLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("imaging.ingest._durable_commits", weakref.WeakKeyDictionary())
+    ingest_instance(ct_bytes(number=1), hospital, ledger=ledger)
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit = off")
+    try:
+        monkeypatch.setattr("imaging.ingest._durable_commits", weakref.WeakKeyDictionary())
+        flushed: list[str] = []
+        monkeypatch.setattr("imaging.ingest.flush", lambda key: flushed.append(key) or flush(key))
+        assert ingest_instance(ct_bytes(number=2), hospital, ledger=ledger).outcome == IngestOutcome.STORED
+        assert flushed == [Instance.objects.get(instance_number=2).storage_key]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit = on")
     assert ledger.wait_until_swept(timeout=10)
     assert UnflushedFile.objects.count() == 0
 

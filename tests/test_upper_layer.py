@@ -206,7 +206,7 @@ def test_it_leaves_the_next_connection_to_a_sibling_while_one_is_still_negotiati
     """Two senders that start together: the second must not land on the process that took the first,
     even before the first has sent its A-ASSOCIATE-RQ."""
     with run_server(shared=True) as running:
-        running.server.busy_delay = 1.0
+        running.server.busy_delay = 2.0
         with socket.create_connection(("127.0.0.1", running.port)) as first:  # associates not yet
             assert wait_for(lambda: running.server.open_count() == 1, timeout=5)
             with socket.create_connection(("127.0.0.1", running.port)) as second:
