@@ -320,8 +320,8 @@ def _store_new(
     key = dicom_key(header.study_uid, header.series_uid, header.sop_uid, sha256)
     overlap = ledger is not None and _can_overlap(header)
     wrote = _write_file(key, content, flush=not overlap)
-    journal = overlap and wrote and len(content) <= settings.DICOM_JOURNAL_MAX_BYTES and _commits_durably()
     try:
+        journal = overlap and wrote and len(content) <= settings.DICOM_JOURNAL_MAX_BYTES and _commits_durably()
         indexed = _index(
             dataset,
             header,
