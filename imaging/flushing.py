@@ -37,7 +37,7 @@ from django.db import DatabaseError, connection, transaction
 
 from imaging.ingest import unindex_instance
 from imaging.models import UnflushedFile
-from imaging.storage import flush, replace_durably, storage_root, write_once
+from imaging.storage import flush, replace_durably, storage_root
 
 logger = logging.getLogger(__name__)
 
@@ -235,19 +235,23 @@ class Checked:
     """What `check_unflushed_files` found."""
 
     whole: int = 0  # files whole on disk, kept
-    rewritten: int = 0  # files lost or cut short, written again from the bytes their mark held
+    rewritten: int = 0  # files lost or cut short, written again from the bytes their rows held
     removed: int = 0  # instances whose file was lost, with no bytes to write it from: out of the index
+    left: int = 0  # files that could not be read or written now: their rows stay for the next start
 
 
 def check_unflushed_files(batch_size: int = 200) -> Checked:
     """After a crash: keep each instance whose file is whole or can be written again, unindex the others.
 
-    A file is whole when its bytes hash to the SHA-256 its index row holds; a
-    kept file is flushed again, as its flush may not have finished. A file that
-    is not whole is written again from the bytes in its `UnflushedFile` row,
-    where the row holds them (a small object's, committed with its index row).
+    A file is whole when its bytes hash to the SHA-256 its index row holds.
+    Where its `UnflushedFile` row holds its bytes (a small object's, committed
+    with its index row), the file is written anew from them, whole or not: a
+    flush from this process would not hear of a write lost before it started.
+    Otherwise a whole file is flushed again and kept, and an instance whose
+    file is not whole is taken out of the index. A file that cannot be read or
+    written now keeps its row, for the next start.
     """
-    whole = rewritten = removed = 0
+    counts = {"whole": 0, "rewritten": 0, "removed": 0, "left": 0}
     after = 0
     while True:
         rows = list(
@@ -256,27 +260,39 @@ def check_unflushed_files(batch_size: int = 200) -> Checked:
             .values_list("instance_id", "instance__storage_key", "instance__sha256", "content")[:batch_size]
         )
         if not rows:
-            return Checked(whole, rewritten, removed)
+            return Checked(**counts)
         kept = []
         for instance_id, key, sha256, content in rows:
-            if _holds(key, sha256):
-                flush(key)
+            try:
+                found = _settle(instance_id, key, sha256, content)
+            except OSError as error:
+                logger.error(
+                    "the file of instance %s cannot be checked now, left for the next start: %s", instance_id, error
+                )
+                found = "left"
+            counts[found] += 1
+            if found in ("whole", "rewritten"):
                 kept.append(instance_id)
-                whole += 1
-                continue
-            if content is not None and hashlib.sha256(content).hexdigest() == sha256:
-                write_once(key, bytes(content))  # rewrites a file cut short; flushed
-                logger.warning("the file of instance %s did not survive a crash; written again", instance_id)
-                kept.append(instance_id)
-                rewritten += 1
-                continue
-            logger.warning("the file of instance %s did not survive a crash; taken out of the index", instance_id)
-            unindex_instance(instance_id)
-            with contextlib.suppress(FileNotFoundError):
-                default_storage.delete(key)
-            removed += 1
         forget(kept)
         after = rows[-1][0]
+
+
+def _settle(instance_id: int, key: str, sha256: str, content: bytes | memoryview | None) -> str:
+    """Make one row's file whole and durable, or its instance gone: which of `Checked`'s counts it is."""
+    whole = _holds(key, sha256)
+    if content is not None and hashlib.sha256(content).hexdigest() == sha256:
+        replace_durably(key, bytes(content))
+        if not whole:
+            logger.warning("the file of instance %s did not survive a crash; written again", instance_id)
+        return "whole" if whole else "rewritten"
+    if whole:
+        flush(key)
+        return "whole"
+    logger.warning("the file of instance %s did not survive a crash; taken out of the index", instance_id)
+    unindex_instance(instance_id)
+    with contextlib.suppress(FileNotFoundError):
+        default_storage.delete(key)
+    return "removed"
 
 
 def _holds(key: str, sha256: str) -> bool:

@@ -268,3 +268,30 @@ def test_it_writes_again_at_start_up_the_small_files_a_crash_lost(
     for instance in (short, gone, whole):
         assert (storage_root / instance.storage_key).read_bytes() == ct_bytes(number=instance.instance_number)
     assert len(stored_files(storage_root)) == 4
+
+
+def test_it_leaves_for_the_next_start_a_file_it_cannot_write_now(
+    transactional_db: None, hospital: Hospital, storage_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = FlushLedger(sweep_every=3600).start()
+    for number in (1, 2, 3):
+        assert ingest_instance(ct_bytes(number=number), hospital, ledger=ledger).ok
+    monkeypatch.setattr("imaging.flushing.forget", lambda instance_ids: None)
+    ledger.stop()  # the crash: no row dropped
+    monkeypatch.undo()
+    broken = Instance.objects.get(instance_number=2)
+    (storage_root / broken.storage_key).unlink()
+    real_replace = storage.replace_durably
+
+    def full_disk_for_two(key: str, content: bytes) -> None:
+        if key == broken.storage_key:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_replace(key, content)
+
+    monkeypatch.setattr("imaging.flushing.replace_durably", full_disk_for_two)
+    assert check_unflushed_files() == Checked(whole=1, left=1)
+    assert list(UnflushedFile.objects.values_list("instance_id", flat=True)) == [broken.pk]
+    monkeypatch.undo()
+    assert check_unflushed_files() == Checked(rewritten=1)  # the next start
+    assert (storage_root / broken.storage_key).read_bytes() == ct_bytes(number=2)
+    assert UnflushedFile.objects.count() == 0

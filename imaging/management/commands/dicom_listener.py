@@ -87,10 +87,11 @@ class Command(BaseCommand):
             return
         finally:
             connections.close_all()
-        if checked.whole or checked.rewritten or checked.removed:
+        if checked.whole or checked.rewritten or checked.removed or checked.left:
             self.stderr.write(
                 f"after a crash: {checked.whole} files whole, {checked.rewritten} written again from the index, "
-                f"{checked.removed} instances whose file was lost taken out of the index"
+                f"{checked.removed} instances whose file was lost taken out of the index, "
+                f"{checked.left} left for the next start (cannot be read or written now)"
             )
 
 
