@@ -52,9 +52,13 @@ class FlushLedger:
     (`storage.replace_durably`); their rows stay until that has succeeded.
     """
 
-    def __init__(self, sweep_every: float = 1.0, retry_after: float = 1.0) -> None:
+    def __init__(self, sweep_every: float = 1.0, retry_after: float = 1.0, vacuum_after: int = 20_000) -> None:
         self.sweep_every = sweep_every
         self.retry_after = retry_after
+        # Rows dropped between two VACUUMs of the table: it holds small objects' bytes for a
+        # second each, and must not grow by them where autovacuum is off or slow.
+        self.vacuum_after = vacuum_after
+        self._dropped_since_vacuum = 0
         self.files = FileFlusher()
         self._flushed: list[int] = []
         self._to_flush: dict[int, str] = {}  # instance: storage key
@@ -125,6 +129,10 @@ class FlushLedger:
                 with self._condition:  # their bytes stay in the index until a later sweep, or start-up
                     self._to_rewrite.update(to_rewrite)
             forget(batch)
+            self._dropped_since_vacuum += len(batch)
+            if self._dropped_since_vacuum >= self.vacuum_after:
+                self._dropped_since_vacuum = 0
+                vacuum()
         except DatabaseError as error:
             with contextlib.suppress(DatabaseError):
                 connection.close()
@@ -228,6 +236,13 @@ def forget(instance_ids: list[int]) -> None:
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit = off")
         UnflushedFile.objects.filter(instance_id__in=instance_ids).delete()
+
+
+def vacuum() -> None:
+    """Return the space of dropped `UnflushedFile` rows (PostgreSQL; outside any transaction)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"VACUUM {UnflushedFile._meta.db_table}")
 
 
 @dataclass(frozen=True)

@@ -295,3 +295,19 @@ def test_it_leaves_for_the_next_start_a_file_it_cannot_write_now(
     assert check_unflushed_files() == Checked(rewritten=1)  # the next start
     assert (storage_root / broken.storage_key).read_bytes() == ct_bytes(number=2)
     assert UnflushedFile.objects.count() == 0
+
+
+def test_it_vacuums_the_rows_it_drops_so_the_table_does_not_grow_by_the_bytes(
+    transactional_db: None, hospital: Hospital, storage_root: Path
+) -> None:
+    ledger = FlushLedger(sweep_every=3600, vacuum_after=3).start()
+    for number in range(1, 30):
+        assert ingest_instance(ct_bytes(number=number), hospital, ledger=ledger).ok
+    with other_connection() as observer:
+        before = observer.execute("SELECT pg_relation_size('imaging_unflushedfile')").fetchone()
+        ledger.stop()  # the last sweep: 28 rows dropped, then a VACUUM, which cuts off the empty pages
+        after = observer.execute("SELECT pg_relation_size('imaging_unflushedfile')").fetchone()
+    assert before is not None
+    assert after is not None
+    assert int(before[0]) >= 5 * 8192  # 28 rows of ~1.6 KB
+    assert int(after[0]) == 0
