@@ -5,17 +5,37 @@ when it is missing on a developer's machine, and fails when CI is set.
 """
 
 import shutil
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.core.signals import request_finished
+from django.db import connection, connections
 
 from accounts.sms import SMS, outbox
 from imaging.models import Hospital, HospitalAETitle
 from tests.support.services import require
 
 pytest_plugins = ["tests.support.workers", "tests.support.browser"]
+
+
+@pytest.fixture
+def live_server(live_server: Any) -> Iterator[Any]:
+    """pytest-django's live server, whose request threads close their database connections.
+
+    They are persistent (CONN_MAX_AGE), and a client's kept-alive connection keeps
+    its server thread: its database connection outlived the test database.
+    """
+
+    def close_in_server_threads(**kwargs: object) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            connections.close_all()
+
+    request_finished.connect(close_in_server_threads, dispatch_uid="tests-live-server")
+    yield live_server
+    request_finished.disconnect(dispatch_uid="tests-live-server")
 
 
 @pytest.fixture
