@@ -211,12 +211,10 @@ def rewrite_from_index(instance_ids: list[int]) -> list[int]:
     )
     done = set(instance_ids)
     for instance_id, key, sha256, content in rows:
-        if content is None or hashlib.sha256(content).hexdigest() != sha256:
-            logger.error("instance %s has no bytes in the index to write its file from", instance_id)
-            done.discard(instance_id)
-            continue
         try:
-            replace_durably(key, bytes(content))
+            if not _write_from_index(key, sha256, content):
+                logger.error("instance %s has no bytes in the index to write its file from", instance_id)
+                done.discard(instance_id)
         except OSError as error:
             logger.error("the file of instance %s cannot be written anew yet: %s", instance_id, error)
             done.discard(instance_id)
@@ -295,8 +293,7 @@ def check_unflushed_files(batch_size: int = 200) -> Checked:
 def _settle(instance_id: int, key: str, sha256: str, content: bytes | memoryview | None) -> str:
     """Make one row's file whole and durable, or its instance gone: which of `Checked`'s counts it is."""
     whole = _holds(key, sha256)
-    if content is not None and hashlib.sha256(content).hexdigest() == sha256:
-        replace_durably(key, bytes(content))
+    if _write_from_index(key, sha256, content):
         if not whole:
             logger.warning("the file of instance %s did not survive a crash; written again", instance_id)
         return "whole" if whole else "rewritten"
@@ -308,6 +305,14 @@ def _settle(instance_id: int, key: str, sha256: str, content: bytes | memoryview
     with contextlib.suppress(FileNotFoundError):
         default_storage.delete(key)
     return "removed"
+
+
+def _write_from_index(key: str, sha256: str, content: bytes | memoryview | None) -> bool:
+    """Write the file under `key` anew from its row's bytes; False when the row holds none (or others)."""
+    if content is None or hashlib.sha256(content).hexdigest() != sha256:
+        return False
+    replace_durably(key, bytes(content))
+    return True
 
 
 def _holds(key: str, sha256: str) -> bool:

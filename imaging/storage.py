@@ -6,11 +6,11 @@ SOPInstanceUID can never overwrite each other and two writers of the same bytes
 write the same file.
 """
 
-import contextlib
 import fcntl
 import io
 import os
 import tempfile
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.files.base import File
@@ -36,17 +36,10 @@ class AtomicFileSystemStorage(FileSystemStorage):
     def _save(self, name: str, content: File[Any]) -> str:
         full_path = self.path(name)
         directory = os.path.dirname(full_path)
-        os.makedirs(directory, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+        if hasattr(content, "seek"):
+            content.seek(0)
+        temporary = _flushed_temporary(directory, content.chunks())
         try:
-            with os.fdopen(fd, "wb") as out:
-                if hasattr(content, "seek"):
-                    content.seek(0)
-                for chunk in content.chunks():
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(temporary, 0o640)
             os.link(temporary, full_path)
         finally:
             os.unlink(temporary)
@@ -96,19 +89,11 @@ class AtomicFileSystemStorage(FileSystemStorage):
         """
         path = self.path(name)
         directory = os.path.dirname(path)
-        os.makedirs(directory, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+        temporary = _flushed_temporary(directory, [content])
         try:
-            try:
-                _write_all(fd, content)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.chmod(temporary, 0o640)
             os.replace(temporary, path)
         except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
+            os.unlink(temporary)
             raise
         _fsync_directory(directory)
 
@@ -177,6 +162,23 @@ def flush(name: str) -> None:
     storage = storages["default"]
     if isinstance(storage, AtomicFileSystemStorage):
         storage.flush(name)
+
+
+def _flushed_temporary(directory: str, chunks: Iterable[bytes]) -> str:
+    """A temporary file in `directory` holding `chunks`, flushed; the caller links or renames it."""
+    os.makedirs(directory, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, 0o640)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return temporary
 
 
 def _create_exclusively(path: str, directory: str) -> int:
