@@ -132,7 +132,10 @@ class FlushLedger:
             self._dropped_since_vacuum += len(batch)
             if self._dropped_since_vacuum >= self.vacuum_after:
                 self._dropped_since_vacuum = 0
-                vacuum()
+                try:
+                    vacuum()
+                except DatabaseError as error:  # the rows are gone already; the next VACUUM returns their space
+                    logger.warning("unflushed-file table not vacuumed: %s", error)
         except DatabaseError as error:
             with contextlib.suppress(DatabaseError):
                 connection.close()
