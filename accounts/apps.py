@@ -7,8 +7,8 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self) -> None:
-        from accounts import schema  # noqa: F401 - registers the OpenAPI extension
-        from accounts.links import link_phones_from_header
+        from accounts import checks, schema  # noqa: F401 - registers the system check and the OpenAPI extension
+        from accounts.links import suggest_phones_from_header
         from imaging.ingest import series_created
 
-        series_created.connect(link_phones_from_header, dispatch_uid="accounts.link_phones_from_header")
+        series_created.connect(suggest_phones_from_header, dispatch_uid="accounts.suggest_phones_from_header")

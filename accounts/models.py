@@ -3,7 +3,12 @@
 - A patient is a verified mobile number: a `User` with `phone` set and no
   password, made the first time a code is sent to a number the region knows.
 - `PhoneLink` ties a number to a hospital's `PatientRecord`; a patient sees
-  exactly the studies of the records linked to their number.
+  exactly the studies of the records linked to their number. Links come only
+  from sources that verified the person (staff, the registration feed with
+  its hospital token, the command line).
+- `SuggestedPhone` is a number from a source that did not verify the person
+  (Patient's Telephone Numbers in an image): staff see it at issuance and may
+  confirm it, which makes the link. Until then it grants nothing.
 - Staff are users with a password, a confirmed TOTP device, and one or more
   `StaffMembership`s (a hospital and a role; regional admins see all).
 """
@@ -39,10 +44,15 @@ class User(AbstractUser):  # type: ignore[django-manager-missing]
 
 
 class LinkSource(models.TextChoices):
+    """Where a link came from: each of these verified the person (an image sender cannot)."""
+
     STAFF = "staff", _("staff at discharge")
     FEED = "feed", _("hospital registration feed")
-    DICOM = "dicom", _("telephone number in the images")
     COMMAND = "command", _("command line")
+
+
+class SuggestionSource(models.TextChoices):
+    DICOM = "dicom", _("telephone number in the images")
 
 
 class PhoneLink(models.Model):
@@ -64,6 +74,27 @@ class PhoneLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.phone} → {self.patient_record}"
+
+
+class SuggestedPhone(models.Model):
+    """A number some source put beside a record without verifying the person: a hint for staff, no access.
+
+    Anyone who can send an image can write Patient's Telephone Numbers, so a
+    number from a header only becomes a `PhoneLink` when staff confirm it.
+    """
+
+    phone = models.CharField(_("mobile number"), max_length=20)
+    patient_record = models.ForeignKey(PatientRecord, on_delete=models.CASCADE, related_name="suggested_phones")
+    source = models.CharField(max_length=8, choices=SuggestionSource.choices, default=SuggestionSource.DICOM)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["phone", "patient_record"], name="suggested_phone_unique")]
+        verbose_name = _("suggested phone number")
+        verbose_name_plural = _("suggested phone numbers")
+
+    def __str__(self) -> str:
+        return f"{self.phone} ? {self.patient_record}"
 
 
 def code_hash(code: str) -> str:

@@ -41,6 +41,7 @@ from pydicom.encaps import get_frame
 from pydicom.filebase import ReadableBuffer
 from pydicom.uid import UID, ImplicitVRLittleEndian, MPEGTransferSyntaxes
 
+from imaging.access import StudyScope
 from imaging.headers import is_valid_uid
 from imaging.ingest import IngestOutcome, IngestResult, IngestUnavailable, RejectionKind, ingest_instance
 from imaging.models import Hospital, Instance, InstanceQuerySet, Series, Study
@@ -55,6 +56,7 @@ DICOM = "application/dicom"
 MAX_LIMIT = 1000
 # Resolves a share's credentials; portal depends on imaging, so it is named, not imported.
 DEFAULT_SHARE_RESOLVER = "portal.shares.dicomweb_share"
+DEFAULT_STAFF_SCOPE = "accounts.staff.staff_scope_of"
 ANY_SYNTAX = "*"
 BULK_DATA_THRESHOLD = 1024
 _OMITTED = "omitted"
@@ -135,6 +137,7 @@ class SharedStudy(Protocol):
 
 
 ShareResolver = Callable[[HttpRequest, str, str | None], SharedStudy | None]
+StaffScopeOf = Callable[[Any], StudyScope]
 
 
 def problem(status: int, detail: str) -> JsonResponse:
@@ -157,10 +160,20 @@ def access_for(request: HttpRequest) -> DicomWebAccess | None:
             # Hospital tokens stay Bearer-only: browsers replay Basic credentials, and STOW-RS is CSRF-exempt.
             return _share_access(request, *pair)
         return None
-    user = request.user
-    if user.is_authenticated and user.is_superuser:
-        return DicomWebAccess(regional=True)
-    return None
+    return _staff_access(request)
+
+
+def _staff_access(request: HttpRequest) -> DicomWebAccess | None:
+    """A staff session reads the whole region only where the staff pages would show it all.
+
+    The rule (role and verified second factor) is accounts' `staff_scope_of`,
+    found through `DICOMWEB_STAFF_SCOPE` as shares are, so imaging imports no app above it.
+    """
+    if not request.user.is_authenticated:
+        return None
+    scope_of: StaffScopeOf | None = _named_callable(getattr(settings, "DICOMWEB_STAFF_SCOPE", DEFAULT_STAFF_SCOPE))
+    scope = scope_of(request.user) if scope_of else None
+    return DicomWebAccess(regional=True) if scope is not None and scope.everything else None
 
 
 def _basic_credentials(encoded: str) -> tuple[str, str] | None:
@@ -175,7 +188,9 @@ def _basic_credentials(encoded: str) -> tuple[str, str] | None:
 
 def _share_access(request: HttpRequest, token: str, code: str | None) -> DicomWebAccess | None:
     """Read access to a share's study; `code` is None for a bearer token (a share without a code)."""
-    resolver = _share_resolver(getattr(settings, "DICOMWEB_SHARE_RESOLVER", DEFAULT_SHARE_RESOLVER))
+    resolver: ShareResolver | None = _named_callable(
+        getattr(settings, "DICOMWEB_SHARE_RESOLVER", DEFAULT_SHARE_RESOLVER)
+    )
     shared = resolver(request, token, code) if resolver and token else None
     if shared is None:
         return None
@@ -183,7 +198,7 @@ def _share_access(request: HttpRequest, token: str, code: str | None) -> DicomWe
 
 
 @cache
-def _share_resolver(path: str) -> ShareResolver | None:
+def _named_callable(path: str) -> Any:
     return import_string(path) if path else None
 
 

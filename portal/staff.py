@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
-from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,7 +18,10 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.models import PhoneLink, StaffMembership, StaffRole
+from accounts.links import confirm_suggestion
+from accounts.models import PhoneLink, SuggestedPhone
+from accounts.phones import masked
+from accounts.staff import staff_scope_of
 from imaging.access import StudyScope, renderable_instance, scope_of_request
 from imaging.models import Instance, Report, Series, Study
 from portal import audit, exam, issuance, qr
@@ -41,17 +43,7 @@ def staff_scope(request: HttpRequest) -> StudyScope:
 
 
 def _staff_scope(request: HttpRequest) -> StudyScope:
-    user = request.user
-    # is_verified() is django-otp's: True once this session confirmed a TOTP code.
-    if not (user.is_authenticated and getattr(user, "is_verified", lambda: False)()):
-        return StudyScope()
-    with connection.cursor() as cursor:  # plain SQL: this runs on every staff image request
-        table = StaffMembership._meta.db_table
-        cursor.execute(f"SELECT role, hospital_id FROM {table} WHERE user_id = %s", [user.pk])  # noqa: S608
-        memberships = cursor.fetchall()
-    if user.is_superuser or any(role == StaffRole.REGIONAL_ADMIN for role, _ in memberships):
-        return StudyScope(everything=True)
-    return StudyScope(hospital_ids=tuple(hospital for _, hospital in memberships if hospital))
+    return staff_scope_of(request.user)
 
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -139,13 +131,35 @@ def _study_page(request: HttpRequest, found: Study, form: IssueForm, status: int
             "issue_form": form,
             "other_studies": others,
             "issuances": found.issuances.select_related("issued_by").order_by("-issued_at")[:20],
+            "suggested_phones": [(s.pk, masked(s.phone)) for s in _suggested_phones(found)],
         }
     )
     return render(request, "portal/staff_study.html", context, status=status)
 
 
 def _known_phone(found: Study) -> str:
+    """The number to offer at issuance: one that a verified source linked, never a suggestion."""
     return PhoneLink.objects.filter(patient_record=found.patient).values_list("phone", flat=True).first() or ""
+
+
+def _suggested_phones(found: Study) -> list[SuggestedPhone]:
+    return list(SuggestedPhone.objects.filter(patient_record=found.patient).order_by("created_at"))
+
+
+def _get_suggestion_for_staff(request: HttpRequest, pk: int) -> SuggestedPhone:
+    records = staff_scope(request).studies().values("patient_id")
+    return get_object_or_404(SuggestedPhone.objects.select_related("patient_record"), pk=pk, patient_record__in=records)
+
+
+@require_POST
+@staff_required
+def confirm_phone(request: HttpRequest, pk: int) -> HttpResponse:
+    """Staff vouch for a number the images named: it becomes the patient's link (one click, audited)."""
+    suggested = _get_suggestion_for_staff(request, pk)
+    link = confirm_suggestion(suggested, request.user)  # type: ignore[arg-type]
+    found = staff_scope(request).studies().filter(patient=suggested.patient_record).order_by("-study_date").first()
+    audit.record(request, AuditAction.PHONE_CONFIRM, study_id=found.pk if found else None, phone_link=link.pk)
+    return redirect(reverse("staff:study", args=[found.pk]) + "#issue" if found else reverse("staff:home"))
 
 
 @require_POST

@@ -38,6 +38,7 @@ patient_urls = (
         path("shares/<int:pk>/", patient.share_detail, name="share"),
         path("shares/<int:pk>/created", patient.share_created, name="share-created"),
         path("shares/<int:pk>/revoke", patient.revoke_share, name="revoke-share"),
+        path("shares/<int:pk>/enable", patient.enable_share, name="enable-share"),
     ],
     "patient",
 )
@@ -49,6 +50,7 @@ staff_urls = (
         path("", staff.home, name="home"),
         path("studies/<int:pk>/", staff.study, name="study"),
         path("studies/<int:pk>/issue", staff.issue_study, name="issue"),
+        path("suggested-phones/<int:pk>/confirm", staff.confirm_phone, name="confirm-phone"),
         path("studies/<int:pk>/report.pdf", staff.report_pdf, name="report-pdf"),
         path("issuances/<int:pk>/slip", staff.slip, name="slip"),
         path("issuances/<int:pk>/revoke", staff.revoke_issuance, name="revoke-issuance"),

@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import translation
 
-from accounts.models import LinkSource, PhoneLink
+from accounts.models import LinkSource, PhoneLink, SuggestedPhone, SuggestionSource
 from imaging import synthetic
 from imaging.ingest import ingest_instance
 from imaging.models import Hospital, PatientRecord
@@ -70,12 +70,13 @@ def test_it_links_a_number_from_the_command_line(hospital: Hospital) -> None:
         call_command("link_phone", "--hospital", "city1", "--patient-id", "MRN-9", "--phone", "01065529988")
 
 
-def test_it_links_a_mobile_number_found_in_the_images(
+def test_it_suggests_a_mobile_number_found_in_the_images(
     hospital: Hospital, django_capture_on_commit_callbacks: Any
 ) -> None:
     ds = ct_slice()
     ds.PatientTelephoneNumbers = ["010-65529988", "13800000001"]
     with django_capture_on_commit_callbacks(execute=True):
         ingest_instance(synthetic.to_bytes(ds), hospital)
-    link = PhoneLink.objects.get()
-    assert (link.phone, link.source) == ("+8613800000001", LinkSource.DICOM)
+    suggestion = SuggestedPhone.objects.get()
+    assert (suggestion.phone, suggestion.source) == ("+8613800000001", SuggestionSource.DICOM)
+    assert not PhoneLink.objects.exists()

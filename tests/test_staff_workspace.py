@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import get_resolver, reverse
 
-from accounts.models import PhoneLink, StaffRole, User
+from accounts.models import PhoneLink, StaffRole, SuggestedPhone, User
 from imaging.models import Hospital, Instance
 from portal.models import AuditAction, AuditEvent, FilmChoice, Issuance, ShareLink
 from tests.support.dicom import ALICE, BOB
@@ -199,6 +199,7 @@ OBJECT_OF: dict[str, tuple[str | None, str]] = {
     "home": (None, "GET"),
     "study": ("study", "GET"),
     "issue": ("study", "POST"),
+    "confirm-phone": ("suggestion", "POST"),
     "report-pdf": ("study", "GET"),
     "slip": ("issuance", "GET"),
     "revoke-issuance": ("issuance", "POST"),
@@ -223,7 +224,14 @@ def test_it_lists_every_staff_url_in_the_table() -> None:
 def _object(kind: str, exam: Exam, issuance: Issuance) -> int:
     image = Instance.objects.filter(series=exam.series).first()
     assert image
-    ids = {"study": exam.study.pk, "issuance": issuance.pk, "instance": image.pk, "series": exam.series.pk}
+    suggestion, _ = SuggestedPhone.objects.get_or_create(phone="+8613800000009", patient_record=exam.study.patient)
+    ids = {
+        "study": exam.study.pk,
+        "issuance": issuance.pk,
+        "instance": image.pk,
+        "series": exam.series.pk,
+        "suggestion": suggestion.pk,
+    }
     return ids[kind]
 
 
