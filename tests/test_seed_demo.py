@@ -16,7 +16,8 @@ def index_counts() -> dict[str, int]:
 
 @pytest.mark.slow
 @pytest.mark.django_db
-def test_it_seeds_the_demo_and_a_second_run_adds_nothing() -> None:
+def test_it_seeds_the_demo_and_a_second_run_adds_nothing(settings: Any) -> None:
+    settings.DEBUG = True
     out = io.StringIO()
     call_command("seed_demo", stdout=out)
     first = index_counts()

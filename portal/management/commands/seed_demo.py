@@ -3,16 +3,12 @@
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.models import StaffRole
-from accounts.staff import add_staff, demo_totp_key
+from accounts.staff import DEMO_PASSWORD, DEMO_STAFF, add_staff, demo_totp_key
 from imaging import demo
 from imaging.ingest import IngestOutcome
 from imaging.models import Hospital, Instance, Study
-
-DEMO_STAFF = (("clerk1", StaffRole.CLERK, "city1"), ("bureau", StaffRole.REGIONAL_ADMIN, None))
-DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - demo accounts exist only with DEBUG on
 
 
 class Command(BaseCommand):
@@ -22,6 +18,9 @@ class Command(BaseCommand):
         parser.add_argument("--no-samples", action="store_true", help="leave out pydicom's bundled sample files")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG:
+            # Demo patients' numbers, staff and TOTP keys are published in the README.
+            raise CommandError("seed_demo loads published demo identities: it runs only with DEBUG on")
         counts = demo.seed(include_samples=not options["no_samples"])
         self.stdout.write(
             f"demo objects: {counts[IngestOutcome.STORED]} stored, {counts[IngestOutcome.DUPLICATE]} already present, "
@@ -32,8 +31,7 @@ class Command(BaseCommand):
             "demo patients sign in with 13800138000, 13900139000 or 13700137000; "
             "with SMS_BACKEND=console the code is printed in the server's console"
         )
-        if settings.DEBUG:
-            self.seed_staff()
+        self.seed_staff()
 
     def seed_staff(self) -> None:
         for username, role, code in DEMO_STAFF:
