@@ -31,6 +31,8 @@ class AuditAction(models.TextChoices):
     ISSUE = "issue", _("issued an e-film")
     ISSUE_REVOKE = "issue_revoke", _("revoked an issuance")
     STAFF_SEARCH = "staff_search", _("searched exams")
+    PHONE_CONFIRM = "phone_confirm", _("confirmed a suggested phone number")
+    SHARE_ENABLE = "share_enable", _("re-enabled a suspended shared link")
 
 
 class AuditEvent(models.Model):
@@ -119,7 +121,8 @@ class ShareLinkQuerySet(models.QuerySet["ShareLink"]):
     def valid(self) -> "ShareLinkQuerySet":
         from django.utils import timezone
 
-        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+        # A share suspended after repeated locks opens nothing until the patient turns it back on.
+        return self.filter(revoked_at__isnull=True, suspended_at__isnull=True, expires_at__gt=timezone.now())
 
 
 class ShareLink(models.Model):
@@ -127,7 +130,8 @@ class ShareLink(models.Model):
 
     The token is 32 random bytes, so a plain hash cannot be reversed by
     guessing; the access code is 6 digits, so it is kept as a salted HMAC and
-    guarded by a lockout (5 wrong entries, then 15 minutes).
+    guarded by a lockout (5 wrong entries, then 15 minutes, 1 hour, 24 hours;
+    after the third lock the share is suspended until the patient re-enables it).
     """
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="shares")
@@ -143,6 +147,9 @@ class ShareLink(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     wrong_codes = models.PositiveSmallIntegerField(default=0)
     locked_until = models.DateTimeField(null=True, blank=True)
+    locks = models.PositiveSmallIntegerField(default=0)
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    lock_notice_at = models.DateTimeField(null=True, blank=True)
     opens = models.PositiveIntegerField(default=0)
     last_opened_at = models.DateTimeField(null=True, blank=True)
 
@@ -164,7 +171,7 @@ class ShareLink(models.Model):
     def is_valid(self) -> bool:
         from django.utils import timezone
 
-        return self.revoked_at is None and self.expires_at > timezone.now()
+        return self.revoked_at is None and self.suspended_at is None and self.expires_at > timezone.now()
 
 
 class ShareOpen(models.Model):

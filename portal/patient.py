@@ -253,3 +253,13 @@ def revoke_share(request: HttpRequest, pk: int) -> HttpResponseBase:
     if shares.revoke(share):
         audit.record(request, AuditAction.SHARE_REVOKE, study_id=share.study_id, share=share.pk)
     return redirect("patient:shares")
+
+
+@require_POST
+@patient_required
+def enable_share(request: HttpRequest, pk: int) -> HttpResponseBase:
+    """Turn back on a share that wrong access codes suspended (its token and code stay the same)."""
+    share = _get_share_for_patient(request, pk)
+    if shares.reenable(share):
+        audit.record(request, AuditAction.SHARE_ENABLE, study_id=share.study_id, share=share.pk)
+    return redirect("patient:shares")

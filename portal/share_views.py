@@ -7,6 +7,7 @@ Every request of the session checks the share again; an ended share shows the
 same "link not valid" page as an unknown token.
 """
 
+import datetime as dt
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -59,11 +60,24 @@ def open_link(request: HttpRequest, token: str) -> HttpResponseBase:
             audit.record(request, AuditAction.STUDY_VIEW, study_id=share.study_id, share=share.pk, opened=True)
             return _private(redirect("share:study", share.study_id))
         audit.record(request, AuditAction.SHARE_CODE_WRONG, study_id=share.study_id, share=share.pk)
-    locked = bool(outcome and outcome.locked_until) or bool(share.locked_until and share.locked_until > timezone.now())
+    locked_until = (outcome.locked_until if outcome else None) or share.locked_until
+    locked_minutes = _minutes_left(locked_until)
     # The page's address holds the token: it goes nowhere else, not even the language form.
-    context = {"share": share, "outcome": outcome, "locked": locked, "language_next": "/"}
+    context = {
+        "share": share,
+        "outcome": outcome,
+        "locked": locked_minutes > 0,
+        "locked_minutes": locked_minutes,
+        "language_next": "/",
+    }
     status = 403 if outcome is not None else 200
     return _private(render(request, "portal/share_code.html", context, status=status))
+
+
+def _minutes_left(until: dt.datetime | None) -> int:
+    """Whole minutes until a lock ends, rounded up; 0 when there is no lock in force."""
+    seconds = (until - timezone.now()).total_seconds() if until else 0
+    return max(0, -int(-seconds // 60))
 
 
 def share_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:

@@ -2,8 +2,10 @@
 
 - A token is 32 bytes from `secrets`, URL-safe; only its SHA-256 is kept.
 - An access code is 6 digits from `secrets`, kept as an HMAC with a per-share
-  salt; 5 wrong entries lock the share for 15 minutes (a conditional update,
-  so parallel guesses cannot slip past the count).
+  salt; 5 wrong entries lock the share (a conditional update, so parallel
+  guesses cannot slip past the count), for 15 minutes, then 1 hour, then 24
+  hours; the third lock also suspends the share until the patient turns it
+  back on. The patient hears of a lock by SMS at most once an hour per share.
 - Opening a share puts its id in a fresh session and redirects to a clean URL;
   every request of that session checks the share again, so expiry and
   revocation take effect on the very next request.
@@ -17,7 +19,7 @@ import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -29,7 +31,10 @@ from portal.models import ShareLink, ShareOpen
 TOKEN_BYTES = 32
 CODE_DIGITS = 6
 WRONG_CODES_BEFORE_LOCK = 5
-LOCK_DURATION = dt.timedelta(minutes=15)
+# Each lock longer than the one before; the last also suspends the share. A guesser gets 15
+# codes in more than an hour before a share is off, of a million possible codes.
+LOCK_STEPS = (dt.timedelta(minutes=15), dt.timedelta(hours=1), dt.timedelta(hours=24))
+LOCK_NOTICE_EVERY = dt.timedelta(hours=1)
 SESSION_KEY = "share_id"
 EXPIRY_CHOICES = {
     "1h": dt.timedelta(hours=1),
@@ -98,13 +103,14 @@ class CodeCheck:
 
 
 def check_code(share: ShareLink, code: str) -> CodeCheck:
-    """Claim an attempt, then compare; five wrong codes lock the share for 15 minutes.
+    """Claim an attempt, then compare; five wrong codes lock the share (`LOCK_STEPS`).
 
     The attempt is counted before the comparison by a conditional update that
     fails once five are counted, so parallel guesses cannot get past the
     limit; a right code gives its attempt back but does not clear earlier
     wrong ones (a viewer sending the right code cannot reset an attacker's
-    count). When a lock ends, the count starts again.
+    count). When a lock ends, the count starts again; the number of locks
+    does not, so each lock is longer than the one before.
     """
     now = timezone.now()
     ShareLink.objects.filter(pk=share.pk, locked_until__lte=now).update(locked_until=None, wrong_codes=0)
@@ -113,21 +119,64 @@ def check_code(share: ShareLink, code: str) -> CodeCheck:
     ).update(wrong_codes=F("wrong_codes") + 1)
     if not claimed:
         share.refresh_from_db(fields=["wrong_codes", "locked_until"])
-        return CodeCheck(False, share.locked_until or now + LOCK_DURATION)
+        return CodeCheck(False, share.locked_until or now + LOCK_STEPS[0])
     if hmac.compare_digest(_hash_code(code.strip(), share.code_salt), share.code_hash):
         ShareLink.objects.filter(pk=share.pk).update(wrong_codes=F("wrong_codes") - 1)
         return CodeCheck(True)
-    locked = ShareLink.objects.filter(
-        pk=share.pk, locked_until__isnull=True, wrong_codes__gte=WRONG_CODES_BEFORE_LOCK
-    ).update(locked_until=now + LOCK_DURATION)
-    share.refresh_from_db(fields=["wrong_codes", "locked_until"])
+    locked = _lock_if_due(share, now)
+    share.refresh_from_db(fields=["wrong_codes", "locked_until", "locks", "suspended_at"])
     if locked:
-        _tell_patient(
-            share,
-            _("Someone entered a wrong access code 5 times for your shared exam. The link is locked for 15 minutes."),
-        )
+        _tell_patient_of_lock(share, now)
         return CodeCheck(False, share.locked_until)
     return CodeCheck(False, None, WRONG_CODES_BEFORE_LOCK - share.wrong_codes)
+
+
+def _lock_if_due(share: ShareLink, now: dt.datetime) -> bool:
+    """Lock a share that has its fifth wrong code, for the next of `LOCK_STEPS`; the last step suspends it.
+
+    One UPDATE decides, so two guesses racing to the fifth wrong code make one
+    lock; its CASE reads the row's lock count as it was before the update.
+    """
+    until = Case(
+        *[When(locks=number, then=Value(now + step)) for number, step in enumerate(LOCK_STEPS)],
+        default=Value(now + LOCK_STEPS[-1]),
+        output_field=DateTimeField(),
+    )
+    suspended = Case(
+        When(locks__gte=len(LOCK_STEPS) - 1, then=Value(now)), default=F("suspended_at"), output_field=DateTimeField()
+    )
+    return bool(
+        ShareLink.objects.filter(
+            pk=share.pk, locked_until__isnull=True, wrong_codes__gte=WRONG_CODES_BEFORE_LOCK
+        ).update(locked_until=until, suspended_at=suspended, locks=F("locks") + 1)
+    )
+
+
+def _tell_patient_of_lock(share: ShareLink, now: dt.datetime) -> None:
+    """Text the patient of a lock, at most once an hour per share: a guesser must not be able to flood them."""
+    due = Q(lock_notice_at__isnull=True) | Q(lock_notice_at__lte=now - LOCK_NOTICE_EVERY)
+    if not ShareLink.objects.filter(due, pk=share.pk).update(lock_notice_at=now):
+        return
+    if share.suspended_at is not None:
+        text = _(
+            "Someone entered wrong access codes for your shared exam again and again. The link is suspended: "
+            "turn it back on in My shares if your doctor still needs it."
+        )
+    else:
+        text = _(
+            "Someone entered a wrong access code 5 times for your shared exam. "
+            "The link is locked for %(minutes)d minutes."
+        ) % {"minutes": int((share.locked_until - now).total_seconds() // 60) if share.locked_until else 15}
+    _tell_patient(share, text)
+
+
+def reenable(share: ShareLink) -> bool:
+    """The patient turns a suspended share back on: no lock, no wrong codes, the lock steps from the start."""
+    return bool(
+        ShareLink.objects.filter(pk=share.pk, suspended_at__isnull=False, revoked_at__isnull=True).update(
+            suspended_at=None, locked_until=None, wrong_codes=0, locks=0
+        )
+    )
 
 
 def open_share(request: HttpRequest, share: ShareLink) -> None:

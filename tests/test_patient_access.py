@@ -37,6 +37,7 @@ OBJECT_OF: dict[str, tuple[str | None, str]] = {
     "share": ("share", "GET"),
     "share-created": ("share", "GET"),
     "revoke-share": ("share", "POST"),
+    "enable-share": ("share", "POST"),
 }
 
 
