@@ -10,12 +10,13 @@ import pytest
 from dicomweb_client.api import DICOMwebClient
 from django.test import Client
 
-from accounts.models import User
+from accounts.models import StaffRole
 from imaging import synthetic
 from imaging.models import Hospital, Instance, Study
 from imaging.multipart import CHUNK, read_parts
 from imaging.tokens import issue_token
 from tests.support.dicom import BOB, ct_bytes, ct_slice, study_spec
+from tests.support.people import make_staff, sign_in_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -138,8 +139,7 @@ def test_it_answers_400_to_a_malformed_body(client: Client, token: str) -> None:
 
 
 def test_it_takes_images_only_from_a_hospital_token(client: Client, db: None) -> None:
-    admin = User.objects.create_superuser("regional", password="a-long-password-1")
-    client.force_login(admin)
+    sign_in_staff(client, make_staff("regional", StaffRole.REGIONAL_ADMIN, None))
     response = client.post("/dicomweb/studies", data=multipart(ct_bytes()), content_type=MULTIPART)
     assert response.status_code == 403
 
