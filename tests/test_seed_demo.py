@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
+from accounts.models import PhoneLink
 from imaging.models import Hospital, HospitalAETitle, Instance, PatientRecord, Report, Series, Study
 
 
@@ -34,6 +35,9 @@ def test_it_seeds_the_demo_and_a_second_run_adds_nothing(settings: Any) -> None:
     assert Report.objects.filter(kind="pdf").exists()
     sample_count = Instance.objects.filter(series__study__accession_number__startswith="S").count()
     assert sample_count > 50
+    # Zhang Wei's number is linked at both hospitals that know him, as the README's demo sign-in needs.
+    zhang = PhoneLink.objects.filter(phone="+8613800138000")
+    assert sorted(zhang.values_list("patient_record__hospital__code", flat=True)) == ["city1", "tcm"]
 
     out = io.StringIO()
     call_command("seed_demo", stdout=out)

@@ -5,10 +5,13 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.links import link_phone
+from accounts.models import LinkSource
+from accounts.phones import InvalidPhone, parse_mobile
 from accounts.staff import DEMO_PASSWORD, DEMO_STAFF, add_staff, demo_totp_key
 from imaging import demo
 from imaging.ingest import IngestOutcome
-from imaging.models import Hospital, Instance, Study
+from imaging.models import Hospital, Instance, PatientRecord, Study
 
 
 class Command(BaseCommand):
@@ -31,7 +34,18 @@ class Command(BaseCommand):
             "demo patients sign in with 13800138000, 13900139000 or 13700137000; "
             "with SMS_BACKEND=console the code is printed in the server's console"
         )
+        self.link_demo_phones()
         self.seed_staff()
+
+    def link_demo_phones(self) -> None:
+        """The demo patients' numbers, linked as staff would at discharge: the images only suggest them."""
+        demo_records = PatientRecord.objects.filter(hospital__code__in=[h.code for h in demo.HOSPITALS])
+        for record in demo_records.exclude(telephone_numbers=""):
+            for raw in record.telephone_numbers.split("\\"):
+                try:
+                    link_phone(parse_mobile(raw), record, LinkSource.COMMAND)
+                except InvalidPhone:
+                    continue
 
     def seed_staff(self) -> None:
         for username, role, code in DEMO_STAFF:
