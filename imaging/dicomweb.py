@@ -7,8 +7,9 @@ imaging/urls.py).
 
 Hospitals authenticate with `Authorization: Bearer <token>` (issued by
 `issue_hospital_token`) and see their own hospital's studies; regional admins,
-signed in with their TOTP code, see all (the staff pages' rule, `DICOMWEB_STAFF_SCOPE`). A patient's share is also a credential (HTTP Basic, the
-share's token and access code, or Bearer for a share without a code): it reads
+signed in with their TOTP code, see all (the staff pages' rule,
+`DICOMWEB_STAFF_SCOPE`). A patient's share is also a credential (HTTP Basic,
+the share's token and access code, or Bearer for a share without a code): it reads
 its one study and stores nothing. Everything else gets 401, and a study outside
 the asker's scope is simply not there.
 """

@@ -402,7 +402,7 @@ def file_windows(ds: Dataset) -> list[tuple[float, float, str]]:
 def render_colour(ds: Dataset, pixels: np.ndarray, photometric: str) -> np.ndarray:
     """RGB display pixels (C.7.6.3.1.2): pydicom has already turned YBR into RGB."""
     if photometric == "PALETTE COLOR":
-        rgb = apply_color_lut(pixels, ds)
+        rgb = apply_color_lut(pixels, _palette_little_endian(ds))
         bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
         return _to_8_bits(rgb, bits)
     if photometric not in ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420"):
@@ -410,6 +410,36 @@ def render_colour(ds: Dataset, pixels: np.ndarray, photometric: str) -> np.ndarr
     if pixels.ndim != 3 or pixels.shape[-1] != 3:
         raise UnsupportedImage(f"a colour frame of shape {pixels.shape} cannot be shown")
     return _to_8_bits(pixels, int(ds.get("BitsStored") or 8))
+
+
+PALETTE_DATA = ("RedPaletteColorLookupTableData", "GreenPaletteColorLookupTableData", "BluePaletteColorLookupTableData")
+
+
+def _palette_little_endian(ds: Dataset) -> Dataset:
+    """The palette of `ds` with its LUT Data (OW, PS3.3 C.7.6.3.1.6) in little-endian words.
+
+    pydicom keeps OW values as the file's bytes and its `apply_color_lut` reads
+    16-bit entries in the machine's (little-endian) order: a palette from an
+    Explicit VR Big Endian file came out with each entry's bytes swapped.
+    """
+    if _little_endian(ds) or not all(name in ds for name in PALETTE_DATA):
+        return ds
+    palette = Dataset()
+    for keyword in ("Red", "Green", "Blue"):
+        palette[f"{keyword}PaletteColorLookupTableDescriptor"] = ds[f"{keyword}PaletteColorLookupTableDescriptor"]
+        data = bytes(ds[f"{keyword}PaletteColorLookupTableData"].value)
+        entries = int(ds[f"{keyword}PaletteColorLookupTableDescriptor"].value[0]) or 1 << 16
+        swapped = np.frombuffer(data, dtype=">u2").astype("<u2").tobytes() if len(data) == 2 * entries else data
+        palette.add_new(f"{keyword}PaletteColorLookupTableData", "OW", swapped)
+    return palette
+
+
+def _little_endian(ds: Dataset) -> bool:
+    """How the dataset was encoded: its file meta's transfer syntax, else how pydicom read it."""
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax is not None:
+        return bool(syntax.is_little_endian)
+    return ds.original_encoding[1] is not False
 
 
 def _to_8_bits(pixels: np.ndarray, bits: int) -> np.ndarray:

@@ -10,8 +10,10 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file, get_testdata_files
 from pydicom.dataset import Dataset
+from pydicom.filewriter import dcmwrite
 from pydicom.pixels import convert_color_space
 from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRBigEndian
 
 from imaging import synthetic
 from imaging.rendering import UnsupportedImage, Window, apply_window, render_frame
@@ -217,6 +219,28 @@ def test_it_scales_a_16_bit_palette_to_8_bits() -> None:
     assert out.dtype == np.uint8
     assert out.shape == (ds.Rows, ds.Columns, 3)
     assert out.max() > 128
+
+
+@pytest.mark.dcmtk
+@pytest.mark.usefixtures("require_dcmtk")
+def test_it_renders_a_big_endian_palette_as_dcmtk_does(tmp_path: Path) -> None:
+    """The same PALETTE COLOR image in Explicit VR Big Endian: its 16-bit LUT entries are big-endian words."""
+    little = pydicom.dcmread(get_testdata_file("examples_palette.dcm", download=False))
+    big = pydicom.dcmread(get_testdata_file("examples_palette.dcm", download=False))
+    for keyword in ("Red", "Green", "Blue"):
+        element = big[f"{keyword}PaletteColorLookupTableData"]
+        element.value = np.frombuffer(element.value, dtype="<u2").astype(">u2").tobytes()
+    big.file_meta.TransferSyntaxUID = ExplicitVRBigEndian
+    big["PixelData"].VR = "OB"  # 8-bit indices as bytes: no word to swap, the same image as the original
+    path = tmp_path / "palette-be.dcm"
+    dcmwrite(path, big, little_endian=False, implicit_vr=False, force_encoding=True)
+    stored = pydicom.dcmread(path)
+    assert stored.file_meta.TransferSyntaxUID == ExplicitVRBigEndian
+    reference = dcmj2pnm(path)
+    assert reference is not None
+    ours = render_frame(stored)
+    assert int(np.abs(ours.astype(np.int16) - reference.astype(np.int16)).max()) <= 1
+    assert ours.tolist() == render_frame(little).tolist()
 
 
 def test_it_turns_ybr_full_into_rgb() -> None:
