@@ -95,7 +95,8 @@ def test_it_selects_postgresql_and_redis_from_the_environment() -> None:
     assert result.stdout.split() == ["django.db.backends.postgresql", "efilm", "False", "redis://r:6379/1"]
 
 
-def test_it_refuses_a_middleware_list_without_the_portals_csrf_protection(settings: Any) -> None:
+def test_it_refuses_a_middleware_list_without_the_portals_csrf_protection(settings: Any, db: None) -> None:
+    # db: the deployment checks also look for demo identities in the database (accounts.checks).
     from django.core.management import call_command
     from django.core.management.base import SystemCheckError
 
