@@ -73,6 +73,9 @@ class FileBackend:
             out.write(json.dumps({"to": message.to, "body": message.body, "at": timezone.now().isoformat()}) + "\n")
 
 
+HAND_OFF_DELAY = 0.05  # seconds; see HttpGatewayBackend.send
+
+
 class SMSGatewayError(RuntimeError):
     pass
 
@@ -87,7 +90,11 @@ class HttpGatewayBackend:
     """
 
     def send(self, message: SMS) -> None:
-        thread = threading.Thread(target=_enqueue, args=(message,), name="sms-delivery", daemon=True)
+        # The hand-off waits a moment: its work (Celery's, the broker's, under the GIL)
+        # then comes after the response has gone, not during it, where it would make
+        # a known number's answer slower than an unknown one's.
+        thread = threading.Timer(HAND_OFF_DELAY, _enqueue, args=(message,))
+        thread.name, thread.daemon = "sms-delivery", True
         with _deliveries_lock:
             _deliveries.add(thread)
         thread.start()
