@@ -21,7 +21,7 @@ from django.urls import reverse
 from accounts.models import StaffRole, User
 from accounts.signin import code_message
 from accounts.sms import send_sms, wait_for_deliveries
-from accounts.tasks import retry_delay
+from accounts.tasks import retry_delay, send_sms_through_gateway
 from imaging.models import Hospital
 from portal import shares
 from portal.celery import app
@@ -31,6 +31,7 @@ from tests.support.people import ALICE_PHONE, UNKNOWN_PHONE, link, make_staff, s
 from tests.support.processes import free_port, output_of
 from tests.support.sms_gateway import KEY, MODES, SENDER, TEMPLATE, Gateway, running_gateway
 from tests.support.workers import Workers, use_broker, wait_for
+from tests.test_settings import PRODUCTION, manage
 
 ALICE_MASKED = "+86 138****0001"
 CODE = "394817"
@@ -290,3 +291,27 @@ def test_it_locks_a_share_and_texts_the_patient_whatever_the_gateway_does(
     assert answers[-1].status_code == 403
     assert 'id="share-locked"' in answers[-1].content.decode()
     texted_or_logged(gateway, caplog)
+
+
+# ---------------------------------------------------------------- configuration
+
+
+def test_it_keeps_the_tasks_time_limits_below_the_settings_and_the_soft_one_first(settings: Any) -> None:
+    task = send_sms_through_gateway
+    assert settings.SMS_GATEWAY_TIMEOUT < task.soft_time_limit < task.time_limit
+    assert task.soft_time_limit < settings.CELERY_TASK_SOFT_TIME_LIMIT
+    assert task.time_limit < settings.CELERY_TASK_TIME_LIMIT
+
+
+def test_it_refuses_the_http_gateway_in_production_without_a_broker() -> None:
+    gateway = {"SMS_BACKEND": "http", "SMS_GATEWAY_URL": "https://sms.example.org/v1/sms"}
+    result = manage("check", **PRODUCTION, **gateway, CELERY_BROKER_URL="")
+    assert result.returncode != 0
+    assert "SMS_BACKEND=http needs CELERY_BROKER_URL" in result.stderr
+    assert manage("check", **PRODUCTION, **gateway, CELERY_BROKER_URL="redis://127.0.0.1:6379/12").returncode == 0
+
+
+def test_it_refuses_a_gateway_timeout_the_tasks_limits_cannot_hold() -> None:
+    result = manage("check", SMS_GATEWAY_TIMEOUT="600")
+    assert result.returncode != 0
+    assert "SMS_GATEWAY_TIMEOUT=600 must be between 1 and 60 seconds" in result.stderr
