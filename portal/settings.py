@@ -242,7 +242,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240)
 CELERY_TASK_DEFAULT_QUEUE = "bulk"
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_ROUTES = {"imaging.tasks.render_on_demand": {"queue": "interactive"}}
+# A sign-in code is awaited by someone at the page, as an image rendered on demand is.
+CELERY_TASK_ROUTES = {
+    "imaging.tasks.render_on_demand": {"queue": "interactive"},
+    "accounts.tasks.send_sms_through_gateway": {"queue": "interactive"},
+}
 RENDER_WAIT_SECONDS = env_int("RENDER_WAIT_SECONDS", 10)
 # Studies up to this many instances are zipped in the request; larger ones by a worker.
 DOWNLOAD_INLINE_MAX_INSTANCES = env_int("DOWNLOAD_INLINE_MAX_INSTANCES", 50)
@@ -267,9 +271,22 @@ SMS_GATEWAY_URL = env_str("SMS_GATEWAY_URL")
 SMS_GATEWAY_KEY = env_str("SMS_GATEWAY_KEY")
 SMS_GATEWAY_SENDER = env_str("SMS_GATEWAY_SENDER")
 SMS_GATEWAY_TEMPLATE = env_str("SMS_GATEWAY_TEMPLATE")
+# Seconds the gateway has for each step of a POST (connect, send, read); at most 60:
+# accounts.tasks derives the task's time limits from it, below CELERY_TASK_*_TIME_LIMIT.
 SMS_GATEWAY_TIMEOUT = env_int("SMS_GATEWAY_TIMEOUT", 10)
+# A text the gateway refuses or does not answer is tried again this many times, after
+# SMS_GATEWAY_BACKOFF seconds doubled at each retry (plus up to half again, at random),
+# then given up on with an ERROR log line naming the masked number. The defaults try
+# for about two minutes: a sign-in code is valid for five.
+SMS_GATEWAY_RETRIES = env_int("SMS_GATEWAY_RETRIES", 4)
+SMS_GATEWAY_BACKOFF = env_int("SMS_GATEWAY_BACKOFF", 5)
 if SMS_BACKEND == "http" and not SMS_GATEWAY_URL:
     raise ImproperlyConfigured("SMS_BACKEND=http needs SMS_GATEWAY_URL")
+if not 1 <= SMS_GATEWAY_TIMEOUT <= 60:
+    raise ImproperlyConfigured(f"SMS_GATEWAY_TIMEOUT={SMS_GATEWAY_TIMEOUT} must be between 1 and 60 seconds")
+if SMS_BACKEND == "http" and not DEBUG and not CELERY_BROKER_URL:
+    # Without a broker the texts go from threads of the web process: lost when it restarts.
+    raise ImproperlyConfigured("SMS_BACKEND=http needs CELERY_BROKER_URL (a worker sends the texts) when DEBUG is off")
 PHONE_DEFAULT_REGION = env_str("PHONE_DEFAULT_REGION", "CN")
 # Sign-in limits (issue 5): per number and per client address.
 SMS_RESEND_SECONDS = 60
