@@ -102,12 +102,14 @@ class Command(BaseCommand):
             return
         finally:
             connections.close_all()
-        unrestricted = [row.ae_title for row in rows if not row.has_networks]
+        unrestricted = ", ".join(row.ae_title for row in rows if not row.has_networks)
         if unrestricted and not settings.DEBUG:
             raise CommandError(
-                f"AE titles without allowed networks: {', '.join(unrestricted)}. Give each the networks it "
+                f"AE titles without allowed networks: {unrestricted}. Give each the networks it "
                 "sends from (admin, or add_hospital --network) before starting with DEBUG off."
             )
+        if unrestricted:
+            self.stderr.write(f"AE titles accepted from any network because DEBUG is on: {unrestricted}")
 
     def tls_context(self, options: dict[str, Any]) -> ssl.SSLContext | None:
         """DICOM TLS from --tls-cert/--tls-key/--tls-ca, read before any fork so a bad file stops the start."""
