@@ -187,7 +187,15 @@ class RegionServices:
         address = association.address[0]
         refusal = self.directory.refusal(association.calling_ae_title, address, association.peer_certificate_sha256)
         if refusal is not None:
-            logger.warning("refusing calling AE title %r from %s: %s", association.calling_ae_title, address, refusal)
+            # The presented certificate's fingerprint is what an operator registers for the AE title.
+            presented = association.peer_certificate_sha256
+            logger.warning(
+                "refusing calling AE title %r from %s: %s%s",
+                association.calling_ae_title,
+                address,
+                refusal,
+                f" (client certificate SHA-256 {presented})" if presented else "",
+            )
         return refusal is None
 
     def store(self, association: Association, message: Message) -> tuple[int, str]:

@@ -19,6 +19,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
+from imaging.demo import ensure_hospitals
 from imaging.models import Hospital, HospitalAETitle, Instance
 from imaging.upper_layer import AcceptorSettings, Server, open_listening_socket, server_tls_context
 from tests.support.certificates import Certificate, certificate_authority, issued
@@ -302,6 +303,8 @@ def test_it_accepts_an_ae_title_bound_to_a_certificate_only_with_that_certificat
     assert REJECTED in output
     assert_nothing_stored(storage_root)
     assert wait_for(lambda: f"{REFUSED_LOG}: no client certificate, or not the one" in output_of(listener.process), 10)
+    if presented:  # the log names what was presented, for the operator to register if it is legitimate
+        assert f"client certificate SHA-256 {getattr(pki, presented).sha256}" in output_of(listener.process)
 
 
 def test_it_closes_a_tls_connection_whose_peer_never_speaks(pki: Pki) -> None:
@@ -328,6 +331,15 @@ def test_it_closes_a_tls_connection_whose_peer_never_speaks(pki: Pki) -> None:
 
 
 # ------------------------------------------------------------- configuration
+
+
+def test_it_gives_the_demo_ae_titles_loopback_networks_only(db: None) -> None:
+    ensure_hospitals()
+    rows = list(HospitalAETitle.objects.all())
+    assert rows
+    for row in rows:
+        assert row.allows("127.0.0.1")
+        assert not row.allows("10.0.0.1")
 
 
 @pytest.mark.parametrize(
