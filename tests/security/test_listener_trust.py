@@ -11,7 +11,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +86,16 @@ def launch(storage_root: Path, port: int, *flags: str, production: bool = True) 
     return manage_process(
         ["dicom_listener", "--port", str(port), "--processes", "1", "--ae-title", "REGION", *flags], env
     )
+
+
+def exit_code(process: subprocess.Popen[str]) -> int:
+    """How a listener that must not start ended (killed if it started after all)."""
+    try:
+        return process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def start(storage_root: Path, *flags: str, production: bool = True) -> Listener:
@@ -174,11 +184,7 @@ def test_it_refuses_to_start_in_production_and_names_every_ae_title_without_netw
     set_networks("")
     HospitalAETitle.objects.create(hospital=hospital, ae_title="CITY1_CT")
     process = launch(storage_root, free_port())
-    try:
-        code = process.wait(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    code = exit_code(process)
     output = output_of(process)
     assert code != 0, output
     assert "AE titles without allowed networks: CITY1_CT, CITY1_PACS." in output
@@ -305,6 +311,31 @@ def test_it_accepts_an_ae_title_bound_to_a_certificate_only_with_that_certificat
     assert wait_for(lambda: f"{REFUSED_LOG}: no client certificate, or not the one" in output_of(listener.process), 10)
     if presented:  # the log names what was presented, for the operator to register if it is legitimate
         assert f"client certificate SHA-256 {getattr(pki, presented).sha256}" in output_of(listener.process)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (lambda pki: ["--tls-ca", str(pki.ca.certificate)], "--tls-cert and --tls-key go together"),
+        (  # a key that is not the certificate's
+            lambda pki: ["--tls-cert", str(pki.server.certificate), "--tls-key", str(pki.client.key)],
+            "cannot set up TLS",
+        ),
+    ],
+)
+def test_it_refuses_to_start_with_tls_it_cannot_serve(
+    transactional_db: None,
+    hospital: Hospital,
+    storage_root: Path,
+    pki: Pki,
+    flags: Callable[[Pki], list[str]],
+    message: str,
+) -> None:
+    process = launch(storage_root, free_port(), *flags(pki))
+    code = exit_code(process)
+    assert code != 0
+    assert message in output_of(process)
+    assert " accepting" not in output_of(process)
 
 
 def test_it_closes_a_tls_connection_whose_peer_never_speaks(pki: Pki) -> None:
