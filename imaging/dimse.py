@@ -140,9 +140,9 @@ class HospitalDirectory:
         row = self._titles.get(ae_title.strip())
         if row is None:
             return "unknown AE title"
-        if not row.has_networks:
-            return None if self.open_when_unrestricted else "the AE title has no allowed networks"
-        if not row.allows(address):
+        if not row.has_networks and not self.open_when_unrestricted:
+            return "the AE title has no allowed networks"
+        if row.has_networks and not row.allows(address):
             return "source address not in the AE title's allowed networks"
         if not row.accepts_certificate(certificate_sha256):
             return "no client certificate, or not the one registered for the AE title"

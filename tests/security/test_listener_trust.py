@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from imaging.demo import ensure_hospitals
+from imaging.dimse import HospitalDirectory
 from imaging.models import Hospital, HospitalAETitle, Instance
 from imaging.upper_layer import AcceptorSettings, Server, open_listening_socket, server_tls_context
 from tests.support.certificates import Certificate, certificate_authority, issued
@@ -389,6 +390,39 @@ def test_it_gives_the_demo_ae_titles_loopback_networks_only(db: None) -> None:
 )
 def test_it_matches_a_peer_address_against_the_ae_titles_networks(networks: str, address: str, allowed: bool) -> None:
     assert HospitalAETitle(ae_title=CALLING, allowed_networks=networks).allows(address) is allowed
+
+
+@pytest.mark.parametrize(
+    ("networks", "fingerprint", "debug", "address", "presented", "refusal"),
+    [
+        ("10.20.0.0/16", "", False, "10.20.0.9", None, None),
+        ("10.20.0.0/16", "", True, "10.30.0.9", None, "source address not in"),  # DEBUG does not widen a list
+        ("", "", True, "10.30.0.9", None, None),  # today's behaviour, in DEBUG only
+        ("", "", False, "10.30.0.9", None, "no allowed networks"),
+        ("", "ab" * 32, True, "10.30.0.9", None, "no client certificate"),  # DEBUG does not waive a certificate
+        ("10.20.0.0/16", "ab" * 32, False, "10.20.0.9", "cd" * 32, "not the one registered"),
+        ("10.20.0.0/16", "AB:" * 31 + "AB", False, "10.20.0.9", "ab" * 32, None),
+    ],
+)
+def test_it_decides_at_association_from_ae_title_network_and_certificate(
+    hospital: Hospital,
+    networks: str,
+    fingerprint: str,
+    debug: bool,
+    address: str,
+    presented: str | None,
+    refusal: str | None,
+) -> None:
+    HospitalAETitle.objects.filter(ae_title=CALLING).update(
+        allowed_networks=networks, tls_certificate_sha256=fingerprint
+    )
+    directory = HospitalDirectory(open_when_unrestricted=debug)
+    found = directory.refusal(CALLING, address, presented)
+    if refusal is None:
+        assert found is None
+    else:
+        assert refusal in (found or "")
+    assert directory.refusal("STRANGER", address, presented) == "unknown AE title"
 
 
 @pytest.mark.parametrize("networks", ["10.0.0.300/8", "10.20.0.0/33", "city1-pacs.example.org"])
