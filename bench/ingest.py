@@ -164,7 +164,7 @@ def our_listener(scratch: Path, processes: int) -> Iterator[int]:
     try:
         subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
         subprocess.run(
-            [*manage, "add_hospital", "bench", "--name", "Bench", "--ae-title", SENDER],
+            [*manage, "add_hospital", "bench", "--name", "Bench", "--ae-title", SENDER, "--network", "127.0.0.0/8"],
             cwd=ROOT,
             env=env,
             check=True,

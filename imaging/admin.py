@@ -2,7 +2,9 @@
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
+from django.db import models
 from django.http import HttpRequest
 
 from imaging.models import (
@@ -29,8 +31,12 @@ class ReadOnlyAdmin(admin.ModelAdmin[Any]):
 
 
 class AETitleInline(admin.TabularInline[HospitalAETitle, Hospital]):
+    """Each AE title with the networks it may send from and, for DICOM TLS, its client certificate."""
+
     model = HospitalAETitle
     extra = 1
+    fields = ["ae_title", "allowed_networks", "tls_certificate_sha256", "commitment_port"]
+    formfield_overrides = {models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 24})}}
 
 
 @admin.register(Hospital)

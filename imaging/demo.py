@@ -32,6 +32,9 @@ class DemoHospital:
     ae_titles: tuple[str, ...]
 
 
+# The demo's modalities are this machine's DICOM tools.
+DEMO_NETWORKS = "127.0.0.0/8\n::1/128"
+
 HOSPITALS = (
     DemoHospital("city1", "市第一人民医院", ("CITY1_CT", "CITY1_PACS")),
     DemoHospital("tcm", "市中医医院", ("TCM_PACS",)),
@@ -145,7 +148,9 @@ def ensure_hospitals() -> dict[str, Hospital]:
     for spec in HOSPITALS:
         hospital, _ = Hospital.objects.get_or_create(code=spec.code, defaults={"name": spec.name})
         for ae_title in spec.ae_titles:
-            HospitalAETitle.objects.get_or_create(ae_title=ae_title, defaults={"hospital": hospital})
+            HospitalAETitle.objects.get_or_create(
+                ae_title=ae_title, defaults={"hospital": hospital, "allowed_networks": DEMO_NETWORKS}
+            )
         hospitals[spec.code] = hospital
     return hospitals
 

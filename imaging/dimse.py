@@ -101,16 +101,18 @@ REJECTION_STATUS = {
 
 
 class HospitalDirectory:
-    """Which hospital each calling AE title belongs to, reread every few seconds.
+    """Which hospital each calling AE title belongs to, and from where it may call; reread every few seconds.
 
     When the database cannot be read, the last good map is kept, so a short
-    database outage does not turn senders away at association.
+    database outage does not turn senders away at association. An AE title
+    without allowed networks is accepted from anywhere only when
+    `open_when_unrestricted` (the listener passes `settings.DEBUG`).
     """
 
-    def __init__(self, max_age: float = 5.0) -> None:
+    def __init__(self, max_age: float = 5.0, open_when_unrestricted: bool = False) -> None:
         self.max_age = max_age
-        self._titles: dict[str, int] = {}
-        self._hospitals: dict[int, Hospital] = {}
+        self.open_when_unrestricted = open_when_unrestricted
+        self._titles: dict[str, HospitalAETitle] = {}
         self._loaded_at = float("-inf")
         self._lock = threading.Lock()
 
@@ -124,14 +126,27 @@ class HospitalDirectory:
                 logger.warning("cannot reread AE titles, keeping %d known: %s", len(self._titles), error)
                 close_old_connections_now()
                 return
-            self._titles = {row.ae_title.strip(): row.hospital_id for row in rows}
-            self._hospitals = {row.hospital_id: row.hospital for row in rows}
+            self._titles = {row.ae_title.strip(): row for row in rows}
             self._loaded_at = time.monotonic()
 
     def hospital(self, ae_title: str) -> Hospital | None:
         self.refresh()
-        hospital_id = self._titles.get(ae_title.strip())
-        return self._hospitals.get(hospital_id) if hospital_id is not None else None
+        row = self._titles.get(ae_title.strip())
+        return row.hospital if row is not None else None
+
+    def refusal(self, ae_title: str, address: str, certificate_sha256: str | None) -> str | None:
+        """Why an association from this AE title, address and client certificate is refused; None if it is not."""
+        self.refresh()
+        row = self._titles.get(ae_title.strip())
+        if row is None:
+            return "unknown AE title"
+        if not row.has_networks and not self.open_when_unrestricted:
+            return "the AE title has no allowed networks"
+        if row.has_networks and not row.allows(address):
+            return "source address not in the AE title's allowed networks"
+        if not row.accepts_certificate(certificate_sha256):
+            return "no client certificate, or not the one registered for the AE title"
+        return None
 
 
 def close_old_connections_now() -> None:
@@ -167,8 +182,21 @@ class RegionServices:
         self._in_flight = 0
         self._idle = threading.Condition()
 
-    def accepts_calling(self, ae_title: str) -> bool:
-        return self.directory.hospital(ae_title) is not None
+    def accepts_calling(self, association: Association) -> bool:
+        """A known AE title, from one of its networks, with its certificate if one is registered."""
+        address = association.address[0]
+        refusal = self.directory.refusal(association.calling_ae_title, address, association.peer_certificate_sha256)
+        if refusal is not None:
+            # The presented certificate's fingerprint is what an operator registers for the AE title.
+            presented = association.peer_certificate_sha256
+            logger.warning(
+                "refusing calling AE title %r from %s: %s%s",
+                association.calling_ae_title,
+                address,
+                refusal,
+                f" (client certificate SHA-256 {presented})" if presented else "",
+            )
+        return refusal is None
 
     def store(self, association: Association, message: Message) -> tuple[int, str]:
         with self._idle:

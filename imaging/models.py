@@ -5,10 +5,60 @@ never altered. Header fields are copied in so that pages never open a file to
 list what there is.
 """
 
+import contextlib
+import ipaddress
+import re
 from decimal import Decimal
+from functools import cached_property
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_NETWORK_SEPARATORS = re.compile(r"[\s,]+")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def parse_networks(text: str) -> tuple[IPNetwork, ...]:
+    """CIDR networks, one per line or separated by commas; a bare address is a /32 (or /128).
+
+    Host bits are allowed (`10.1.2.3/24` is `10.1.2.0/24`): operators copy an
+    address of the PACS with its mask. Raises ValueError naming a bad entry.
+    """
+    networks = []
+    for entry in _NETWORK_SEPARATORS.split(text.strip()):
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(entry) from None
+    return tuple(networks)
+
+
+def validate_networks(text: str) -> None:
+    try:
+        parse_networks(text)
+    except ValueError as error:
+        raise ValidationError(
+            _("%(entry)s is not an IP network (write e.g. 10.20.0.0/16 or 10.20.1.5)."),
+            code="invalid_network",
+            params={"entry": str(error)},
+        ) from None
+
+
+def normalized_fingerprint(text: str) -> str:
+    """A SHA-256 fingerprint as lowercase hex, whether written with colons (as `openssl x509 -fingerprint`) or not."""
+    return text.strip().replace(":", "").lower()
+
+
+def validate_fingerprint(text: str) -> None:
+    if text and not _SHA256_HEX.fullmatch(normalized_fingerprint(text)):
+        raise ValidationError(
+            _("Write the certificate's SHA-256 fingerprint: 64 hexadecimal digits, with or without colons."),
+            code="invalid_fingerprint",
+        )
 
 
 class Hospital(models.Model):
@@ -35,11 +85,36 @@ class HospitalAETitle(models.Model):
 
     `commitment_port` is where that AE listens for Storage Commitment results
     when they cannot go back on the association that asked (PS3.4 J.3.3).
+
+    An AE title is a guessable string, so the listener also checks where the
+    association comes from (`allowed_networks`) and, over TLS, optionally which
+    client certificate the sender presented (`tls_certificate_sha256`).
     """
 
     hospital = models.ForeignKey(Hospital, on_delete=models.CASCADE, related_name="ae_titles")
     ae_title = models.CharField(_("AE title"), max_length=16, unique=True)
     commitment_port = models.PositiveIntegerField(_("storage commitment port"), null=True, blank=True)
+    allowed_networks = models.TextField(
+        _("allowed networks"),
+        blank=True,
+        default="",
+        validators=[validate_networks],
+        help_text=_(
+            "Networks this AE title may send from, in CIDR notation, one per line or separated by commas "
+            "(e.g. 10.20.0.0/16). With none, the listener refuses to start unless DEBUG is on."
+        ),
+    )
+    tls_certificate_sha256 = models.CharField(
+        _("TLS client certificate (SHA-256)"),
+        max_length=95,
+        blank=True,
+        default="",
+        validators=[validate_fingerprint],
+        help_text=_(
+            "If set, this AE title is accepted only over DICOM TLS with the client certificate of this "
+            "SHA-256 fingerprint."
+        ),
+    )
 
     class Meta:
         ordering = ["ae_title"]
@@ -48,6 +123,43 @@ class HospitalAETitle(models.Model):
 
     def __str__(self) -> str:
         return self.ae_title
+
+    def clean(self) -> None:
+        """Store networks one per line in canonical form, and the fingerprint as bare hex."""
+        with contextlib.suppress(ValueError):  # the field's validator reports it
+            self.allowed_networks = "\n".join(str(network) for network in parse_networks(self.allowed_networks))
+        self.tls_certificate_sha256 = normalized_fingerprint(self.tls_certificate_sha256)
+
+    @cached_property
+    def networks(self) -> tuple[IPNetwork, ...]:
+        """The allowed networks; none when the stored text does not parse (so nothing is allowed)."""
+        try:
+            return parse_networks(self.allowed_networks)
+        except ValueError:
+            return ()
+
+    @property
+    def has_networks(self) -> bool:
+        return bool(self.allowed_networks.strip())
+
+    def allows(self, address: str) -> bool:
+        """Whether an association from `address` comes from one of the allowed networks.
+
+        An IPv4 peer seen through a dual-stack socket (`::ffff:10.1.2.3`) is
+        checked as the IPv4 address it is.
+        """
+        try:
+            peer = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
+            peer = peer.ipv4_mapped
+        return any(peer in network for network in self.networks)
+
+    def accepts_certificate(self, fingerprint: str | None) -> bool:
+        """Without a mapped certificate any sender passes; with one, only its holder."""
+        expected = normalized_fingerprint(self.tls_certificate_sha256)
+        return not expected or fingerprint == expected
 
 
 class HospitalTokenQuerySet(models.QuerySet["HospitalToken"]):

@@ -11,6 +11,12 @@ outgoing associations.
 
 The service behind the protocol (what a C-STORE does) is `Services`, which
 `imaging.dimse` implements.
+
+With an `ssl.SSLContext` in `AcceptorSettings.tls` the listener serves the
+Secure Transport Connection Profile (PS3.15 B.1): every connection is TLS 1.2
+or later from its first byte, the handshake runs on the association's thread
+under the ACSE timeout, and a peer whose handshake fails is logged and dropped.
+Once the handshake is done the association reads and writes the same way.
 """
 
 import contextlib
@@ -19,6 +25,7 @@ import itertools
 import logging
 import select
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -161,7 +168,7 @@ class Message:
 class Services(Protocol):
     """What the listener does with what arrives; `imaging.dimse.RegionServices`."""
 
-    def accepts_calling(self, ae_title: str) -> bool: ...
+    def accepts_calling(self, association: "Association") -> bool: ...
 
     def store(self, association: "Association", message: Message) -> tuple[int, str]: ...
 
@@ -182,6 +189,7 @@ class AcceptorSettings:
     network_timeout: float = 60.0
     report_delay: float = 0.2  # a pynetdicom SCU can mis-read an event report sent right behind the N-ACTION reply
     file_prefix: Callable[[Message], bytes] | None = None  # a C-STORE's file before its dataset: hash as it comes
+    tls: ssl.SSLContext | None = None  # serve DICOM TLS (PS3.15 B.1); see `server_tls_context`
 
 
 def command_us(command: dict[int, bytes], tag: int) -> int:
@@ -242,6 +250,7 @@ class Association:
         self.called_ae_title = ""
         self.contexts: dict[int, AcceptedContext] = {}
         self.peer_max_pdu = 0
+        self.peer_certificate_sha256: str | None = None  # over TLS, of the client certificate it presented
         self.is_established = False
         self.is_open = True
         self.renders: object = None  # the service's per-association state (its render batch)
@@ -253,7 +262,7 @@ class Association:
 
     def run(self) -> None:
         try:
-            if self._associate():
+            if self._secured() and self._associate():
                 self.is_established = True
                 self._serve()
         except TimeoutError:
@@ -288,6 +297,26 @@ class Association:
 
     # ----------------------------------------------------------- association
 
+    def _secured(self) -> bool:
+        """Over TLS, the handshake (PS3.15 B.1), within the ACSE timeout; a plain connection is as it is.
+
+        A failed handshake (an untrusted or missing client certificate, a peer
+        that does not speak TLS, one that says nothing) is logged and the
+        connection closed; no A-ABORT can be sent without a secure channel.
+        """
+        if not isinstance(self.sock, ssl.SSLSocket):
+            return True
+        self.sock.settimeout(self.settings.acse_timeout)
+        try:
+            self.sock.do_handshake()
+        except (OSError, ValueError) as error:  # ssl.SSLError and TimeoutError are OSErrors
+            logger.warning("TLS handshake with %s failed: %s", self.address[0], error or type(error).__name__)
+            self.is_open = False  # nothing more is sent on this connection
+            return False
+        certificate = self.sock.getpeercert(binary_form=True)
+        self.peer_certificate_sha256 = hashlib.sha256(certificate).hexdigest() if certificate else None
+        return True
+
     def _associate(self) -> bool:
         self.sock.settimeout(self.settings.acse_timeout)
         pdu_type, header, body = self._read_pdu()
@@ -317,7 +346,7 @@ class Association:
             return REJECT_CONTEXT_NAME
         if self.called_ae_title != self.settings.ae_title.strip():
             return REJECT_CALLED_AE
-        if not self.services.accepts_calling(self.calling_ae_title):
+        if not self.services.accepts_calling(self):  # AE title, source network, client certificate
             return REJECT_CALLING_AE
         if self.server.established_count() >= self.settings.max_associations:
             return REJECT_LOCAL_LIMIT
@@ -612,6 +641,8 @@ class Server:
             return
         conn.setblocking(True)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.settings.tls is not None:  # the handshake is the association thread's: a slow peer cannot stall accept
+            conn = self.settings.tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
         association = Association(conn, address, self.settings, self)
         with self._lock:
             self._associations.add(association)
@@ -649,6 +680,22 @@ def open_listening_socket(host: str, port: int, backlog: int) -> socket.socket:
     sock = socket.create_server((host, port), backlog=backlog, reuse_port=False)
     sock.setblocking(False)
     return sock
+
+
+def server_tls_context(certificate: str, key: str, client_ca: str | None = None) -> ssl.SSLContext:
+    """The listener's TLS, TLS 1.2 or later (PS3.15 B.1, with BCP 195's floor as DCMTK's default profile).
+
+    With `client_ca`, every sender must present a certificate that CA issued
+    (mutual authentication); which certificate an AE title must use is
+    `HospitalAETitle.tls_certificate_sha256`'s.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(certificate, key)
+    if client_ca:
+        context.load_verify_locations(cafile=client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
 
 
 def presentation_context(

@@ -20,6 +20,8 @@ from tests.support.services import require
 
 pytest_plugins = ["tests.support.workers", "tests.support.browser"]
 
+LOOPBACK = "127.0.0.0/8\n::1/128"  # where the tests' DICOM senders are
+
 
 @pytest.fixture
 def live_server(live_server: Any) -> Iterator[Any]:
@@ -81,12 +83,12 @@ def sms_outbox(settings: Any) -> list[SMS]:
 @pytest.fixture
 def hospital(db: None) -> Hospital:
     hospital = Hospital.objects.create(code="city1", name="City First Hospital")
-    HospitalAETitle.objects.create(hospital=hospital, ae_title="CITY1_PACS")
+    HospitalAETitle.objects.create(hospital=hospital, ae_title="CITY1_PACS", allowed_networks=LOOPBACK)
     return hospital
 
 
 @pytest.fixture
 def other_hospital(db: None) -> Hospital:
     hospital = Hospital.objects.create(code="tcm", name="TCM Hospital")
-    HospitalAETitle.objects.create(hospital=hospital, ae_title="TCM_PACS")
+    HospitalAETitle.objects.create(hospital=hospital, ae_title="TCM_PACS", allowed_networks=LOOPBACK)
     return hospital

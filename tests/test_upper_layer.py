@@ -35,8 +35,8 @@ class RecordingServices:
     digests: list[str | None] = field(default_factory=list)
     ended: list[str] = field(default_factory=list)
 
-    def accepts_calling(self, ae_title: str) -> bool:
-        return ae_title == CALLING
+    def accepts_calling(self, association: Association) -> bool:
+        return association.calling_ae_title == CALLING
 
     def store(self, association: Association, message: Message) -> tuple[int, str]:
         self.files.append(received_file(message))

@@ -5,19 +5,21 @@ import gc
 import os
 import signal
 import socket
+import ssl
 import sys
 import threading
 from types import FrameType
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections
 
 from imaging.dimse import HospitalDirectory, RegionServices, file_prefix, supported_contexts
 from imaging.flushing import FlushLedger, check_unflushed_files
+from imaging.models import HospitalAETitle
 from imaging.tasks import prepare_render_queue
-from imaging.upper_layer import AcceptorSettings, Server, open_listening_socket
+from imaging.upper_layer import AcceptorSettings, Server, open_listening_socket, server_tls_context
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # Set by SIGTERM/SIGINT. Installed before any fork, so a child that has not yet
@@ -45,14 +47,23 @@ class Command(BaseCommand):
             help="listener processes sharing the port (default: one per core)",
         )
         parser.add_argument("--drain-seconds", type=float, default=30.0, help="how long a stop waits for stores")
+        parser.add_argument("--tls-cert", help="serve DICOM TLS (PS3.15 B.1) with this certificate (PEM)")
+        parser.add_argument("--tls-key", help="the certificate's private key (PEM); required with --tls-cert")
+        parser.add_argument(
+            "--tls-ca",
+            help="require client certificates issued by these CAs (PEM); "
+            "an AE title with a registered certificate fingerprint must present that one",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         for number in STOP_SIGNALS:
             signal.signal(number, request_stop)
         processes = max(1, options["processes"] or os.cpu_count() or 1)
+        self.check_networks()
+        options["tls"] = self.tls_context(options)
         self.stdout.write(
-            f"DICOM listener {options['ae_title']} on {options['host']}:{options['port']}, "
-            f"{processes} process{'es' if processes > 1 else ''}"
+            f"DICOM listener {options['ae_title']} on {options['host']}:{options['port']}"
+            f"{' (TLS)' if options['tls'] else ''}, {processes} process{'es' if processes > 1 else ''}"
         )
         self.stdout.flush()
         self.check_unflushed_files()
@@ -78,6 +89,39 @@ class Command(BaseCommand):
             children.append(pid)
         supervise(children)
 
+    def check_networks(self) -> None:
+        """In production every AE title names the networks it sends from: its title alone is guessable.
+
+        If the database cannot be read now the listener still starts (as it does
+        for a short outage); it then refuses such AE titles at association.
+        """
+        try:
+            rows = list(HospitalAETitle.objects.order_by("ae_title"))
+        except DatabaseError as error:
+            self.stderr.write(f"AE titles' networks not checked at start: {error}")
+            return
+        finally:
+            connections.close_all()
+        unrestricted = ", ".join(row.ae_title for row in rows if not row.has_networks)
+        if unrestricted and not settings.DEBUG:
+            raise CommandError(
+                f"AE titles without allowed networks: {unrestricted}. Give each the networks it "
+                "sends from (admin, or add_hospital --network) before starting with DEBUG off."
+            )
+        if unrestricted:
+            self.stderr.write(f"AE titles accepted from any network because DEBUG is on: {unrestricted}")
+
+    def tls_context(self, options: dict[str, Any]) -> ssl.SSLContext | None:
+        """DICOM TLS from --tls-cert/--tls-key/--tls-ca, read before any fork so a bad file stops the start."""
+        if not (options["tls_cert"] or options["tls_key"] or options["tls_ca"]):
+            return None
+        if not (options["tls_cert"] and options["tls_key"]):
+            raise CommandError("--tls-cert and --tls-key go together (and --tls-ca needs them)")
+        try:
+            return server_tls_context(options["tls_cert"], options["tls_key"], options["tls_ca"])
+        except (OSError, ssl.SSLError) as error:
+            raise CommandError(f"cannot set up TLS: {error}") from None
+
     def check_unflushed_files(self) -> None:
         """Before any store: the files a crash may have cut short while they were being flushed."""
         try:
@@ -97,7 +141,7 @@ class Command(BaseCommand):
 
 def serve(options: dict[str, Any], listening: socket.socket, shared: bool = False) -> None:
     """One listener process: serve until SIGTERM/SIGINT, then drain and stop."""
-    directory = HospitalDirectory()
+    directory = HospitalDirectory(open_when_unrestricted=settings.DEBUG)
     directory.refresh(force=True)
     acceptor = AcceptorSettings(
         ae_title=options["ae_title"],
@@ -105,6 +149,7 @@ def serve(options: dict[str, Any], listening: socket.socket, shared: bool = Fals
         contexts=supported_contexts(),
         max_associations=options["max_associations"],
         file_prefix=file_prefix,
+        tls=options["tls"],
     )
     ledger = FlushLedger().start()
     services = RegionServices(directory, ledger)
