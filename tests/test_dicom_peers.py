@@ -10,11 +10,12 @@ listener's own (its group length and implementation UID differ from the sender's
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,10 +54,16 @@ from tests.test_dicom_listener import (
     Listener,
     dataset_bytes,
     start_listener,
-    store_response,
 )
 
-pytestmark = [pytest.mark.dcmtk, pytest.mark.usefixtures("require_dcmtk")]
+pytestmark = [pytest.mark.dcmtk, pytest.mark.usefixtures("require_dcmtk_tools")]
+DCMTK_TOOLS = ("storescu", "dcmsend", "storescp", "dcmconv", "dcmcjpeg", "dcmcjpls", "dcmcrle")
+
+
+@pytest.fixture(scope="module")
+def require_dcmtk_tools() -> None:
+    """The module's fixtures start DCMTK's tools: checked before them (conftest's require_dcmtk comes after)."""
+    require(all(shutil.which(tool) for tool in DCMTK_TOOLS), "DCMTK (apt-get install dcmtk)")
 
 
 @dataclass(frozen=True)
@@ -84,7 +91,7 @@ SYNTAXES = [
     Syntax(RLELossless, 12, ("dcmcrle",)),
 ]
 UNCOMPRESSED = [ExplicitVRLittleEndian, ExplicitVRBigEndian, ImplicitVRLittleEndian]  # DCMTK's order of preference
-BY_UID = {syntax.uid: syntax for syntax in SYNTAXES}
+BY_UID: dict[str, Syntax] = {syntax.uid: syntax for syntax in SYNTAXES}
 ALL = [pytest.param(syntax.uid, id=syntax.uid.name) for syntax in SYNTAXES]
 
 
@@ -128,7 +135,7 @@ def encode(syntax: Syntax, sender: str, folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], Path]:
+def files(require_dcmtk_tools: None, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], Path]:
     """A file in a syntax for a sender, made once for the module (each sender's own SOP Instance UIDs)."""
     folder = tmp_path_factory.mktemp("syntaxes")
     made: dict[tuple[str, str], Path] = {}
@@ -150,13 +157,13 @@ class Region:
 
 
 @pytest.fixture(scope="module")
-def region(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Region]:
+def region(
+    require_dcmtk_tools: None, django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Region]:
     """One listener for the whole matrix (starting one per case would take most of its time).
 
     Its rows are committed, as the listener's own are, and flushed when the module ends.
     """
-    if not shutil.which("storescu"):
-        pytest.skip("DCMTK (apt-get install dcmtk) is not available here")  # require_dcmtk fails it in CI
     storage_root = tmp_path_factory.mktemp("region") / "storage"
     with django_db_blocker.unblock():
         hospital = Hospital.objects.create(code="city1", name="City First Hospital")
@@ -187,9 +194,7 @@ class Reference:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reference]:
-    if not shutil.which("storescp"):
-        pytest.skip("DCMTK (apt-get install dcmtk) is not available here")
+def reference(require_dcmtk_tools: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reference]:
     folder = tmp_path_factory.mktemp("reference")
     port = free_port()
     # every syntax of the matrix (storescp's +xa lacks JPEG Lossless Process 14), compressed ones preferred
@@ -208,26 +213,25 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reference]:
 Sender = Callable[[int, Path], tuple[int, str]]  # (port, file) -> the C-STORE's status and Error Comment
 
 
-def storescu(*options: str) -> Sender:
-    """storescu proposing the file's syntax (-R: in a context of its own, beside the uncompressed ones)."""
+def storescu(combined: bool = False) -> Sender:
+    """storescu proposing the file's syntax in a context of its own beside one of the uncompressed
+    syntaxes (-R), or, combined, first in one context with them (+C)."""
 
     def send(port: int, path: Path) -> tuple[int, str]:
         syntax = header(path).file_meta.TransferSyntaxUID
         if syntax in TRANSFER_SYNTAX_FLAG:
-            proposal = [TRANSFER_SYNTAX_FLAG[syntax], "-R"]
+            proposal = [TRANSFER_SYNTAX_FLAG[syntax], "-R", *(["+C"] if combined else [])]
         else:  # storescu has no flag for JPEG Lossless Process 14: a configuration file proposes it
-            profile = association_profile(path.parent, "Proposed", [header(path).SOPClassUID], [syntax])
+            syntaxes = [syntax, *UNCOMPRESSED] if combined else [syntax]
+            profile = association_profile(path.parent, "Proposed", [header(path).SOPClassUID], syntaxes)
             proposal = ["-xf", str(profile), "Proposed"]
-        command = ["storescu", "-d", "-aet", CALLING, "-aec", "REGION", *proposal, *options]
-        result = subprocess.run(
-            [*command, "127.0.0.1", str(port), str(path)], capture_output=True, text=True, timeout=60, env=dcmtk_env()
-        )
-        return store_response(result)
+        command = ["storescu", "-d", "-aet", CALLING, "-aec", "REGION", *proposal, "127.0.0.1", str(port), str(path)]
+        return dcmtk_status(subprocess.run(command, capture_output=True, text=True, timeout=60, env=dcmtk_env()))
 
     return send
 
 
-def association_profile(folder: Path, name: str, sop_classes: list[str], syntaxes: list[str]) -> Path:
+def association_profile(folder: Path, name: str, sop_classes: Sequence[str], syntaxes: Sequence[str]) -> Path:
     """A DCMTK association profile (asconfig format, read with -xf): each SOP class with `syntaxes`, in order."""
     path = folder / f"{name}.cfg"
     lines = ["[[TransferSyntaxes]]", "[Syntaxes]"]
@@ -244,7 +248,7 @@ def dcmsend(*options: str) -> Sender:
 
     def send(port: int, path: Path) -> tuple[int, str]:
         command = ["dcmsend", "-d", "-aet", CALLING, "-aec", "REGION", *options, "127.0.0.1", str(port), str(path)]
-        return store_response(subprocess.run(command, capture_output=True, text=True, timeout=60, env=dcmtk_env()))
+        return dcmtk_status(subprocess.run(command, capture_output=True, text=True, timeout=60, env=dcmtk_env()))
 
     return send
 
@@ -258,12 +262,24 @@ def pynetdicom_scu(*fallbacks: str) -> Sender:
         assoc = ae.associate("127.0.0.1", port, ae_title="REGION")
         assert assoc.is_established
         try:
+            accepted = [context.transfer_syntax[0] for context in assoc.accepted_contexts]
+            if accepted != [header(path).file_meta.TransferSyntaxUID]:
+                return -1, f"the peer accepted {accepted}: pynetdicom sends a file only in its own syntax"
             reply = assoc.send_c_store(path)
         finally:
             assoc.release()
         return (int(reply.Status), str(reply.get("ErrorComment", ""))) if reply else (-1, "no answer")
 
     return send
+
+
+def dcmtk_status(result: subprocess.CompletedProcess[str]) -> tuple[int, str]:
+    """The status and Error Comment in a DCMTK sender's debug output, or (-1, its errors) when none came back."""
+    status = re.search(r"DIMSE Status\s*: 0x([0-9a-f]{4})", result.stderr)
+    if status is None:
+        return -1, "\n".join(line for line in result.stderr.splitlines() if line.startswith(("E:", "W:")))
+    comment = re.search(r"\(0000,0902\) LO \[(.*?)\]", result.stderr)
+    return int(status.group(1), 16), comment.group(1) if comment else ""
 
 
 def header(path: Path) -> Dataset:
@@ -281,7 +297,7 @@ def assert_stored_as_sent(send: Sender, path: Path, region: Region, reference: R
     same sender: a sender may re-encode a file (DCMTK pads a deflated stream to even length).
     """
     reference.clear()
-    assert send(reference.port, path)[0] == 0
+    assert send(reference.port, path)[0] == 0, "the reference did not receive it"
     wire = reference.received()
     assert header(wire).file_meta.TransferSyntaxUID == syntax  # the case sends what it says
     assert send(region.listener.port, path) == (0, "")
@@ -395,3 +411,32 @@ def test_it_stores_what_orthanc_sends_as_sent(
     db: None, region: Region, reference: Reference, orthanc: Orthanc, files: Callable[[str, str], Path], syntax: str
 ) -> None:
     assert_stored_as_sent(orthanc.send, files("orthanc", syntax), region, reference, syntax)
+
+
+OFFERED_WITH_FALLBACKS = [DeflatedExplicitVRLittleEndian, *(s.uid for s in SYNTAXES if s.uid.is_compressed)]
+ONE_CONTEXT = [
+    pytest.param(sender, uid, id=f"{sender}-{uid.name}")
+    for sender in ("storescu", "dcmsend", "pynetdicom")
+    for uid in OFFERED_WITH_FALLBACKS
+    # dcmsend cannot decompress JPEG 2000, so it proposes it alone (and the matrix above covers that)
+    if not (sender == "dcmsend" and uid in (JPEG2000Lossless, JPEG2000))
+]
+SENDERS: dict[str, Sender] = {
+    "storescu": storescu(combined=True),
+    "dcmsend": dcmsend("--decompress-lossy"),
+    "pynetdicom": pynetdicom_scu(*UNCOMPRESSED),
+}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 16 point 9: the listener accepts Explicit VR Little Endian from a context that "
+    "proposes a compressed syntax first (the sender must decompress, or fails)",
+)
+@pytest.mark.parametrize(("sender", "syntax"), ONE_CONTEXT)
+def test_it_accepts_the_first_syntax_a_sender_proposes_in_one_context(
+    db: None, region: Region, reference: Reference, files: Callable[[str, str], Path], sender: str, syntax: str
+) -> None:
+    """Issue 16 point 9: a compressed image offered first, uncompressed syntaxes after, in one context."""
+    path = files(f"{sender}-one-context", syntax)
+    assert_stored_as_sent(SENDERS[sender], path, region, reference, syntax)
