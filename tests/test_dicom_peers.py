@@ -1,8 +1,8 @@
-"""The DICOM listener against real peers: every sender over every transfer syntax the README lists.
+"""The DICOM listener against real peers, over every transfer syntax the README lists.
 
-DCMTK's storescu and dcmsend, pynetdicom, and Orthanc 1.10 as a modality (its
-REST `/modalities/{name}/store`) each send a file already in one syntax, and
-propose that syntax. Stored as received means: the stored file's dataset, the
+DCMTK's storescu and dcmsend and Orthanc 1.10 as a modality (its REST
+`/modalities/{name}/store`) send a file already in each syntax, pynetdicom in a
+few, each proposing that syntax. Stored as received means: the stored file's dataset, the
 bytes after its file meta group (PS3.10 7.1), is the sent file's byte for byte,
 and its file meta names the syntax it arrived in. The file meta is the
 listener's own (its group length and implementation UID differ from the sender's).
@@ -166,13 +166,13 @@ def region(
     """
     storage_root = tmp_path_factory.mktemp("region") / "storage"
     with django_db_blocker.unblock():
-        hospital = Hospital.objects.create(code="city1", name="City First Hospital")
-        HospitalAETitle.objects.create(hospital=hospital, ae_title=CALLING)
-        running = start_listener(storage_root, processes=1)
         try:
+            hospital = Hospital.objects.create(code="city1", name="City First Hospital")
+            HospitalAETitle.objects.create(hospital=hospital, ae_title=CALLING)
+            running = start_listener(storage_root, processes=1)
             yield Region(running, storage_root)
-        finally:
             assert running.stop() == 0
+        finally:
             call_command("flush", interactive=False, verbosity=0)
 
 
@@ -198,7 +198,7 @@ def reference(require_dcmtk_tools: None, tmp_path_factory: pytest.TempPathFactor
     folder = tmp_path_factory.mktemp("reference")
     port = free_port()
     # every syntax of the matrix (storescp's +xa lacks JPEG Lossless Process 14), compressed ones preferred
-    accepted = [s.uid for s in SYNTAXES if UID(s.uid).is_compressed] + [DeflatedExplicitVRLittleEndian, *UNCOMPRESSED]
+    accepted = [s.uid for s in SYNTAXES if s.uid.is_compressed] + [DeflatedExplicitVRLittleEndian, *UNCOMPRESSED]
     profile = association_profile(
         folder.parent, "Reference", [synthetic.CT_IMAGE, synthetic.SECONDARY_CAPTURE], accepted
     )
@@ -214,8 +214,8 @@ Sender = Callable[[int, Path], tuple[int, str]]  # (port, file) -> the C-STORE's
 
 
 def storescu(combined: bool = False) -> Sender:
-    """storescu proposing the file's syntax in a context of its own beside one of the uncompressed
-    syntaxes (-R), or, combined, first in one context with them (+C)."""
+    """storescu proposing the file's syntax in a context of its own, beside a context of the uncompressed
+    syntaxes (-R: for the file's SOP class only), or, combined (+C), first in one context with them."""
 
     def send(port: int, path: Path) -> tuple[int, str]:
         syntax = header(path).file_meta.TransferSyntaxUID
