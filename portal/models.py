@@ -31,6 +31,7 @@ class AuditAction(models.TextChoices):
     ISSUE = "issue", _("issued an e-film")
     ISSUE_REVOKE = "issue_revoke", _("revoked an issuance")
     STAFF_SEARCH = "staff_search", _("searched exams")
+    STAFF_NEW_DEVICE = "staff_new_device", _("signed in from a new device")
 
 
 class AuditEvent(models.Model):
