@@ -65,6 +65,7 @@ def clean_with_one_message(form: AuthenticationForm, clean: Callable[[], dict[st
         if form.user_cache is not None:
             credentials = {"username": form.cleaned_data.get("username", "")}
             user_login_failed.send(sender=__name__, credentials=credentials, request=form.request)
+            form.user_cache = None  # the admin's template would show the device menu: the password was right
         raise forms.ValidationError(SIGN_IN_FAILED, code="sign_in_failed") from None
 
 
