@@ -108,7 +108,7 @@ def verify_code(phone: str, code: str, client: SignInClient) -> tuple[User | Non
     now = timezone.now()
     wait = throttle.wait_seconds(subject, client, now)
     if wait:
-        return None, Refusal(_("Please wait %(seconds)d seconds before trying again.") % {"seconds": wait}, wait)
+        return None, _wait_refusal(wait)
     device = SMSDevice.objects.filter(user__phone=phone).select_related("user").first()
     code = "".join(ch for ch in code if ch.isdigit())
     if device is not None and len(code) == 6 and device.consume(code):
@@ -116,3 +116,10 @@ def verify_code(phone: str, code: str, client: SignInClient) -> tuple[User | Non
         return device.user, None
     throttle.record_failure(subject, client, now)
     return None, Refusal(_("That code is not right, or it has expired. Check the SMS, or ask for a new code."))
+
+
+def _wait_refusal(wait: int) -> Refusal:
+    if wait < 120:
+        return Refusal(_("Please wait %(seconds)d seconds before trying again.") % {"seconds": wait}, wait)
+    minutes = -(-wait // 60)
+    return Refusal(_("Please wait %(minutes)d minutes before trying again.") % {"minutes": minutes}, wait)
