@@ -2,6 +2,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.signals import user_login_failed
 from django.utils.translation import gettext_lazy as _
@@ -48,7 +49,7 @@ class CodeForm(forms.Form):
 
 SIGN_IN_FAILED = _(
     "These details did not sign you in. Check the username, the password and the code from your "
-    "authenticator app. After repeated failures, wait 15 minutes before trying again."
+    "authenticator app. After repeated failures, wait %(minutes)d minutes before trying again."
 )
 
 
@@ -66,7 +67,8 @@ def clean_with_one_message(form: AuthenticationForm, clean: Callable[[], dict[st
             credentials = {"username": form.cleaned_data.get("username", "")}
             user_login_failed.send(sender=__name__, credentials=credentials, request=form.request)
             form.user_cache = None  # the admin's template would show the device menu: the password was right
-        raise forms.ValidationError(SIGN_IN_FAILED, code="sign_in_failed") from None
+        minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+        raise forms.ValidationError(SIGN_IN_FAILED, code="sign_in_failed", params={"minutes": minutes}) from None
 
 
 def staff_totp_device(user: Any) -> Device | None:
