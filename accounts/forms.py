@@ -1,7 +1,12 @@
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.signals import user_login_failed
 from django.utils.translation import gettext_lazy as _
+from django_otp.admin import OTPAdminAuthenticationForm
 from django_otp.forms import OTPAuthenticationForm
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -42,6 +47,34 @@ class CodeForm(forms.Form):
         super().__init__(*args, **kwargs)
 
 
+SIGN_IN_FAILED = _(
+    "These details did not sign you in. Check the username, the password and the code from your "
+    "authenticator app. After repeated failures, wait %(minutes)d minutes before trying again."
+)
+
+
+def clean_with_one_message(form: AuthenticationForm, clean: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run the form's checks; any failure (user, password, second factor, lockout) gets one message.
+
+    A right password with a wrong or missing code is a failed sign-in too: it is
+    announced as one (`user_login_failed`), so django-axes counts it like a wrong
+    password, and django-otp's own doubling TOTP delay (uncapped) is switched off.
+    """
+    try:
+        return clean()
+    except forms.ValidationError:
+        if form.user_cache is not None:
+            credentials = {"username": form.cleaned_data.get("username", "")}
+            user_login_failed.send(sender=__name__, credentials=credentials, request=form.request)
+            form.user_cache = None  # the admin's template would show the device menu: the password was right
+        minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+        raise forms.ValidationError(SIGN_IN_FAILED, code="sign_in_failed", params={"minutes": minutes}) from None
+
+
+def staff_totp_device(user: Any) -> Device | None:
+    return TOTPDevice.objects.devices_for_user(user, confirmed=True).first()
+
+
 class StaffSignInForm(OTPAuthenticationForm):
     """Username, password and the code of the staff member's authenticator app.
 
@@ -51,4 +84,18 @@ class StaffSignInForm(OTPAuthenticationForm):
 
     def _chosen_device(self, user: Any) -> Device | None:
         chosen: Device | None = super()._chosen_device(user)
-        return chosen or TOTPDevice.objects.devices_for_user(user, confirmed=True).first()
+        return chosen or staff_totp_device(user)
+
+    def clean(self) -> dict[str, Any]:
+        return clean_with_one_message(self, super().clean)
+
+
+class StaffAdminSignInForm(OTPAdminAuthenticationForm):
+    """The admin's sign-in (/admin/login/): the same three factors and the same one message."""
+
+    def _chosen_device(self, user: Any) -> Device | None:
+        chosen: Device | None = super()._chosen_device(user)
+        return chosen or staff_totp_device(user)
+
+    def clean(self) -> dict[str, Any]:
+        return clean_with_one_message(self, super().clean)

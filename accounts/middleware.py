@@ -11,6 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from django_otp.middleware import OTPMiddleware
 from django_otp.models import Device
 
+from accounts import device_cookies
+
 TOUCH_EVERY = 60  # seconds: refresh the idle expiry at most this often, not on every image request
 
 
@@ -55,3 +57,22 @@ class VerifiedDeviceMiddleware(OTPMiddleware):
                 sql = f"SELECT * FROM {table} WHERE id = %s"  # noqa: S608 - the name is the model's
                 return next(iter(device_class.objects.raw(sql, [int(device_id)])), None)
         return None
+
+
+class DeviceCookieMiddleware:
+    """Sets the device cookie on the response of a sign-in (accounts.device_cookies.remember_after_response).
+
+    The sign-in is seen in a `user_logged_in` receiver, which has no response;
+    this way the staff page, the admin's login and the patients' page all
+    leave the cookie the same way.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        subject = getattr(request, device_cookies.PENDING, None)
+        if subject:
+            device_cookies.remember(request, response, subject)
+        return response

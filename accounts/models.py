@@ -24,7 +24,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_otp.models import Device, ThrottlingMixin
+from django_otp.models import Device
 
 from imaging.models import Hospital, PatientRecord
 
@@ -142,53 +142,33 @@ class SMSDevice(Device):
         return self.consume(token)
 
 
-class _AlwaysAllowed:
-    """The end of the chain ThrottlingMixin.verify_is_allowed calls up to (Device provides it for devices)."""
+class SignInFailure(models.Model):
+    """One failed sign-in, kept for the sliding window the waits are counted over.
 
-    def verify_is_allowed(self) -> tuple[bool, dict[str, object] | None]:
-        return True, None
-
-
-class PhoneThrottle(ThrottlingMixin, _AlwaysAllowed, models.Model):
-    """Failures and locks per number, for every number alike, known to the region or not.
-
-    django-otp's ThrottlingMixin gives the growing delay; the failure count is
-    raised with a conditional update, and at `LOCK_AFTER` failures the number is
-    locked for an hour.
+    `subject` is whom it was for (`accounts.device_cookies.subject_of_phone` or
+    `subject_of_staff`), `network` the client's network, `device` the nonce of
+    the browser's device cookie for that subject ("" from an untrusted client).
+    Counts are taken per subject from untrusted clients, per network from
+    untrusted clients, and per device (accounts.throttle).
     """
 
-    LOCK_AFTER = 100
-    LOCK_FOR = dt.timedelta(hours=1)
-
-    phone = models.CharField(max_length=20, unique=True)
-    locked_until = models.DateTimeField(null=True, blank=True)
+    subject = models.CharField(max_length=160)
+    network = models.CharField(max_length=45, blank=True)
+    device = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField()
 
     class Meta:
-        verbose_name = _("phone throttle")
+        indexes = [
+            models.Index(fields=["subject", "created_at"], name="sign_in_failure_subject"),
+            models.Index(fields=["network", "created_at"], name="sign_in_failure_network"),
+            models.Index(fields=["device", "created_at"], name="sign_in_failure_device"),
+            models.Index(fields=["created_at"], name="sign_in_failure_created"),
+        ]
+        verbose_name = _("sign-in failure")
+        verbose_name_plural = _("sign-in failures")
 
     def __str__(self) -> str:
-        return self.phone
-
-    def get_throttle_factor(self) -> int:
-        return int(getattr(settings, "SMS_THROTTLE_FACTOR", 1))
-
-    def verify_is_allowed(self) -> tuple[bool, dict[str, object] | None]:
-        """The growing delay after failures (ThrottlingMixin); the hour's lock is checked apart."""
-        return super().verify_is_allowed()
-
-    def record_failure(self) -> None:
-        now = timezone.now()
-        PhoneThrottle.objects.filter(pk=self.pk).update(
-            throttling_failure_count=F("throttling_failure_count") + 1, throttling_failure_timestamp=now
-        )
-        PhoneThrottle.objects.filter(pk=self.pk, throttling_failure_count__gte=self.LOCK_AFTER).update(
-            locked_until=now + self.LOCK_FOR, throttling_failure_count=0
-        )
-
-    def record_success(self) -> None:
-        PhoneThrottle.objects.filter(pk=self.pk).update(
-            throttling_failure_count=0, throttling_failure_timestamp=None, locked_until=None
-        )
+        return f"{self.subject} {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class CodeRequest(models.Model):

@@ -2,7 +2,8 @@
 
 Every number gets the same answers, on the same path, whether the region knows
 it or not: the limits are counted from `CodeRequest` rows written for every
-request, failures from a `PhoneThrottle` kept for every number. Only the last
+request, failures from `SignInFailure` rows written for every number
+(accounts.throttle). Only the last
 step differs, out of sight: a code is generated and sent only to a number that
 is linked to a hospital record, and an unknown number's request makes the same
 queries (`_as_if_sending`) while the text is handed on without waiting.
@@ -17,8 +18,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import CodeRequest, PhoneLink, PhoneThrottle, SMSDevice, User
+from accounts import throttle
+from accounts.device_cookies import subject_of_phone
+from accounts.models import CodeRequest, PhoneLink, SMSDevice, User
 from accounts.sms import send_sms
+from accounts.throttle import SignInClient
 
 
 @dataclass(frozen=True)
@@ -67,9 +71,6 @@ def code_message(code: str) -> str:
 
 def _request_limits(phone: str, client_ip: str | None) -> Refusal | None:
     now = timezone.now()
-    throttle = PhoneThrottle.objects.filter(phone=phone).first()
-    if throttle is not None and throttle.locked_until and throttle.locked_until > now:
-        return _locked(throttle.locked_until - now)
     requests = CodeRequest.objects.filter(phone=phone)
     last = requests.order_by("-created_at").values_list("created_at", flat=True).first()
     if last is not None and (now - last).total_seconds() < settings.SMS_RESEND_SECONDS:
@@ -89,15 +90,6 @@ def _request_limits(phone: str, client_ip: str | None) -> Refusal | None:
     ):
         return Refusal(_("Too many codes were requested from this network. Please try again later."), 3600)
     return None
-
-
-def _locked(remaining: dt.timedelta) -> Refusal:
-    minutes = max(int(remaining.total_seconds() // 60) + 1, 1)
-    return Refusal(
-        _("Too many wrong codes were entered for this number. It is locked for %(minutes)d more minutes.")
-        % {"minutes": minutes},
-        int(remaining.total_seconds()),
-    )
 
 
 def _device_for(phone: str) -> SMSDevice:
@@ -122,21 +114,29 @@ def _patient_user(phone: str) -> User:
         return User.objects.get(phone=phone)
 
 
-def verify_code(phone: str, code: str) -> tuple[User | None, Refusal | None]:
-    """The patient when the code is right; otherwise why not. The same work for every number."""
-    throttle, _created = PhoneThrottle.objects.get_or_create(phone=phone)
+def verify_code(phone: str, code: str, client: SignInClient) -> tuple[User | None, Refusal | None]:
+    """The patient when the code is right; otherwise why not. The same work for every number.
+
+    The wait comes first (accounts.throttle: per device cookie, or per number and
+    network from untrusted clients, capped at SIGN_IN_MAX_WAIT); then the code,
+    with its own limit of WRONG_ENTRIES_PER_CODE.
+    """
+    subject = subject_of_phone(phone)
     now = timezone.now()
-    if throttle.locked_until and throttle.locked_until > now:
-        return None, _locked(throttle.locked_until - now)
-    allowed, details = throttle.verify_is_allowed()
-    if not allowed:
-        until = (details or {}).get("locked_until")
-        wait = int((until - now).total_seconds()) + 1 if isinstance(until, dt.datetime) else 1
-        return None, Refusal(_("Please wait %(seconds)d seconds before trying again.") % {"seconds": wait}, wait)
+    wait = throttle.wait_seconds(subject, client, now)
+    if wait:
+        return None, _wait_refusal(wait)
     device = SMSDevice.objects.filter(user__phone=phone).select_related("user").first()
     code = "".join(ch for ch in code if ch.isdigit())
     if device is not None and len(code) == 6 and device.consume(code):
-        throttle.record_success()
+        throttle.record_success(client)
         return device.user, None
-    throttle.record_failure()
+    throttle.record_failure(subject, client, now)
     return None, Refusal(_("That code is not right, or it has expired. Check the SMS, or ask for a new code."))
+
+
+def _wait_refusal(wait: int) -> Refusal:
+    if wait < 120:
+        return Refusal(_("Please wait %(seconds)d seconds before trying again.") % {"seconds": wait}, wait)
+    minutes = -(-wait // 60)
+    return Refusal(_("Please wait %(minutes)d minutes before trying again.") % {"minutes": minutes}, wait)

@@ -8,10 +8,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 
+from accounts.device_cookies import subject_of_phone
 from accounts.forms import CodeForm, PhoneForm, StaffSignInForm
 from accounts.middleware import mark_signed_in
 from accounts.phones import masked
 from accounts.signin import request_code, verify_code
+from accounts.throttle import client_for
 from portal import audit
 from portal.models import AuditAction
 
@@ -47,7 +49,7 @@ def enter_code(request: HttpRequest) -> HttpResponse:
     form = CodeForm(request.POST or None)
     refusal = None
     if request.method == "POST" and form.is_valid():
-        user, refusal = verify_code(phone, form.cleaned_data["code"])
+        user, refusal = verify_code(phone, form.cleaned_data["code"], client_for(request, subject_of_phone(phone)))
         if user is not None:
             login(request, user, backend="accounts.backends.UserBackend")  # cycles the session key
             mark_signed_in(request)
@@ -55,7 +57,10 @@ def enter_code(request: HttpRequest) -> HttpResponse:
             return redirect("patient:studies")
     status = 429 if refusal and refusal.retry_after else 400 if request.method == "POST" else 200
     context = {"form": form, "refusal": refusal, "phone": masked(phone)}
-    return render(request, "accounts/enter_code.html", context, status=status)
+    response = render(request, "accounts/enter_code.html", context, status=status)
+    if refusal and refusal.retry_after:
+        response["Retry-After"] = str(refusal.retry_after)
+    return response
 
 
 @require_POST

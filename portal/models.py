@@ -33,6 +33,7 @@ class AuditAction(models.TextChoices):
     STAFF_SEARCH = "staff_search", _("searched exams")
     PHONE_CONFIRM = "phone_confirm", _("confirmed a suggested phone number")
     SHARE_ENABLE = "share_enable", _("re-enabled a suspended shared link")
+    STAFF_NEW_DEVICE = "staff_new_device", _("signed in from a new device")
 
 
 class AuditEvent(models.Model):

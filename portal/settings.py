@@ -5,6 +5,7 @@ inline, SMS printed to the console). With DEBUG off the portal refuses to start
 without SECRET_KEY and ALLOWED_HOSTS: production never falls back silently.
 """
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -77,6 +78,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "axes",
     "rest_framework",
     "drf_spectacular",
     "accounts",
@@ -96,8 +98,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.VerifiedDeviceMiddleware",  # django-otp's, with a cheaper device lookup
     "accounts.middleware.SessionLimitsMiddleware",
+    "accounts.middleware.DeviceCookieMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it sees the response of a locked sign-in
 ]
 
 # Origins of DICOMweb viewers (OHIF) allowed to call /dicomweb/ from a browser.
@@ -109,7 +113,8 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["accounts.backends.UserBackend"]
+# django-axes first: it refuses a locked sign-in before any password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "accounts.backends.UserBackend"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TEMPLATES = [
@@ -293,7 +298,25 @@ SMS_RESEND_SECONDS = 60
 SMS_PER_NUMBER_10_MINUTES = 5
 SMS_PER_NUMBER_DAY = 10
 SMS_PER_IP_HOUR = env_int("SMS_PER_IP_HOUR", 20)
-SMS_THROTTLE_FACTOR = 1
+# Wrong codes (accounts.throttle): counted over a sliding window, per device cookie, or per number
+# and per network from other clients; the doubling wait is capped so nobody is kept out long.
+SIGN_IN_FAILURE_WINDOW = dt.timedelta(hours=env_int("SIGN_IN_FAILURE_WINDOW_HOURS", 24))
+SIGN_IN_MAX_WAIT = env_int("SIGN_IN_MAX_WAIT", 15 * 60)
+SIGN_IN_NETWORK_FREE_FAILURES = env_int("SIGN_IN_NETWORK_FREE_FAILURES", 10)
+# Staff sign-in (django-axes, accounts.staff_lockout): per username and per client network, with the
+# device-cookie rule; a locked sign-in answers like any failed one. django-otp's own TOTP delay doubles
+# without cap, so it is off: axes counts a wrong TOTP code as a failure instead.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lock ends 15 minutes after it began
+AXES_RESET_ON_SUCCESS = False  # an attacker's failures do not vanish when the person signs in
+AXES_CLIENT_IP_CALLABLE = "accounts.staff_lockout.client_address"
+AXES_WHITELIST_CALLABLE = "accounts.staff_lockout.trusted_device_of_user"
+AXES_LOCKOUT_CALLABLE = "accounts.staff_lockout.same_page_when_locked"
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token"]
+AXES_DISABLE_ACCESS_LOG = True  # sign-ins are in the audit log; axes' own would keep patients' numbers too
+OTP_TOTP_THROTTLE_FACTOR = 0
 # Patients' sessions end after 30 minutes idle and 12 hours in all.
 SESSION_COOKIE_AGE = 30 * 60
 SESSION_ABSOLUTE_SECONDS = 12 * 3600

@@ -5,10 +5,13 @@ from django.urls import URLPattern, include, path
 from django_otp.admin import OTPAdminSite
 
 from accounts.api import PhoneLinkView
+from accounts.forms import StaffAdminSignInForm
 from portal import patient, share_views, staff, views
 
 # The admin asks for a verified TOTP device, as the staff pages do.
 admin.site.__class__ = OTPAdminSite
+# Its login takes the staff member's TOTP device without a device menu, and says one thing on any failure.
+admin.site.login_form = StaffAdminSignInForm
 
 
 def exam_urls(views: ModuleType) -> list[URLPattern]:
