@@ -8,6 +8,7 @@ write the same file.
 
 import fcntl
 import io
+import mmap
 import os
 import tempfile
 from collections.abc import Iterable
@@ -15,6 +16,10 @@ from typing import Any
 
 from django.core.files.base import File
 from django.core.files.storage import FileSystemStorage, storages
+
+# An object's bytes, or a file mapped into memory (STOW-RS parts are): its pages stay in the page cache.
+Content = bytes | mmap.mmap
+COMPARE_CHUNK = 1024 * 1024
 
 
 def dicom_key(study_uid: str, series_uid: str, sop_uid: str, sha256: str) -> str:
@@ -46,7 +51,7 @@ class AtomicFileSystemStorage(FileSystemStorage):
         _fsync_directory(directory)
         return name
 
-    def write_once(self, name: str, content: bytes, flush: bool = True) -> bool:
+    def write_once(self, name: str, content: Content, flush: bool = True) -> bool:
         """Make `name` hold `content` durably; False when it held that already.
 
         With `flush=False` a new file is left for the caller to flush (`flush`):
@@ -105,11 +110,11 @@ class AtomicFileSystemStorage(FileSystemStorage):
         finally:
             os.close(fd)
 
-    def _adopt(self, path: str, content: bytes) -> bool:
+    def _adopt(self, path: str, content: Content) -> bool:
         fd = os.open(path, os.O_RDWR)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            if _read_all(fd) == content:
+            if _holds(fd, content):
                 os.fsync(fd)  # its writer may not have got that far
                 return False
             os.ftruncate(fd, 0)
@@ -120,7 +125,7 @@ class AtomicFileSystemStorage(FileSystemStorage):
             os.close(fd)
 
 
-def write_once(name: str, content: bytes, flush: bool = True) -> bool:
+def write_once(name: str, content: Content, flush: bool = True) -> bool:
     """Make the default storage hold `content` under `name`; False when it held that already.
 
     `flush=False` leaves a new file unflushed where the storage can (see
@@ -132,6 +137,7 @@ def write_once(name: str, content: bytes, flush: bool = True) -> bool:
     try:  # another storage (S3): a PUT is atomic, and keys name their content
         if storage.exists(name):
             return False
+        # A mapped file is copied here: the object-store path is not yet bounded in memory.
         storage.save(name, File(io.BytesIO(content)))
         return True
     except FileExistsError:
@@ -190,16 +196,22 @@ def _create_exclusively(path: str, directory: str) -> int:
         return os.open(path, flags, 0o640)
 
 
-def _write_all(fd: int, content: bytes) -> None:
-    view = memoryview(content)
-    offset = 0
-    while offset < len(view):
-        offset += os.pwrite(fd, view[offset:], offset)
+def _write_all(fd: int, content: Content) -> None:
+    with memoryview(content) as view:  # released at once: a mapped file cannot close while viewed
+        offset = 0
+        while offset < len(view):
+            offset += os.pwrite(fd, view[offset:], offset)
 
 
-def _read_all(fd: int) -> bytes:
-    size = os.fstat(fd).st_size
-    return os.pread(fd, size, 0) if size else b""
+def _holds(fd: int, content: Content) -> bool:
+    """Whether the file holds exactly `content`, compared a chunk at a time (a file may be GBs)."""
+    if os.fstat(fd).st_size != len(content):
+        return False
+    with memoryview(content) as view:
+        for offset in range(0, len(view), COMPARE_CHUNK):
+            if view[offset : offset + COMPARE_CHUNK] != os.pread(fd, COMPARE_CHUNK, offset):
+                return False
+    return True
 
 
 def _fsync_directory(directory: str) -> None:
