@@ -70,6 +70,7 @@ FAILURE_REASON = {
     RejectionKind.INVALID: 0xC000,
     RejectionKind.SOP_CLASS_MISMATCH: 0xA900,
     RejectionKind.PATIENT_MISMATCH: 0xC000,
+    RejectionKind.STUDY_MISMATCH: 0xC000,
 }
 OCTET_STREAM = "application/octet-stream"
 # Native frames go out as Explicit VR Little Endian pixel data (PS3.18 8.7.3.3.2), whatever the file's encoding.
@@ -97,7 +98,7 @@ CORS_MAX_AGE = "600"
 OUT_OF_RESOURCES = 0xA700
 CONFLICT = 0xC000
 CANNOT_UNDERSTAND = 0xC000
-STUDY_MISMATCH = 0xC000
+SOP_UIDS = ("SOPClassUID", "SOPInstanceUID")
 
 
 @dataclass(frozen=True)
@@ -343,7 +344,7 @@ def _store_parts(
                 if reason is None:
                     referenced.append(_referenced_item(request, result))
                 else:
-                    failed.append(_failed_item(result.sop_class_uid, result.sop_uid, reason))
+                    failed.append(_failed_item(*_sop_uids(result, part.path), reason))
     except BodyTooLarge as error:
         return _too_large(str(error), referenced)
     except MalformedMultipart as error:
@@ -362,20 +363,39 @@ def _too_large(detail: str, referenced: list[dict[str, Any]]) -> JsonResponse:
 
 
 def _ingest_part(path: Path, hospital: Hospital, study_uid: str | None) -> tuple[IngestResult, int | None]:
-    """The ingest result, and the failure reason (PS3.18 10.5.3) when it was not stored."""
+    """The ingest result, and the failure reason (PS3.18 I.2.2, Table I.2-2) when it was not stored.
+
+    A part of another study than the address names is not stored (PS3.18
+    10.5.1: the target is that study); it fails with 0xC000.
+    """
     try:
-        result = ingest_instance(path, hospital, source_name=f"STOW-RS {hospital.code}")
+        result = ingest_instance(path, hospital, source_name=f"STOW-RS {hospital.code}", study_uid=study_uid)
     except IngestUnavailable as error:
         logger.warning("STOW-RS part refused for now: %s", error)
         return IngestResult(IngestOutcome.REJECTED, reason=str(error)), OUT_OF_RESOURCES
     if result.ok:
-        if study_uid is not None and result.study_uid != study_uid:
-            return result, STUDY_MISMATCH
         return result, None
     if result.outcome == IngestOutcome.CONFLICT:
         return result, CONFLICT
     assert result.rejection is not None
     return result, FAILURE_REASON[result.rejection]
+
+
+def _sop_uids(result: IngestResult, path: Path) -> tuple[str, str]:
+    """The SOP Class and Instance UIDs of a failed part: ingest's, or read leniently from the part.
+
+    Ingest names none when it refused the header (an invalid PatientID, say),
+    yet a Failed SOP Sequence item references its instance (PS3.18 Table I.1-1).
+    """
+    if result.sop_uid:
+        return result.sop_class_uid, result.sop_uid
+    try:
+        header = pydicom.dcmread(path, force=True, stop_before_pixels=True, specific_tags=list(SOP_UIDS))
+        found = [str(header.get(keyword, "") or "") for keyword in SOP_UIDS]
+    except Exception:  # noqa: BLE001 - a part pydicom cannot read names nothing
+        return "", ""
+    sop_class_uid, sop_uid = (uid if is_valid_uid(uid) else "" for uid in found)
+    return sop_class_uid, sop_uid
 
 
 def _referenced_item(request: HttpRequest, result: IngestResult) -> dict[str, Any]:

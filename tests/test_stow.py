@@ -8,15 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.test import Client
 from pydicom.dataset import Dataset
 
 from imaging import synthetic
 from imaging.models import Hospital, Instance
 from imaging.tokens import issue_token
-from tests.support.dicom import ct_slice, study_spec
+from tests.support.dicom import ct_bytes, ct_slice, stored_files, study_spec
 from tests.support.processes import ROOT, background, free_port, output_of, subprocess_env, wait_for_port
 from tests.support.stow import LazyStowBody, post_stream
-from tests.test_dicomweb import MULTIPART, multipart, uids
+from tests.test_dicomweb import MULTIPART, multipart, sequence, stow, uids
+
+CANNOT_UNDERSTAND = 0xC000
 
 
 @pytest.fixture
@@ -28,6 +31,56 @@ def token(hospital: Hospital) -> str:
 def spool_dir(tmp_path: Path, settings: Any) -> Path:
     settings.DICOMWEB_STOW_SPOOL_DIR = tmp_path / "spool"
     return settings.DICOMWEB_STOW_SPOOL_DIR
+
+
+# ---------------------------------------------------------------- what the answer says
+
+
+@pytest.mark.django_db
+def test_it_does_not_store_a_part_of_another_study_than_the_address_names(
+    client: Client, token: str, storage_root: Path
+) -> None:
+    target, elsewhere = study_spec("target"), study_spec("elsewhere")
+    stray = ct_slice(study=elsewhere, number=2)
+    body = multipart(ct_bytes(study=target, number=1), synthetic.to_bytes(stray))
+    response = stow(client, token, body, path=f"/dicomweb/studies/{target.study_uid}")
+    assert response.status_code == 202
+    assert not Instance.objects.filter(sop_uid=stray.SOPInstanceUID).exists()
+    assert [path for path in stored_files(storage_root) if elsewhere.study_uid in str(path)] == []
+    [failed] = sequence(response, "00081198")
+    assert failed["00081150"]["Value"] == [stray.SOPClassUID]
+    assert failed["00081155"]["Value"] == [stray.SOPInstanceUID]
+    assert failed["00081197"]["Value"] == [CANNOT_UNDERSTAND]
+
+
+@pytest.mark.django_db
+def test_it_answers_409_when_every_part_is_of_another_study(client: Client, token: str, storage_root: Path) -> None:
+    target = study_spec("target")
+    body = multipart(ct_bytes(study=study_spec("elsewhere"), number=1))
+    response = stow(client, token, body, path=f"/dicomweb/studies/{target.study_uid}")
+    assert response.status_code == 409
+    assert Instance.objects.count() == 0
+    assert stored_files(storage_root) == []
+
+
+@pytest.mark.django_db
+def test_it_names_the_sop_instance_of_a_part_whose_header_it_refused(client: Client, token: str) -> None:
+    nameless = ct_slice(number=1)
+    nameless.PatientID = ""
+    response = stow(client, token, multipart(synthetic.to_bytes(nameless)))
+    assert response.status_code == 409
+    [failed] = sequence(response, "00081198")
+    assert failed["00081150"]["Value"] == [nameless.SOPClassUID]
+    assert failed["00081155"]["Value"] == [nameless.SOPInstanceUID]
+    assert failed["00081197"]["Value"] == [CANNOT_UNDERSTAND]
+
+
+@pytest.mark.django_db
+def test_it_names_the_sop_instance_of_a_truncated_part(client: Client, token: str) -> None:
+    whole = ct_slice(number=1, size=64)
+    response = stow(client, token, multipart(synthetic.to_bytes(whole)[:-100]))
+    assert response.status_code == 409
+    assert uids(sequence(response, "00081198")) == [whole.SOPInstanceUID]
 
 
 # ---------------------------------------------------------------- large parts
