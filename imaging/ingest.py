@@ -66,7 +66,7 @@ from imaging.models import (
 )
 from imaging.prepared import run_prepared
 from imaging.raw_header import RawHeader, read_raw_header
-from imaging.storage import Content, dicom_key, flush, flushes_later, write_once
+from imaging.storage import Content, chunks_of, dicom_key, flush, flushes_later, write_once
 
 logger = logging.getLogger(__name__)
 
@@ -188,11 +188,20 @@ def _ingest(
         reason = f"the object belongs to study {header.study_uid}, not to the addressed study {study_uid}"
         return _result(header, IngestOutcome.REJECTED, reason=reason, rejection=RejectionKind.STUDY_MISMATCH)
     if sha256 is None or content is not received:
-        sha256 = hashlib.sha256(content).hexdigest()
+        sha256 = _sha256(content)
     try:
         return _store_new(content, dataset, header, sha256, hospital, source_name, ledger)
     except _Rejected as rejected:
         return _result(header, IngestOutcome.REJECTED, reason=rejected.reason, rejection=rejected.kind)
+
+
+def _sha256(content: Content) -> str:
+    if isinstance(content, bytes):
+        return hashlib.sha256(content).hexdigest()
+    digest = hashlib.sha256()
+    for _offset, chunk in chunks_of(content):  # a mapped file's pages leave the resident set as it goes
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _parse_and_read_header(received: Content) -> tuple[Dataset | None, Content, InstanceHeader]:

@@ -11,15 +11,16 @@ import io
 import mmap
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.core.files.base import File
 from django.core.files.storage import FileSystemStorage, storages
 
-# An object's bytes, or a file mapped into memory (STOW-RS parts are): its pages stay in the page cache.
+# An object's bytes, or a file mapped into memory (STOW-RS parts are).
 Content = bytes | mmap.mmap
-COMPARE_CHUNK = 1024 * 1024
+# A multiple of the page size: madvise takes page-aligned offsets.
+CHUNK = 1024 * 1024
 
 
 def dicom_key(study_uid: str, series_uid: str, sop_uid: str, sha256: str) -> str:
@@ -196,22 +197,35 @@ def _create_exclusively(path: str, directory: str) -> int:
         return os.open(path, flags, 0o640)
 
 
+def chunks_of(content: Content) -> Iterator[tuple[int, memoryview]]:
+    """`content` a chunk at a time, with each chunk's offset.
+
+    A mapped file's pages are let go once their chunk is done: they stay in
+    the page cache but leave the process's resident set, so a 3 GB object
+    costs a chunk of RSS, not 3 GB. Views are released at once: a mapped file
+    cannot be closed while one is held.
+    """
+    with memoryview(content) as view:
+        for offset in range(0, len(view), CHUNK):
+            size = min(CHUNK, len(view) - offset)
+            with view[offset : offset + size] as chunk:
+                yield offset, chunk
+            if isinstance(content, mmap.mmap):
+                content.madvise(mmap.MADV_DONTNEED, offset, size)
+
+
 def _write_all(fd: int, content: Content) -> None:
-    with memoryview(content) as view:  # released at once: a mapped file cannot close while viewed
-        offset = 0
-        while offset < len(view):
-            offset += os.pwrite(fd, view[offset:], offset)
+    for offset, chunk in chunks_of(content):
+        written = 0
+        while written < len(chunk):
+            written += os.pwrite(fd, chunk[written:], offset + written)
 
 
 def _holds(fd: int, content: Content) -> bool:
     """Whether the file holds exactly `content`, compared a chunk at a time (a file may be GBs)."""
     if os.fstat(fd).st_size != len(content):
         return False
-    with memoryview(content) as view:
-        for offset in range(0, len(view), COMPARE_CHUNK):
-            if view[offset : offset + COMPARE_CHUNK] != os.pread(fd, COMPARE_CHUNK, offset):
-                return False
-    return True
+    return all(chunk == os.pread(fd, len(chunk), offset) for offset, chunk in chunks_of(content))
 
 
 def _fsync_directory(directory: str) -> None:

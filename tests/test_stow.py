@@ -16,7 +16,7 @@ from imaging.models import Hospital, Instance
 from imaging.tokens import issue_token
 from tests.support.dicom import ct_bytes, ct_slice, stored_files, study_spec
 from tests.support.processes import ROOT, background, free_port, output_of, subprocess_env, wait_for_port
-from tests.support.stow import LazyStowBody, post_stream
+from tests.support.stow import LazyStowBody, PeakResidentRise, post_stream
 from tests.test_dicomweb import MULTIPART, multipart, sequence, stow, uids
 
 CANNOT_UNDERSTAND = 0xC000
@@ -99,15 +99,19 @@ def test_it_stores_a_100_mb_part_without_holding_it_in_memory(token: str, storag
     ds, header = large_ct("large", rows=10240, columns=5120)
     body = LazyStowBody(header, pixel_bytes=10240 * 5120 * 2)
     tracemalloc.start()
-    status, answer = post_stream(body, token, body.length)
+    with PeakResidentRise() as resident:
+        status, answer = post_stream(body, token, body.length)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert status == 200, answer
     instance = Instance.objects.get(sop_uid=ds.SOPInstanceUID)
     assert instance.size_bytes == len(header) + 12 + 10240 * 5120 * 2
     assert (storage_root / instance.storage_key).stat().st_size == instance.size_bytes
-    print(f"STOW-RS of a 100 MiB part: tracemalloc peak {peak / 2**20:.1f} MiB")
+    print(
+        f"STOW-RS of a 100 MiB part: tracemalloc peak {peak / 2**20:.1f} MiB, RSS rise {resident.rise / 2**20:.1f} MiB"
+    )
     assert peak < 20 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB for a 100 MiB part"
+    assert resident.rise < 40 * 1024 * 1024, f"RSS rose {resident.rise / 2**20:.1f} MiB for a 100 MiB part"
 
 
 # ---------------------------------------------------------------- chunked, as deployed

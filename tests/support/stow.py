@@ -3,6 +3,8 @@
 import json
 import sys
 from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
 from typing import Any, Protocol, cast
 
 from django.http import HttpResponse
@@ -90,3 +92,27 @@ def post_stream(
         environ["CONTENT_LENGTH"] = str(length)
     response = cast(HttpResponse, ClientHandler(enforce_csrf_checks=False)(environ))
     return response.status_code, json.loads(response.content)
+
+
+class PeakResidentRise:
+    """How far the process's resident set (VmHWM, Linux) rose above where it stood on entering.
+
+    Entering resets the peak to the current size (`clear_refs` 5); tracemalloc
+    sees Python's allocations only, this also sees mapped file pages.
+    """
+
+    def __enter__(self) -> "PeakResidentRise":
+        Path("/proc/self/clear_refs").write_text("5")
+        self.start = _status_bytes("VmRSS")
+        self.rise = 0
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.rise = _status_bytes("VmHWM") - self.start
+
+
+def _status_bytes(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024
+    raise LookupError(field)
