@@ -121,7 +121,16 @@ def test_it_stores_a_100_mb_part_without_holding_it_in_memory(token: str, storag
 def gunicorn(storage_root: Path, spool_dir: Path, transactional_db: None) -> Iterator[int]:
     port = free_port()
     env = {**subprocess_env(storage_root), "DICOMWEB_STOW_SPOOL_DIR": str(spool_dir)}
-    command = [str(ROOT / ".venv/bin/gunicorn"), "portal.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
+    deployed = ["--worker-class", "gthread", "--threads", "4"]  # as the README's production command runs it
+    command = [
+        str(ROOT / ".venv/bin/gunicorn"),
+        "portal.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "1",
+        *deployed,
+    ]
     process = background(command, env)
     try:
         wait_for_port(port, process)
