@@ -355,7 +355,7 @@ def _store_parts(
 
 
 def _too_large(detail: str, referenced: list[dict[str, Any]]) -> JsonResponse:
-    """413, naming what was stored before the cap was passed (its Referenced SOP Sequence)."""
+    """413 Content Too Large (RFC 9110 15.5.14), naming what was stored before the cap was passed."""
     body: dict[str, Any] = {"detail": f"{detail}; {len(referenced)} earlier instances were stored"}
     if referenced:
         body["00081199"] = {"vr": "SQ", "Value": referenced}
@@ -365,8 +365,8 @@ def _too_large(detail: str, referenced: list[dict[str, Any]]) -> JsonResponse:
 def _ingest_part(path: Path, hospital: Hospital, study_uid: str | None) -> tuple[IngestResult, int | None]:
     """The ingest result, and the failure reason (PS3.18 I.2.2, Table I.2-2) when it was not stored.
 
-    A part of another study than the address names is not stored (PS3.18
-    10.5.1: the target is that study); it fails with 0xC000.
+    A part of another study than the address names is not stored: PS3.18
+    10.5.3.1 counts a Study Instance UID mismatch among a store's failures.
     """
     try:
         result = ingest_instance(path, hospital, source_name=f"STOW-RS {hospital.code}", study_uid=study_uid)
@@ -390,7 +390,9 @@ def _sop_uids(result: IngestResult, path: Path) -> tuple[str, str]:
     if result.sop_uid:
         return result.sop_class_uid, result.sop_uid
     try:
-        header = pydicom.dcmread(path, force=True, stop_before_pixels=True, specific_tags=list(SOP_UIDS))
+        header = pydicom.dcmread(
+            path, force=True, stop_before_pixels=True, specific_tags=list(SOP_UIDS), defer_size=BULK_DATA_THRESHOLD
+        )
         found = [str(header.get(keyword, "") or "") for keyword in SOP_UIDS]
     except Exception:  # noqa: BLE001 - a part pydicom cannot read names nothing
         return "", ""
@@ -420,6 +422,8 @@ def _failed_item(sop_class_uid: str, sop_uid: str, reason: int) -> dict[str, Any
 def _store_response(
     request: HttpRequest, referenced: list[dict[str, Any]], failed: list[dict[str, Any]], study_uid: str | None
 ) -> HttpResponse:
+    """The Store Instances Response Module (PS3.18 Annex I), with PS3.18 Table 10.5.3-1's status:
+    200 all stored, 202 some, 409 none."""
     body: dict[str, Any] = {}
     if study_uid:
         body["00081190"] = element("UR", request.build_absolute_uri(f"/dicomweb/studies/{study_uid}"))
