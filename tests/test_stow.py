@@ -117,6 +117,15 @@ def test_it_stores_a_100_mb_part_without_holding_it_in_memory(token: str, storag
 # ---------------------------------------------------------------- chunked, as deployed
 
 
+@pytest.mark.django_db
+def test_it_wants_a_length_or_a_body_the_server_has_dechunked(token: str) -> None:
+    _, header = large_ct("unbounded", rows=16, columns=16)
+    body = LazyStowBody(header, pixel_bytes=16 * 16 * 2)
+    status, answer = post_stream(body, token, length=None, terminated=False)
+    assert status == 411, answer
+    assert body.read_bytes == 0
+
+
 @pytest.fixture
 def gunicorn(storage_root: Path, spool_dir: Path, transactional_db: None) -> Iterator[int]:
     port = free_port()

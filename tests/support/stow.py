@@ -65,12 +65,13 @@ def _opening() -> bytes:
 
 
 def post_stream(
-    body: WsgiInput, token: str, length: int | None, path: str = "/dicomweb/studies"
+    body: WsgiInput, token: str, length: int | None, path: str = "/dicomweb/studies", terminated: bool = True
 ) -> tuple[int, dict[str, Any]]:
     """POST `body` through the test client's handler, as its input stream (`Client.post` would copy it).
 
     With `length` None the body goes as a chunked one does under gunicorn: no
-    Content-Length, and `wsgi.input_terminated`.
+    Content-Length, and `wsgi.input_terminated` (unless not `terminated`: a
+    server that does not decode chunked bodies).
     """
     environ: dict[str, Any] = {
         "REQUEST_METHOD": "POST",
@@ -87,7 +88,7 @@ def post_stream(
         "wsgi.url_scheme": "http",
     }
     if length is None:
-        environ["wsgi.input_terminated"] = True
+        environ["wsgi.input_terminated"] = terminated
     else:
         environ["CONTENT_LENGTH"] = str(length)
     response = cast(HttpResponse, ClientHandler(enforce_csrf_checks=False)(environ))
