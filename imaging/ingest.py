@@ -24,10 +24,12 @@ import functools
 import hashlib
 import io
 import logging
+import mmap
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol, cast
 
 import pydicom
 from django.conf import settings
@@ -64,7 +66,7 @@ from imaging.models import (
 )
 from imaging.prepared import run_prepared
 from imaging.raw_header import RawHeader, read_raw_header
-from imaging.storage import dicom_key, flush, flushes_later, write_once
+from imaging.storage import Content, chunks_of, dicom_key, flush, flushes_later, write_once
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +76,10 @@ instance_stored = Signal()
 series_created = Signal()
 
 UNDEFINED_LENGTH = 0xFFFFFFFF
+# Values larger than this are left in a mapped file by pydicom until asked for.
+DEFER_SIZE = 64 * 1024
+# (FFFE,E000) and (FFFE,E0DD) read as little-endian 32-bit words (PS3.5 7.5).
+ITEM, SEQUENCE_DELIMITER = 0xE000FFFE, 0xE0DDFFFE
 
 
 class IngestOutcome(db_models.TextChoices):
@@ -88,6 +94,7 @@ class RejectionKind(db_models.TextChoices):
     INVALID = "invalid", _("invalid identity")
     SOP_CLASS_MISMATCH = "sop_class_mismatch", _("dataset does not match SOP class")
     PATIENT_MISMATCH = "patient_mismatch", _("belongs to another patient")
+    STUDY_MISMATCH = "study_mismatch", _("belongs to another study than the one addressed")
 
 
 class IngestUnavailable(Exception):
@@ -133,31 +140,71 @@ def ingest_instance(
     source_name: str = "",
     ledger: FlushLedger | None = None,
     sha256: str | None = None,
+    study_uid: str | None = None,
 ) -> IngestResult:
     """Take one DICOM object from `hospital` into the index (the steps are above).
 
+    A `source` path is mapped into memory, not read: a large object's pages
+    come and go with the page cache instead of sitting in the process's heap.
     With a `ledger`, the file is flushed while the index statement runs, or
     later with its bytes in the index, where that can be done
     (`imaging.flushing`). `sha256` is the hex SHA-256 of `source`'s bytes when
-    the caller has it (the listener hashes a C-STORE as it arrives).
+    the caller has it (the listener hashes a C-STORE as it arrives). With
+    `study_uid` (STOW-RS to `/studies/{uid}`, PS3.18 10.5.1), an object of
+    another study is rejected before anything is written.
 
     Raises IngestUnavailable when storage or the database fails; every other
     problem with the object comes back as a REJECTED result with a reason.
     """
-    received = source if isinstance(source, bytes) else source.read_bytes()
+    if isinstance(source, bytes):
+        return _ingest(source, hospital, source_name, ledger, sha256, study_uid)
+    with _mapped(source) as received:
+        return _ingest(received, hospital, source_name, ledger, sha256, study_uid)
+
+
+@contextlib.contextmanager
+def _mapped(path: Path) -> Iterator[Content]:
+    with path.open("rb") as file:
+        if path.stat().st_size == 0:
+            yield b""
+            return
+        with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            yield mapped
+
+
+def _ingest(
+    received: Content,
+    hospital: Hospital,
+    source_name: str,
+    ledger: FlushLedger | None,
+    sha256: str | None,
+    study_uid: str | None,
+) -> IngestResult:
     try:
         dataset, content, header = _parse_and_read_header(received)
     except _Rejected as rejected:
         return IngestResult(IngestOutcome.REJECTED, reason=rejected.reason, rejection=rejected.kind)
+    if study_uid is not None and header.study_uid != study_uid:
+        reason = f"the object belongs to study {header.study_uid}, not to the addressed study {study_uid}"
+        return _result(header, IngestOutcome.REJECTED, reason=reason, rejection=RejectionKind.STUDY_MISMATCH)
     if sha256 is None or content is not received:
-        sha256 = hashlib.sha256(content).hexdigest()
+        sha256 = _sha256(content)
     try:
         return _store_new(content, dataset, header, sha256, hospital, source_name, ledger)
     except _Rejected as rejected:
         return _result(header, IngestOutcome.REJECTED, reason=rejected.reason, rejection=rejected.kind)
 
 
-def _parse_and_read_header(received: bytes) -> tuple[Dataset | None, bytes, InstanceHeader]:
+def _sha256(content: Content) -> str:
+    if isinstance(content, bytes):
+        return hashlib.sha256(content).hexdigest()
+    digest = hashlib.sha256()
+    for _offset, chunk in chunks_of(content):  # a mapped file's pages leave the resident set as it goes
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _parse_and_read_header(received: Content) -> tuple[Dataset | None, Content, InstanceHeader]:
     """The dataset (None when read from the raw bytes), the Part 10 bytes to store, and the header.
 
     The plain case is read from the bytes (`raw_header`); pydicom reads the rest,
@@ -171,12 +218,15 @@ def _parse_and_read_header(received: bytes) -> tuple[Dataset | None, bytes, Inst
     return dataset, content, _read_header(dataset)
 
 
-def _parse(content: bytes) -> tuple[Dataset, bytes]:
-    """The dataset, and the Part 10 bytes to store (a bare dataset gets a file meta)."""
+def _parse(content: Content) -> tuple[Dataset, Content]:
+    """The dataset, and the Part 10 bytes to store (a bare dataset gets a file meta).
+
+    A mapped file is read in place, its large values left there (`DEFER_SIZE`).
+    """
     if not content:
         raise _Rejected(RejectionKind.UNREADABLE, "the file is empty")
     try:
-        dataset = pydicom.dcmread(io.BytesIO(content))
+        dataset = _dcmread(content)
     except InvalidDicomError:
         return _parse_bare_dataset(content)
     except Exception as error:  # noqa: BLE001 - any parser failure is the file's fault
@@ -184,22 +234,30 @@ def _parse(content: bytes) -> tuple[Dataset, bytes]:
     if dataset.file_meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
         # Offsets in a deflated file are offsets in the inflated stream; zlib
         # itself refuses a truncated deflated file.
-        _check_not_truncated(dataset, len(content))
+        _check_not_truncated(dataset, content)
     return dataset, content
 
 
-def _parse_bare_dataset(content: bytes) -> tuple[Dataset, bytes]:
+def _dcmread(content: Content, force: bool = False) -> Dataset:
+    if isinstance(content, bytes):
+        return pydicom.dcmread(io.BytesIO(content), force=force)
+    content.seek(0)
+    # A mapped file is a file pydicom can read (read, seek, tell); typeshed's seek returns None.
+    return pydicom.dcmread(cast(BinaryIO, content), force=force, defer_size=DEFER_SIZE)
+
+
+def _parse_bare_dataset(content: Content) -> tuple[Dataset, bytes]:
     """A dataset without preamble and file meta (ACR-NEMA style, or a C-STORE dump)."""
     not_dicom = _Rejected(RejectionKind.UNREADABLE, "not a DICOM file (no DICM preamble, and no dataset either)")
     try:
-        dataset = pydicom.dcmread(io.BytesIO(content), force=True)
+        dataset = _dcmread(content, force=True)
         if "SOPInstanceUID" not in dataset or "SOPClassUID" not in dataset:
             raise not_dicom
     except _Rejected:
         raise
     except Exception:  # noqa: BLE001 - text read as a dataset fails in many ways
         raise not_dicom from None
-    _check_not_truncated(dataset, len(content))
+    _check_not_truncated(dataset, content)
     _read_header(dataset)
     if dataset.is_implicit_VR:
         syntax = ImplicitVRLittleEndian
@@ -223,8 +281,9 @@ def part10_bytes(dataset: Dataset, transfer_syntax: str) -> bytes:
     return out.getvalue()
 
 
-def _check_not_truncated(dataset: Dataset, size: int) -> None:
+def _check_not_truncated(dataset: Dataset, content: Content) -> None:
     """pydicom reads a cut-off file without complaint: compare declared lengths."""
+    size = len(content)
     for element in dataset._dict.values():
         length = getattr(element, "length", UNDEFINED_LENGTH)
         value_tell = getattr(element, "value_tell", None)
@@ -238,18 +297,22 @@ def _check_not_truncated(dataset: Dataset, size: int) -> None:
             )
     pixel_data = dataset._dict.get(Tag(0x7FE00010))
     if pixel_data is not None and getattr(pixel_data, "length", 0) == UNDEFINED_LENGTH:
-        _check_encapsulated(pixel_data.value)
+        value_tell = getattr(pixel_data, "value_tell", None)
+        if pixel_data.value is None and value_tell is not None and isinstance(content, mmap.mmap):
+            _check_encapsulated(content, value_tell)  # deferred by pydicom: walked where it lies
+        else:
+            _check_encapsulated(pixel_data.value or b"")
 
 
-def _check_encapsulated(value: bytes | None) -> None:
-    """Encapsulated pixel data (PS3.5 A.4) must parse into whole items."""
+def _check_encapsulated(data: Content, offset: int = 0) -> None:
+    """Encapsulated pixel data (PS3.5 A.4) must parse into whole items, up to its end or its delimiter."""
     try:
-        offset = 0
-        data = value or b""
         while offset < len(data):
             tag = int.from_bytes(data[offset : offset + 4], "little")
             length = int.from_bytes(data[offset + 4 : offset + 8], "little")
-            if tag != 0xE000FFFE or offset + 8 + length > len(data):
+            if tag == SEQUENCE_DELIMITER:
+                return
+            if tag != ITEM or offset + 8 + length > len(data):
                 raise ValueError
             offset += 8 + length
     except ValueError:
@@ -306,7 +369,7 @@ def _compare_with_stored(
 
 
 def _store_new(
-    content: bytes,
+    content: Content,
     dataset: Dataset | None,
     header: InstanceHeader,
     sha256: str,
@@ -330,7 +393,7 @@ def _store_new(
             sha256,
             len(content),
             flush_meanwhile=overlap and wrote and not journal,
-            journal=content if journal else None,
+            journal=bytes(content) if journal else None,
         )
     except BaseException as error:
         if wrote:
@@ -358,7 +421,7 @@ def _store_new(
     return _result(header, IngestOutcome.STORED, instance_id=indexed.instance_id)
 
 
-def _write_file(key: str, content: bytes, flush: bool) -> bool:
+def _write_file(key: str, content: Content, flush: bool) -> bool:
     """Write `content` under `key`; False when the same content is there already."""
     try:
         return write_once(key, content, flush)

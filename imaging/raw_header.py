@@ -14,6 +14,7 @@ length runs past the end, a value with a VR other than its dictionary's, and a
 text value that holds several values. A declined file costs the walk, ~0.1 ms.
 """
 
+import mmap
 import struct
 from typing import Any
 
@@ -82,7 +83,7 @@ class RawHeader:
         return keyword in self._present
 
 
-def read_raw_header(content: bytes) -> RawHeader | None:
+def read_raw_header(content: bytes | mmap.mmap) -> RawHeader | None:
     """The header of a plain Part 10 file, or None when pydicom should read it."""
     try:
         return _read(memoryview(content))

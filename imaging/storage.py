@@ -8,13 +8,19 @@ write the same file.
 
 import fcntl
 import io
+import mmap
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.core.files.base import File
 from django.core.files.storage import FileSystemStorage, storages
+
+# An object's bytes, or a file mapped into memory (STOW-RS parts are).
+Content = bytes | mmap.mmap
+# A multiple of the page size: madvise takes page-aligned offsets.
+CHUNK = 1024 * 1024
 
 
 def dicom_key(study_uid: str, series_uid: str, sop_uid: str, sha256: str) -> str:
@@ -46,7 +52,7 @@ class AtomicFileSystemStorage(FileSystemStorage):
         _fsync_directory(directory)
         return name
 
-    def write_once(self, name: str, content: bytes, flush: bool = True) -> bool:
+    def write_once(self, name: str, content: Content, flush: bool = True) -> bool:
         """Make `name` hold `content` durably; False when it held that already.
 
         With `flush=False` a new file is left for the caller to flush (`flush`):
@@ -105,11 +111,11 @@ class AtomicFileSystemStorage(FileSystemStorage):
         finally:
             os.close(fd)
 
-    def _adopt(self, path: str, content: bytes) -> bool:
+    def _adopt(self, path: str, content: Content) -> bool:
         fd = os.open(path, os.O_RDWR)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            if _read_all(fd) == content:
+            if _holds(fd, content):
                 os.fsync(fd)  # its writer may not have got that far
                 return False
             os.ftruncate(fd, 0)
@@ -120,7 +126,7 @@ class AtomicFileSystemStorage(FileSystemStorage):
             os.close(fd)
 
 
-def write_once(name: str, content: bytes, flush: bool = True) -> bool:
+def write_once(name: str, content: Content, flush: bool = True) -> bool:
     """Make the default storage hold `content` under `name`; False when it held that already.
 
     `flush=False` leaves a new file unflushed where the storage can (see
@@ -132,6 +138,7 @@ def write_once(name: str, content: bytes, flush: bool = True) -> bool:
     try:  # another storage (S3): a PUT is atomic, and keys name their content
         if storage.exists(name):
             return False
+        # A mapped file is copied here: the object-store path is not yet bounded in memory.
         storage.save(name, File(io.BytesIO(content)))
         return True
     except FileExistsError:
@@ -190,16 +197,35 @@ def _create_exclusively(path: str, directory: str) -> int:
         return os.open(path, flags, 0o640)
 
 
-def _write_all(fd: int, content: bytes) -> None:
-    view = memoryview(content)
-    offset = 0
-    while offset < len(view):
-        offset += os.pwrite(fd, view[offset:], offset)
+def chunks_of(content: Content) -> Iterator[tuple[int, memoryview]]:
+    """`content` a chunk at a time, with each chunk's offset.
+
+    A mapped file's pages are let go once their chunk is done: they stay in
+    the page cache but leave the process's resident set, so a 3 GB object
+    costs a chunk of RSS, not 3 GB. Views are released at once: a mapped file
+    cannot be closed while one is held.
+    """
+    with memoryview(content) as view:
+        for offset in range(0, len(view), CHUNK):
+            size = min(CHUNK, len(view) - offset)
+            with view[offset : offset + size] as chunk:
+                yield offset, chunk
+            if isinstance(content, mmap.mmap):
+                content.madvise(mmap.MADV_DONTNEED, offset, size)
 
 
-def _read_all(fd: int) -> bytes:
-    size = os.fstat(fd).st_size
-    return os.pread(fd, size, 0) if size else b""
+def _write_all(fd: int, content: Content) -> None:
+    for offset, chunk in chunks_of(content):
+        written = 0
+        while written < len(chunk):
+            written += os.pwrite(fd, chunk[written:], offset + written)
+
+
+def _holds(fd: int, content: Content) -> bool:
+    """Whether the file holds exactly `content`, compared a chunk at a time (a file may be GBs)."""
+    if os.fstat(fd).st_size != len(content):
+        return False
+    return all(chunk == os.pread(fd, len(chunk), offset) for offset, chunk in chunks_of(content))
 
 
 def _fsync_directory(directory: str) -> None:

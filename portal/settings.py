@@ -106,6 +106,14 @@ MIDDLEWARE = [
 
 # Origins of DICOMweb viewers (OHIF) allowed to call /dicomweb/ from a browser.
 DICOMWEB_CORS_ORIGINS = env_list("DICOMWEB_CORS_ORIGINS", [])
+# STOW-RS caps, in bytes; past either the request is answered 413. A part is one
+# instance: the largest the region sends (a multi-frame object) is under 3 GB. A
+# request may carry a whole exam, up to 3 GB, with room to spare.
+DICOMWEB_STOW_MAX_PART_BYTES = env_int("DICOMWEB_STOW_MAX_PART_BYTES", 4 * 1024**3)
+DICOMWEB_STOW_MAX_REQUEST_BYTES = env_int("DICOMWEB_STOW_MAX_REQUEST_BYTES", 8 * 1024**3)
+# Where STOW-RS parts wait on disk while they are ingested: a disk, not a tmpfs
+# (a tmpfs would hold a 3 GB part in memory).
+DICOMWEB_STOW_SPOOL_DIR = Path(env_str("DICOMWEB_STOW_SPOOL_DIR", str(VAR_DIR / "stow-spool")))
 
 # How many reverse proxies (each appending to X-Forwarded-For) stand in front of the portal.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
