@@ -41,8 +41,6 @@ from pydicom.uid import (
 )
 from pynetdicom import (
     AE,
-    PYNETDICOM_IMPLEMENTATION_UID,
-    PYNETDICOM_IMPLEMENTATION_VERSION,
     AllStoragePresentationContexts,
     build_role,
 )
@@ -55,6 +53,8 @@ from imaging.tasks import RenderBatch, batched_renders
 from imaging.upper_layer import (
     AFFECTED_SOP_CLASS,
     AFFECTED_SOP_INSTANCE,
+    IMPLEMENTATION_CLASS_UID,
+    IMPLEMENTATION_VERSION_NAME,
     STORAGE_COMMITMENT_INSTANCE,
     Association,
     Message,
@@ -63,8 +63,9 @@ from imaging.upper_layer import (
 
 logger = logging.getLogger(__name__)
 
-# Explicit VR Little Endian first: a sender that offers both keeps its files as
-# they are instead of converting them to Implicit VR on the way in.
+# What a storage context may use. Which one is accepted is the sender's first
+# proposal among these (imaging.upper_layer._take_senders_choice), so images are
+# stored as the modality sent them.
 TRANSFER_SYNTAXES = [
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -286,8 +287,8 @@ def file_prefix(message: Message) -> bytes:
             _meta_element(0x0002, b"UI", _uid_bytes(message.uid(AFFECTED_SOP_CLASS))),
             _meta_element(0x0003, b"UI", _uid_bytes(message.uid(AFFECTED_SOP_INSTANCE))),
             _meta_element(0x0010, b"UI", _uid_bytes(message.context.transfer_syntax)),
-            _meta_element(0x0012, b"UI", _uid_bytes(PYNETDICOM_IMPLEMENTATION_UID)),
-            _meta_element(0x0013, b"SH", _padded(PYNETDICOM_IMPLEMENTATION_VERSION.encode("ascii"), b" ")),
+            _meta_element(0x0012, b"UI", _uid_bytes(IMPLEMENTATION_CLASS_UID)),
+            _meta_element(0x0013, b"SH", _padded(IMPLEMENTATION_VERSION_NAME.encode("ascii"), b" ")),
         )
     )
     group_length = b"\x02\x00\x00\x00UL\x04\x00" + len(meta).to_bytes(4, "little")
@@ -352,6 +353,7 @@ def send_commitment_report_anew(association: Association, report: Dataset, event
         logger.warning("storage commitment for %s not delivered: no commitment port registered", calling)
         return
     ae = AE(ae_title=association.called_ae_title)
+    ae.implementation_class_uid, ae.implementation_version_name = IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
     ae.add_requested_context(StorageCommitmentPushModel)
     role = build_role(StorageCommitmentPushModel, scu_role=False, scp_role=True)
     reverse = ae.associate(association.address[0], row.commitment_port, ae_title=calling, ext_neg=[role])

@@ -36,8 +36,7 @@ from io import BytesIO
 from typing import Protocol
 
 from pydicom.dataset import Dataset
-from pydicom.uid import UID
-from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom.dsutils import decode, encode
 from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RJ, A_ASSOCIATE_RQ
 from pynetdicom.pdu_primitives import (
@@ -50,6 +49,11 @@ from pynetdicom.pdu_primitives import (
 from pynetdicom.presentation import PresentationContext, negotiate_as_acceptor
 
 logger = logging.getLogger(__name__)
+
+# Who we are on the wire and in the files we write (PS3.7 D.3.3.2, PS3.10 7.1): our own
+# identity, not pynetdicom's, which only negotiates for us. A UUID-derived UID (PS3.5 B.2).
+IMPLEMENTATION_CLASS_UID = "2.25.217946000937010709074218991002418294402"
+IMPLEMENTATION_VERSION_NAME = "EFILM_1"
 
 APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"  # PS3.7 A.2.1
 STORAGE_COMMITMENT_INSTANCE = "1.2.840.10008.1.20.1.1"  # the well-known SOP instance (PS3.4 J.3.1)
@@ -366,9 +370,9 @@ class Association:
             for item in request.user_information
             if isinstance(item, SCP_SCU_RoleSelectionNegotiation) and item.sop_class_uid is not None
         }
-        results, role_replies = negotiate_as_acceptor(
-            request.presentation_context_definition_list, self.settings.contexts, roles or None
-        )
+        proposed = request.presentation_context_definition_list
+        results, role_replies = negotiate_as_acceptor(proposed, self.settings.contexts, roles or None)
+        _take_senders_choice(results, proposed, self.settings.contexts)
         for context in results:
             if context.result == 0x00 and context.context_id is not None and context.abstract_syntax is not None:
                 self.contexts[context.context_id] = AcceptedContext(
@@ -384,9 +388,9 @@ class Association:
         maximum = MaximumLengthNotification()
         maximum.maximum_length_received = self.settings.max_pdu
         implementation = ImplementationClassUIDNotification()
-        implementation.implementation_class_uid = PYNETDICOM_IMPLEMENTATION_UID
+        implementation.implementation_class_uid = UID(IMPLEMENTATION_CLASS_UID)
         version = ImplementationVersionNameNotification()
-        version.implementation_version_name = PYNETDICOM_IMPLEMENTATION_VERSION
+        version.implementation_version_name = IMPLEMENTATION_VERSION_NAME
         primitive.user_information = [maximum, implementation, version, *role_replies]
         pdu = A_ASSOCIATE_AC()
         pdu.from_primitive(primitive)
@@ -493,7 +497,10 @@ class Association:
         for context_id, control, fragment in self._fragments():
             if context_id is None:
                 if command or message is not None:
+                    # PS3.8 9.3.6: a release only between messages; no A-RELEASE-RP for this one.
                     raise ProtocolError("A-RELEASE-RQ in the middle of a message")
+                self._send(A_RELEASE_RP)
+                self._wait_for_close()
                 return None
             if message is None:
                 if not control & 0x01:
@@ -524,9 +531,7 @@ class Association:
             if pdu_type == P_DATA_TF_PDU:
                 self._pending.extend(_pdvs(body))
             elif pdu_type == A_RELEASE_RQ_PDU:
-                self._send(A_RELEASE_RP)
-                self._wait_for_close()
-                yield None, 0, memoryview(b"")
+                yield None, 0, memoryview(b"")  # answered (or aborted) by the reader, who knows the message
             elif pdu_type == A_ABORT_PDU:
                 raise PeerGone("the peer aborted")
             else:
@@ -576,6 +581,37 @@ class Association:
         with contextlib.suppress(OSError):
             while self.sock.recv(4096):
                 pass
+
+
+NATIVE_SYNTAXES = {ImplicitVRLittleEndian, ExplicitVRLittleEndian}
+
+
+def _take_senders_choice(
+    results: list[PresentationContext], proposed: list[PresentationContext], ours: list[PresentationContext]
+) -> None:
+    """Accept, in each context, the sender's first proposed transfer syntax that we support (PS3.8 9.3.2.2).
+
+    A sender offers its image as it holds it first: a JPEG first, then the
+    uncompressed syntaxes it could convert to. Taking our own order instead
+    (Explicit VR Little Endian first) made senders decompress, or fail, and the
+    region stored something other than what the modality sent. One exception:
+    Implicit VR Little Endian proposed before Explicit VR Little Endian (pynetdicom's
+    default order) gives way to Explicit, which keeps the VRs; neither needs
+    the sender to touch pixel data.
+    """
+    supported = {str(context.abstract_syntax): set(map(str, context.transfer_syntax)) for context in ours}
+    offered = {context.context_id: [str(syntax) for syntax in context.transfer_syntax] for context in proposed}
+    for result in results:
+        if result.result != 0x00 or result.context_id not in offered:
+            continue
+        ours_here = supported.get(str(result.abstract_syntax), set())
+        choices = [syntax for syntax in offered[result.context_id] if syntax in ours_here]
+        if not choices:
+            continue
+        first = choices[0]
+        if first == ImplicitVRLittleEndian and ExplicitVRLittleEndian in choices:
+            first = ExplicitVRLittleEndian
+        result.transfer_syntax = [UID(first)]
 
 
 def _pdvs(body: memoryview) -> Iterator[tuple[int, int, memoryview]]:

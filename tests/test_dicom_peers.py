@@ -428,11 +428,6 @@ SENDERS: dict[str, Sender] = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16 point 9: the listener accepts Explicit VR Little Endian from a context that "
-    "proposes a compressed syntax first (the sender must decompress, or fails)",
-)
 @pytest.mark.parametrize(("sender", "syntax"), ONE_CONTEXT)
 def test_it_accepts_the_first_syntax_a_sender_proposes_in_one_context(
     db: None, region: Region, reference: Reference, files: Callable[[str, str], Path], sender: str, syntax: str

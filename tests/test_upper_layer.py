@@ -2,6 +2,7 @@
 
 import contextlib
 import hashlib
+import io
 import socket
 import struct
 import threading
@@ -9,16 +10,36 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import pydicom
 import pytest
 from pydicom.dataset import Dataset
-from pynetdicom import AE, evt
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    RLELossless,
+)
+from pynetdicom import AE, build_context, evt
 from pynetdicom.association import Association as Requestor
 from pynetdicom.events import Event
+from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RQ
+from pynetdicom.pdu_primitives import A_ASSOCIATE, ImplementationClassUIDNotification, MaximumLengthNotification
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from imaging import synthetic
 from imaging.dimse import TRANSFER_SYNTAXES, file_prefix, received_file
-from imaging.upper_layer import AcceptorSettings, Association, Message, Server, presentation_context
+from imaging.upper_layer import (
+    IMPLEMENTATION_CLASS_UID,
+    IMPLEMENTATION_VERSION_NAME,
+    AcceptorSettings,
+    Association,
+    Message,
+    Server,
+    presentation_context,
+)
 from tests.support.dicom import ct_slice
 from tests.support.processes import free_port
 from tests.support.workers import wait_for
@@ -124,6 +145,15 @@ def pynetdicom_scp() -> Iterator[tuple[int, list[bytes]]]:
     server.shutdown()
 
 
+def part10_without_implementation(data: bytes) -> tuple[dict[str, str], bytes]:
+    """A Part 10 file's meta (less who wrote it: ours names this project, pynetdicom's itself) and its dataset bytes."""
+    group_end = 132 + 12 + struct.unpack_from("<I", data, 140)[0]
+    meta = pydicom.dcmread(io.BytesIO(data)).file_meta
+    writer = ("FileMetaInformationGroupLength", "ImplementationClassUID", "ImplementationVersionName")
+    kept = {e.keyword: str(e.value) for e in meta if e.keyword not in writer}
+    return kept, data[group_end:]
+
+
 def store(port: int, ds: Dataset, syntax: str) -> int:
     assoc = associate(port, syntax=syntax)
     assert assoc.is_established
@@ -142,7 +172,9 @@ def test_it_receives_the_same_part10_file_as_pynetdicom_over_many_fragments(
     with run_server(max_pdu=1024) as running:
         assert store(running.port, ds, syntax) == 0x0000
         assert store(port, ds, syntax) == 0x0000
-        assert running.services.files == theirs
+        assert [part10_without_implementation(f) for f in running.services.files] == [
+            part10_without_implementation(f) for f in theirs
+        ]
         assert running.services.ended == [CALLING]
 
 
@@ -213,3 +245,87 @@ def test_it_leaves_the_next_connection_to_a_sibling_while_one_is_still_negotiati
                 time.sleep(0.5)
                 assert running.server.open_count() == 1  # a sibling process has time to take it
                 assert wait_for(lambda: running.server.open_count() == 2, timeout=5)  # none did: this one does
+
+
+# ---------------------------------------------------------------- association details (issue 16 point 9)
+
+
+@pytest.mark.parametrize(
+    ("proposed", "accepted"),
+    [
+        ([JPEGBaseline8Bit, ExplicitVRLittleEndian, ImplicitVRLittleEndian], JPEGBaseline8Bit),
+        ([JPEG2000Lossless, ExplicitVRLittleEndian], JPEG2000Lossless),
+        ([DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian], DeflatedExplicitVRLittleEndian),
+        ([ExplicitVRBigEndian, ExplicitVRLittleEndian], ExplicitVRBigEndian),
+        ([ImplicitVRLittleEndian, ExplicitVRLittleEndian], ExplicitVRLittleEndian),
+        ([ImplicitVRLittleEndian], ImplicitVRLittleEndian),
+        (["1.2.3.4.5.6", RLELossless], RLELossless),
+    ],
+)
+def test_it_accepts_the_senders_first_proposal_that_it_supports(
+    acceptor: Running, proposed: list[str], accepted: str
+) -> None:
+    ae = AE(ae_title=CALLING)
+    ae.add_requested_context(synthetic.CT_IMAGE, proposed)
+    assoc = ae.associate("127.0.0.1", acceptor.port, ae_title="REGION")
+    try:
+        assert assoc.is_established
+        assert [str(cx.transfer_syntax[0]) for cx in assoc.accepted_contexts] == [accepted]
+    finally:
+        assoc.release()
+
+
+def raw_associate(port: int) -> socket.socket:
+    """A requestor written by hand: associated for Verification, with nothing between us and the bytes."""
+    primitive = A_ASSOCIATE()
+    primitive.application_context_name = "1.2.840.10008.3.1.1.1"
+    primitive.calling_ae_title, primitive.called_ae_title = CALLING, "REGION"
+    context = build_context(Verification)
+    context.context_id = 1
+    primitive.presentation_context_definition_list = [context]
+    maximum = MaximumLengthNotification()
+    maximum.maximum_length_received = 16384
+    implementation = ImplementationClassUIDNotification()
+    implementation.implementation_class_uid = "1.2.826.0.1.3680043.9.9999"
+    primitive.user_information = [maximum, implementation]
+    request = A_ASSOCIATE_RQ()
+    request.from_primitive(primitive)
+    peer = socket.create_connection(("127.0.0.1", port), timeout=10)
+    peer.sendall(request.encode())
+    return peer
+
+
+def read_pdu(peer: socket.socket) -> bytes:
+    header = b""
+    while len(header) < 6:
+        header += peer.recv(6 - len(header))
+    (length,) = struct.unpack(">I", header[2:])
+    body = b""
+    while len(body) < length:
+        body += peer.recv(length - len(body))
+    return header + body
+
+
+def test_it_aborts_a_release_that_comes_in_the_middle_of_a_message(acceptor: Running) -> None:
+    with raw_associate(acceptor.port) as peer:
+        assert read_pdu(peer)[:1] == b"\x02"  # A-ASSOCIATE-AC
+        command_start = struct.pack(">IBB", 2 + 4, 1, 0x01) + b"\x00\x00\x00\x00"  # a command fragment, not the last
+        peer.sendall(struct.pack(">BBI", 0x04, 0, len(command_start)) + command_start)
+        peer.sendall(struct.pack(">BBI", 0x05, 0, 4) + b"\x00" * 4)  # A-RELEASE-RQ
+        assert read_pdu(peer)[:1] == b"\x07"  # A-ABORT, not A-RELEASE-RP (PS3.8 9.3.6)
+
+
+def test_it_names_itself_with_its_own_implementation_class_uid(acceptor: Running) -> None:
+    with raw_associate(acceptor.port) as peer:
+        answer = A_ASSOCIATE_AC()
+        answer.decode(read_pdu(peer))
+        items = answer.to_primitive().user_information
+    names = {type(item).__name__: item for item in items}
+    assert names["ImplementationClassUIDNotification"].implementation_class_uid == IMPLEMENTATION_CLASS_UID
+    assert names["ImplementationVersionNameNotification"].implementation_version_name == IMPLEMENTATION_VERSION_NAME
+    assert store(acceptor.port, ct_slice(), ExplicitVRLittleEndian) == 0x0000
+    meta = pydicom.dcmread(io.BytesIO(acceptor.services.files[0])).file_meta
+    assert (meta.ImplementationClassUID, meta.ImplementationVersionName) == (
+        IMPLEMENTATION_CLASS_UID,
+        IMPLEMENTATION_VERSION_NAME,
+    )
