@@ -70,16 +70,29 @@ class InstanceHeader:
         return self.sop_class_uid.startswith(SR_PREFIX)
 
 
+class IdentityMismatch(InvalidHeader):
+    """The dataset names another SOP class or instance than its file meta, or the C-STORE command that carried it."""
+
+
+def _check_identity(meta: Any, sop_class_uid: str, sop_uid: str) -> None:
+    """PS3.10 7.1: (0002,0002-3) name the dataset's (0008,0016) and (0008,0018); the listener fills them
+    from the command (PS3.7 9.3.1.1), so a dataset that names another object is refused, never stored
+    under a name its sender was not told. The reason names the dataset's UID first: an Error Comment
+    keeps 64 characters, and the command's UID is in the answer already (Affected SOP Instance UID)."""
+    media_class = str(meta.get("MediaStorageSOPClassUID", "") or "").strip("\0 ")
+    if media_class and media_class != sop_class_uid:
+        raise IdentityMismatch(f"dataset is {sop_class_uid}, does not match {media_class} of the command/file meta")
+    media_instance = str(meta.get("MediaStorageSOPInstanceUID", "") or "").strip("\0 ")
+    if media_instance and media_instance != sop_uid:
+        raise IdentityMismatch(f"dataset is {sop_uid}, does not match {media_instance} of the command/file meta")
+
+
 def read_header(ds: HeaderSource) -> InstanceHeader:
     """Validate the identity of `ds` and copy the fields the index keeps."""
     meta = getattr(ds, "file_meta", None) or NO_FILE_META
     sop_uid = _uid(ds, "SOPInstanceUID")
     sop_class_uid = _uid(ds, "SOPClassUID")
-    media_class = str(meta.get("MediaStorageSOPClassUID", "") or "").strip("\0 ")
-    if media_class and media_class != sop_class_uid:
-        raise InvalidHeader(
-            f"SOPClassUID {sop_class_uid} does not match the file meta's MediaStorageSOPClassUID {media_class}"
-        )
+    _check_identity(meta, sop_class_uid, sop_uid)
     patient_id = _text(ds, "PatientID", 64)
     if not patient_id:
         raise InvalidHeader("PatientID is missing or empty")

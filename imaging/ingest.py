@@ -53,7 +53,7 @@ from pydicom.uid import (
 )
 
 from imaging import reports
-from imaging.headers import InstanceHeader, InvalidHeader, read_header
+from imaging.headers import IdentityMismatch, InstanceHeader, InvalidHeader, read_header
 from imaging.models import (
     Hospital,
     IngestConflict,
@@ -92,7 +92,7 @@ class IngestOutcome(db_models.TextChoices):
 class RejectionKind(db_models.TextChoices):
     UNREADABLE = "unreadable", _("cannot be decoded")
     INVALID = "invalid", _("invalid identity")
-    SOP_CLASS_MISMATCH = "sop_class_mismatch", _("dataset does not match SOP class")
+    SOP_CLASS_MISMATCH = "sop_class_mismatch", _("dataset does not match its SOP class or instance")
     PATIENT_MISMATCH = "patient_mismatch", _("belongs to another patient")
     STUDY_MISMATCH = "study_mismatch", _("belongs to another study than the one addressed")
 
@@ -322,9 +322,10 @@ def _check_encapsulated(data: Content, offset: int = 0) -> None:
 def _read_header(dataset: Dataset | RawHeader) -> InstanceHeader:
     try:
         return read_header(dataset)
+    except IdentityMismatch as error:
+        raise _Rejected(RejectionKind.SOP_CLASS_MISMATCH, str(error)) from None
     except InvalidHeader as error:
-        kind = RejectionKind.SOP_CLASS_MISMATCH if "MediaStorageSOPClassUID" in str(error) else RejectionKind.INVALID
-        raise _Rejected(kind, str(error)) from None
+        raise _Rejected(RejectionKind.INVALID, str(error)) from None
     except Exception as error:  # noqa: BLE001 - a garbled header is the file's fault
         raise _Rejected(RejectionKind.UNREADABLE, f"the header cannot be read: {error}") from None
 

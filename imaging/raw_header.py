@@ -97,6 +97,7 @@ def _read(data: memoryview) -> RawHeader:
     meta_elements, offset = _walk_meta(data)
     syntax = _uid(data, meta_elements.get(0x00020010))
     media_class = _uid(data, meta_elements.get(0x00020002))
+    media_instance = _uid(data, meta_elements.get(0x00020003))
     if not syntax or (syntax in NOT_EXPLICIT_LITTLE and syntax != IMPLICIT_VR_LITTLE_ENDIAN):
         raise Declined
     explicit = syntax != IMPLICIT_VR_LITTLE_ENDIAN
@@ -105,7 +106,8 @@ def _read(data: memoryview) -> RawHeader:
     end = _walk(data, offset, len(data), explicit, found, present)
     if end != len(data):
         raise Declined
-    meta = RawHeader({"TransferSyntaxUID": syntax, "MediaStorageSOPClassUID": media_class}, set())
+    meta_values = {"TransferSyntaxUID": syntax, "MediaStorageSOPClassUID": media_class}
+    meta = RawHeader({**meta_values, "MediaStorageSOPInstanceUID": media_instance}, set())
     values = _values(data, found)
     sop_class = str(values.get("SOPClassUID", ""))
     if sop_class == ENCAPSULATED_PDF or sop_class.startswith(SR_PREFIX):

@@ -2,6 +2,7 @@
 
 import contextlib
 import hashlib
+import io
 import os
 import re
 import signal
@@ -17,6 +18,7 @@ import pytest
 from pydicom.data import get_testdata_files
 from pydicom.dataset import Dataset
 from pynetdicom import AE, build_role, evt
+from pynetdicom import _config as pynetdicom_config
 from pynetdicom.sop_class import _STORAGE_CLASSES, StorageCommitmentPushModel
 
 from imaging import synthetic
@@ -38,6 +40,8 @@ from tests.support.unflushed import store_with_failing_flush
 from tests.support.workers import wait_for
 
 pytestmark = [pytest.mark.dcmtk, pytest.mark.usefixtures("require_dcmtk")]
+
+MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"
 
 CALLING = "CITY1_PACS"
 TRANSFER_SYNTAX_FLAG = {
@@ -243,6 +247,33 @@ def test_it_refuses_an_object_without_patient_id_with_c210(listener: Listener, t
     assert status == 0xC210
     assert comment == "PatientID is missing or empty"
     assert Instance.objects.count() == 0
+
+
+@pytest.mark.parametrize("named", ["MediaStorageSOPInstanceUID", "MediaStorageSOPClassUID"])
+def test_it_refuses_a_dataset_that_names_another_object_than_its_command(
+    listener: Listener, tmp_path: Path, storage_root: Path, monkeypatch: pytest.MonkeyPatch, named: str
+) -> None:
+    """pynetdicom sends a file as it is, its command naming what the file meta names: here not the dataset."""
+    monkeypatch.setattr(pynetdicom_config, "STORE_SEND_CHUNKED_DATASET", True)
+    ds = ct_slice(study=study_spec("lying"))
+    path = tmp_path / "lying.dcm"
+    ds = pydicom.dcmread(io.BytesIO(synthetic.to_bytes(ds)))
+    other = {"MediaStorageSOPInstanceUID": "1.2.826.0.1.3680043.9.7777.1", "MediaStorageSOPClassUID": MR_IMAGE}[named]
+    setattr(ds.file_meta, named, other)
+    ds.save_as(path)  # as it is: enforce_file_format would make the file meta agree again
+    ae = AE(ae_title=CALLING)
+    ae.add_requested_context(synthetic.CT_IMAGE, "1.2.840.10008.1.2.1")
+    ae.add_requested_context(MR_IMAGE, "1.2.840.10008.1.2.1")
+    assoc = ae.associate("127.0.0.1", listener.port, ae_title="REGION")
+    assert assoc.is_established
+    try:
+        reply = assoc.send_c_store(path)
+    finally:
+        assoc.release()
+    assert int(reply.Status) == 0xA900
+    assert (ds.SOPInstanceUID if "Instance" in named else ds.SOPClassUID) in reply.ErrorComment
+    assert Instance.objects.count() == 0
+    assert [p for p in stored_files(storage_root) if p.suffix == ".dcm"] == []
 
 
 def encoded_study(count: int) -> list[Dataset]:
