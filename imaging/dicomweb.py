@@ -360,6 +360,8 @@ def search_studies(request: HttpRequest, access: DicomWebAccess) -> HttpResponse
 @require_http_methods(["GET"])
 @dicomweb_view
 def search_series(request: HttpRequest, access: DicomWebAccess, study_uid: str) -> HttpResponse:
+    if not _valid_uids(study_uid):
+        return problem(400, "a UID in the address is not a valid UID")
     found = access.studies().filter(study_uid=study_uid).first()
     if found is None:
         return problem(404, "no such study")
@@ -377,6 +379,8 @@ def search_series(request: HttpRequest, access: DicomWebAccess, study_uid: str) 
 @require_http_methods(["GET"])
 @dicomweb_view
 def search_instances(request: HttpRequest, access: DicomWebAccess, study_uid: str, series_uid: str) -> HttpResponse:
+    if not _valid_uids(study_uid, series_uid):
+        return problem(400, "a UID in the address is not a valid UID")
     series = access.series().filter(series_uid=series_uid, study__study_uid=study_uid).select_related("study").first()
     if series is None:
         return problem(404, "no such series")
@@ -416,7 +420,7 @@ def _match_studies(studies: QuerySet[Study], params: Any) -> QuerySet[Study]:
     if accession := _value(params, "AccessionNumber", "00080050"):
         studies = studies.filter(accession_number=accession)
     if uids := _value(params, "StudyInstanceUID", "0020000D"):
-        studies = studies.filter(study_uid__in=[u.strip() for u in re.split(r"[,\\]", uids) if u.strip()])
+        studies = studies.filter(study_uid__in=_uid_list(uids))
     if name := _value(params, "PatientName", "00100010"):
         studies = studies.filter(patient__name__iregex=_wildcard_regex(name))
     if study_date := _value(params, "StudyDate", "00080020"):
@@ -425,6 +429,14 @@ def _match_studies(studies: QuerySet[Study], params: Any) -> QuerySet[Study]:
         wanted = [m.strip().upper() for m in re.split(r"[,\\]", modalities) if m.strip()]
         studies = studies.filter(Exists(Series.objects.filter(study=OuterRef("pk"), modality__in=wanted)))
     return studies
+
+
+def _uid_list(value: str) -> list[str]:
+    """A UID list match (PS3.4 C.2.2.2.2): every UID in it valid, or the query is refused."""
+    uids = [u.strip() for u in re.split(r"[,\\]", value) if u.strip()]
+    if not _valid_uids(*uids):
+        raise ValueError("StudyInstanceUID holds a value that is not a valid UID")
+    return uids
 
 
 def _wildcard_regex(pattern: str) -> str:
