@@ -43,6 +43,7 @@ from pydicom.uid import UID, ImplicitVRLittleEndian, MPEGTransferSyntaxes
 
 from imaging.headers import is_valid_uid
 from imaging.ingest import IngestOutcome, IngestResult, IngestUnavailable, RejectionKind, ingest_instance
+from imaging.matching import matches_wildcard
 from imaging.models import Hospital, Instance, InstanceQuerySet, Series, Study
 from imaging.multipart import CHUNK, ContentType, MalformedMultipart, read_parts
 from imaging.tasks import batched_renders
@@ -422,7 +423,7 @@ def _match_studies(studies: QuerySet[Study], params: Any) -> QuerySet[Study]:
     if uids := _value(params, "StudyInstanceUID", "0020000D"):
         studies = studies.filter(study_uid__in=_uid_list(uids))
     if name := _value(params, "PatientName", "00100010"):
-        studies = studies.filter(patient__name__iregex=_wildcard_regex(name))
+        studies = studies.filter(matches_wildcard("patient__name", name))
     if study_date := _value(params, "StudyDate", "00080020"):
         studies = studies.filter(_date_range("study_date", study_date))
     if modalities := _value(params, "ModalitiesInStudy", "00080061"):
@@ -437,11 +438,6 @@ def _uid_list(value: str) -> list[str]:
     if not _valid_uids(*uids):
         raise ValueError("StudyInstanceUID holds a value that is not a valid UID")
     return uids
-
-
-def _wildcard_regex(pattern: str) -> str:
-    """DICOM wildcard matching: * any run, ? one character (PS3.4 C.2.2.2.4)."""
-    return "^" + "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern) + "$"
 
 
 def _date_range(field: str, value: str) -> Q:
