@@ -249,6 +249,12 @@ CELERY_TASK_ROUTES = {"imaging.tasks.render_on_demand": {"queue": "interactive"}
 RENDER_WAIT_SECONDS = env_int("RENDER_WAIT_SECONDS", 10)
 # Studies up to this many instances are zipped in the request; larger ones by a worker.
 DOWNLOAD_INLINE_MAX_INSTANCES = env_int("DOWNLOAD_INLINE_MAX_INSTANCES", 50)
+
+# import_dicom inflates zip members as it reads them and stops at these sizes: the sizes an
+# archive declares are the sender's word (a 1 MB zip bomb once took 2.2 GB of memory). A member
+# is held in memory whole, so the first bounds memory; the second bounds one archive's work.
+IMPORT_ZIP_MEMBER_MAX_BYTES = env_int("IMPORT_ZIP_MEMBER_MAX_BYTES", 512 * 1024 * 1024)
+IMPORT_ZIP_TOTAL_MAX_BYTES = env_int("IMPORT_ZIP_TOTAL_MAX_BYTES", 16 * 1024 * 1024 * 1024)
 LOGIN_URL = "/staff/sign-in/"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 5, "socket_connect_timeout": 5}
 
