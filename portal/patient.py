@@ -53,12 +53,20 @@ def patient_access(request: HttpRequest) -> exam.ExamAccess:
     return exam.ExamAccess(patient_scope(request), "patient", user_id=request.user.pk)
 
 
+# A patient's pages are asked for again each time they are shown (back button included), so a
+# shared computer's cache does not serve them after sign-out; images set their own, short, policy.
+PAGE_CACHE = "private, no-cache"
+
+
 def patient_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not (request.user.is_authenticated and getattr(request.user, "phone", None)):
             return redirect("accounts:sign-in")
-        return view(request, *args, **kwargs)
+        response = view(request, *args, **kwargs)
+        if not response.has_header("Cache-Control"):
+            response["Cache-Control"] = PAGE_CACHE
+        return response
 
     return wrapped
 
