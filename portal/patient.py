@@ -221,11 +221,12 @@ def create_share(request: HttpRequest, pk: int) -> HttpResponseBase:
 @require_GET
 @patient_required
 def share_created(request: HttpRequest, pk: int) -> HttpResponseBase:
+    # Taken out of the session before anything else: whatever this request shows, the token and
+    # code are gone from the session store after it (a reload shows the share without them).
+    new = request.session.pop(NEW_SHARE, None) or {}
     share = _get_share_for_patient(request, pk)
-    new = request.session.get(NEW_SHARE) or {}
     if new.get("id") != share.pk:
         return redirect("patient:share", share.pk)
-    del request.session[NEW_SHARE]
     url = request.build_absolute_uri(reverse("share-open", args=[new["token"]]))
     context = {
         "share": share,
