@@ -76,7 +76,10 @@ def resend_code(request: HttpRequest) -> HttpResponse:
 @require_POST
 def sign_out(request: HttpRequest) -> HttpResponse:
     logout(request)  # flushes the session on the server
-    return HttpResponseRedirect(reverse("home"))
+    response = HttpResponseRedirect(reverse("home"))
+    # And the browser's copies: images and pages in its cache, cookies, storage (a shared computer).
+    response["Clear-Site-Data"] = '"cache", "cookies", "storage"'
+    return response
 
 
 @never_cache

@@ -46,6 +46,7 @@ from pydicom.uid import UID, ImplicitVRLittleEndian, MPEGTransferSyntaxes
 from imaging.access import StudyScope
 from imaging.headers import is_valid_uid
 from imaging.ingest import IngestOutcome, IngestResult, IngestUnavailable, RejectionKind, ingest_instance
+from imaging.matching import matches_wildcard
 from imaging.models import Hospital, Instance, InstanceQuerySet, Series, Study
 from imaging.multipart import CHUNK, BodyTooLarge, ContentType, Limits, MalformedMultipart, Readable, read_parts
 from imaging.tasks import batched_renders
@@ -452,6 +453,8 @@ def search_studies(request: HttpRequest, access: DicomWebAccess) -> HttpResponse
 @require_http_methods(["GET"])
 @dicomweb_view
 def search_series(request: HttpRequest, access: DicomWebAccess, study_uid: str) -> HttpResponse:
+    if not _valid_uids(study_uid):
+        return problem(400, "a UID in the address is not a valid UID")
     found = access.studies().filter(study_uid=study_uid).first()
     if found is None:
         return problem(404, "no such study")
@@ -469,6 +472,8 @@ def search_series(request: HttpRequest, access: DicomWebAccess, study_uid: str) 
 @require_http_methods(["GET"])
 @dicomweb_view
 def search_instances(request: HttpRequest, access: DicomWebAccess, study_uid: str, series_uid: str) -> HttpResponse:
+    if not _valid_uids(study_uid, series_uid):
+        return problem(400, "a UID in the address is not a valid UID")
     series = access.series().filter(series_uid=series_uid, study__study_uid=study_uid).select_related("study").first()
     if series is None:
         return problem(404, "no such series")
@@ -508,9 +513,9 @@ def _match_studies(studies: QuerySet[Study], params: Any) -> QuerySet[Study]:
     if accession := _value(params, "AccessionNumber", "00080050"):
         studies = studies.filter(accession_number=accession)
     if uids := _value(params, "StudyInstanceUID", "0020000D"):
-        studies = studies.filter(study_uid__in=[u.strip() for u in re.split(r"[,\\]", uids) if u.strip()])
+        studies = studies.filter(study_uid__in=_uid_list(uids))
     if name := _value(params, "PatientName", "00100010"):
-        studies = studies.filter(patient__name__iregex=_wildcard_regex(name))
+        studies = studies.filter(matches_wildcard("patient__name", name))
     if study_date := _value(params, "StudyDate", "00080020"):
         studies = studies.filter(_date_range("study_date", study_date))
     if modalities := _value(params, "ModalitiesInStudy", "00080061"):
@@ -519,9 +524,12 @@ def _match_studies(studies: QuerySet[Study], params: Any) -> QuerySet[Study]:
     return studies
 
 
-def _wildcard_regex(pattern: str) -> str:
-    """DICOM wildcard matching: * any run, ? one character (PS3.4 C.2.2.2.4)."""
-    return "^" + "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern) + "$"
+def _uid_list(value: str) -> list[str]:
+    """A UID list match (PS3.4 C.2.2.2.2): every UID in it valid, or the query is refused."""
+    uids = [u.strip() for u in re.split(r"[,\\]", value) if u.strip()]
+    if not _valid_uids(*uids):
+        raise ValueError("StudyInstanceUID holds a value that is not a valid UID")
+    return uids
 
 
 def _date_range(field: str, value: str) -> Q:

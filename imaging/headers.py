@@ -16,7 +16,8 @@ from pydicom.uid import UID
 
 # Digits in dot-separated components: nothing that can name a directory
 # ("..", ".", "") or leave one ("/"). Leading zeros are tolerated: real files have them.
-UID_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+# `\Z`, not `$`: `$` also matches before a trailing newline, so "1.2.3\n" would pass.
+UID_PATTERN = re.compile(r"\A[0-9]+(\.[0-9]+)*\Z")
 UID_MAX_LENGTH = 64
 
 ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
@@ -116,7 +117,7 @@ def _uid(ds: HeaderSource, keyword: str) -> str:
     value = str(raw or "").strip("\0 ")
     if not value:
         raise InvalidHeader(f"{keyword} is missing")
-    if len(value) > UID_MAX_LENGTH or not UID_PATTERN.match(value):
+    if len(value) > UID_MAX_LENGTH or not UID_PATTERN.fullmatch(value):
         raise InvalidHeader(f"{keyword} {value[:80]!r} is not a valid UID")
     return value
 
@@ -314,7 +315,7 @@ def _pixel_spacing(ds: HeaderSource) -> str:
 
 
 def is_valid_uid(value: str) -> bool:
-    return len(value) <= UID_MAX_LENGTH and bool(UID_PATTERN.match(value))
+    return len(value) <= UID_MAX_LENGTH and bool(UID_PATTERN.fullmatch(value))
 
 
 def transfer_syntax_name(uid: str) -> str:

@@ -23,7 +23,9 @@ from imaging.renders import (
 )
 from imaging.tasks import middle_instance, render_on_demand, tasks_run_inline
 
-IMMUTABLE = "private, max-age=31536000, immutable"
+# Images of a person stay in the browser's cache briefly: a shared computer does not keep them
+# for a year. Past that, the ETag makes reloading a 304 without a body, so the viewer stays fast.
+IMAGE_CACHE = "private, max-age=300"
 
 
 def serve_preview(request: HttpRequest, instance: Instance) -> HttpResponse:
@@ -85,7 +87,7 @@ def _render_now(instance: Instance, spec: RenderSpec, key: str) -> str:
 
 def _cacheable(response: HttpResponse, etag: str) -> HttpResponse:
     response["ETag"] = etag
-    response["Cache-Control"] = IMMUTABLE
+    response["Cache-Control"] = IMAGE_CACHE
     return response
 
 

@@ -419,7 +419,7 @@ def raw_values(request: HttpRequest, instance: Instance) -> HttpResponse:
     response["X-Invert"] = "1" if values.invert else "0"
     response["X-Voi-Function"] = values.window.function
     response["X-Window"] = f"{values.window.center:g},{values.window.width:g}"
-    response["Cache-Control"] = "private, max-age=86400"
+    response["Cache-Control"] = image_views.IMAGE_CACHE
     response["Vary"] = "Accept-Encoding"
     return response
 

@@ -53,12 +53,20 @@ def patient_access(request: HttpRequest) -> exam.ExamAccess:
     return exam.ExamAccess(patient_scope(request), "patient", user_id=request.user.pk)
 
 
+# A patient's pages are asked for again each time they are shown (back button included), so a
+# shared computer's cache does not serve them after sign-out; images set their own, short, policy.
+PAGE_CACHE = "private, no-cache"
+
+
 def patient_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not (request.user.is_authenticated and getattr(request.user, "phone", None)):
             return redirect("accounts:sign-in")
-        return view(request, *args, **kwargs)
+        response = view(request, *args, **kwargs)
+        if not response.has_header("Cache-Control"):
+            response["Cache-Control"] = PAGE_CACHE
+        return response
 
     return wrapped
 
@@ -213,11 +221,12 @@ def create_share(request: HttpRequest, pk: int) -> HttpResponseBase:
 @require_GET
 @patient_required
 def share_created(request: HttpRequest, pk: int) -> HttpResponseBase:
+    # Taken out of the session before anything else: whatever this request shows, the token and
+    # code are gone from the session store after it (a reload shows the share without them).
+    new = request.session.pop(NEW_SHARE, None) or {}
     share = _get_share_for_patient(request, pk)
-    new = request.session.get(NEW_SHARE) or {}
     if new.get("id") != share.pk:
         return redirect("patient:share", share.pk)
-    del request.session[NEW_SHARE]
     url = request.build_absolute_uri(reverse("share-open", args=[new["token"]]))
     context = {
         "share": share,

@@ -235,8 +235,11 @@ if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
+    # Both reach beyond this site, so the operator opts in: includeSubDomains forces HTTPS on every
+    # host of the domain (an intranet host on plain HTTP becomes unreachable), and preload asks
+    # browsers to build the policy in, which takes months to undo.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 # Celery: with no broker, tasks run in the calling process.
@@ -263,6 +266,12 @@ CELERY_TASK_ROUTES = {
 RENDER_WAIT_SECONDS = env_int("RENDER_WAIT_SECONDS", 10)
 # Studies up to this many instances are zipped in the request; larger ones by a worker.
 DOWNLOAD_INLINE_MAX_INSTANCES = env_int("DOWNLOAD_INLINE_MAX_INSTANCES", 50)
+
+# import_dicom inflates zip members as it reads them and stops at these sizes: the sizes an
+# archive declares are the sender's word (a 1 MB zip bomb once took 2.2 GB of memory). A member
+# is held in memory whole, so the first bounds memory; the second bounds one archive's work.
+IMPORT_ZIP_MEMBER_MAX_BYTES = env_int("IMPORT_ZIP_MEMBER_MAX_BYTES", 512 * 1024 * 1024)
+IMPORT_ZIP_TOTAL_MAX_BYTES = env_int("IMPORT_ZIP_TOTAL_MAX_BYTES", 16 * 1024 * 1024 * 1024)
 LOGIN_URL = "/staff/sign-in/"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 5, "socket_connect_timeout": 5}
 
@@ -340,6 +349,12 @@ SPECTACULAR_SETTINGS = {"TITLE": "E-film portal API", "VERSION": "1"}
 # Django's W003 looks for its own CSRF class by name; portal.middleware.CsrfViewMiddleware
 # subclasses it (share pages post with Origin: null) and portal.E001 checks that it is installed.
 SILENCED_SYSTEM_CHECKS = ["security.W003"]
+# W005 and W021 ask for includeSubDomains and preload; off is the deliberate default (above), so
+# they are silenced only while off, and `check --deploy` stays clean either way.
+if not DEBUG and not SECURE_HSTS_INCLUDE_SUBDOMAINS:
+    SILENCED_SYSTEM_CHECKS.append("security.W005")
+if not DEBUG and not SECURE_HSTS_PRELOAD:
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
 
 LOGGING = {
     "version": 1,

@@ -208,11 +208,11 @@ SLIP = "staff_slip"
 @require_GET
 @staff_required
 def slip(request: HttpRequest, pk: int) -> HttpResponse:
+    # Out of the session before anything else, whichever slip this is: its links are shown once.
+    kept = request.session.pop(SLIP, None) or {}
     issued = _get_issuance_for_staff(request, pk)
-    kept = request.session.get(SLIP) or {}
     if kept.get("id") != issued.pk:
         return render(request, "portal/staff_slip_gone.html", {"issuance": issued}, status=410)
-    del request.session[SLIP]
     found = issuance.IssuedSlip(issued, kept["sign_in"], kept["share"], kept["code"])
     studies = list(issued.studies.select_related("hospital").order_by("-study_date"))
     lines = [issued.hospital.name, issued.patient_record.name.replace("^", " ")]

@@ -117,12 +117,14 @@ def test_it_records_a_broken_image_and_answers_with_a_placeholder(hospital: Hosp
     assert Render.objects.get(key=RenderSpec().key(instance)).attempts == 1
 
 
-def test_it_serves_previews_with_long_lived_cache_headers(hospital: Hospital, admin_client: Client) -> None:
+def test_it_serves_previews_with_short_lived_cache_headers_and_revalidation(
+    hospital: Hospital, admin_client: Client
+) -> None:
     instance = stored_instance(hospital, size=64)
     response = admin_client.get(f"/staff/images/instances/{instance.pk}/preview", {"preset": "lung"})
     assert response.status_code == 200
     assert response["Content-Type"] == "image/jpeg"
-    assert response["Cache-Control"] == "private, max-age=31536000, immutable"
+    assert response["Cache-Control"] == "private, max-age=300"
     etag = response["ETag"]
     again = admin_client.get(
         f"/staff/images/instances/{instance.pk}/preview", {"preset": "lung"}, HTTP_IF_NONE_MATCH=etag

@@ -2,12 +2,14 @@
 
 import time
 import zipfile
+import zlib
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 
 from imaging.ingest import IngestOutcome, IngestResult, IngestUnavailable, ingest_instance
@@ -26,11 +28,49 @@ class SourceFile:
     def name(self) -> str:
         return f"{self.path}:{self.member}" if self.member else str(self.path)
 
-    def read(self) -> bytes:
+    def read(self, limits: "ZipLimits") -> bytes:
         if not self.member:
             return self.path.read_bytes()
-        with zipfile.ZipFile(self.path) as archive:
-            return archive.read(self.member)
+        return limits.read_member(self.path, self.member)
+
+
+class TooLarge(Exception):
+    """A zip member that inflates past a cap; the message says which cap."""
+
+
+class ZipLimits:
+    """Zip members inflated a chunk at a time, each up to a size, each archive up to a total.
+
+    `ZipInfo.file_size` is whatever the archive claims, so only the bytes
+    actually inflated are counted.
+    """
+
+    CHUNK = 1024 * 1024
+
+    def __init__(self, member_max: int, total_max: int) -> None:
+        self.member_max, self.total_max = member_max, total_max
+        self.inflated: dict[Path, int] = defaultdict(int)
+
+    def read_member(self, path: Path, member: str) -> bytes:
+        left = self.total_max - self.inflated[path]
+        if left <= 0:
+            raise TooLarge(self._total_message())
+        cap = min(self.member_max, left)
+        data = bytearray()
+        with zipfile.ZipFile(path) as archive, archive.open(member) as stream:
+            while chunk := stream.read(min(self.CHUNK, cap + 1 - len(data))):
+                data += chunk
+                if len(data) > cap:
+                    self.inflated[path] += len(data)
+                    raise TooLarge(self._member_message() if cap == self.member_max else self._total_message())
+        self.inflated[path] += len(data)
+        return bytes(data)
+
+    def _member_message(self) -> str:
+        return f"inflates past IMPORT_ZIP_MEMBER_MAX_BYTES ({self.member_max} bytes); not imported"
+
+    def _total_message(self) -> str:
+        return f"its archive inflates past IMPORT_ZIP_TOTAL_MAX_BYTES ({self.total_max} bytes); not imported"
 
 
 def collect_sources(paths: list[Path]) -> list[SourceFile]:
@@ -122,10 +162,15 @@ class Command(BaseCommand):
     def import_all(self, sources: list[SourceFile], hospital: Hospital) -> Summary:
         summary = Summary()
         progress = Progress(len(sources), self.stderr)
+        limits = ZipLimits(settings.IMPORT_ZIP_MEMBER_MAX_BYTES, settings.IMPORT_ZIP_TOTAL_MAX_BYTES)
         with batched_renders():
             for source in sources:
                 try:
-                    result = ingest_instance(source.read(), hospital, source_name=source.name)
+                    result = ingest_instance(source.read(limits), hospital, source_name=source.name)
+                except TooLarge as refused:
+                    result = IngestResult(IngestOutcome.REJECTED, reason=str(refused))
+                except (zipfile.BadZipFile, zlib.error) as error:
+                    result = IngestResult(IngestOutcome.REJECTED, reason=f"cannot be inflated: {error}")
                 except OSError as error:
                     result = IngestResult(IngestOutcome.REJECTED, reason=f"cannot be read: {error.strerror or error}")
                 except IngestUnavailable as error:
