@@ -60,7 +60,7 @@ def use_gateway(settings: Any, url: str) -> None:
 
 
 @pytest.fixture
-def gateway(request: pytest.FixtureRequest, settings: Any) -> Iterator[Gateway]:
+def gateway(request: pytest.FixtureRequest, settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
     """The gateway in the test's mode ("dead-broker": a gateway that works behind a broker that is down)."""
     mode = getattr(request, "param", "ok")
     with running_gateway("ok" if mode == "dead-broker" else mode, lambda url: use_gateway(settings, url)) as server:
@@ -68,7 +68,10 @@ def gateway(request: pytest.FixtureRequest, settings: Any) -> Iterator[Gateway]:
         if server.broker_down:
             previous = app.conf.broker_url, app.conf.broker_connection_timeout
             app.conf.broker_connection_timeout = 0.5  # Celery gives up connecting after 1 s, not 6
-            use_broker(f"redis://127.0.0.1:{free_port()}/0")
+            dead = f"redis://127.0.0.1:{free_port()}/0"
+            # Celery reads CELERY_BROKER_URL from the environment before its configuration (CI sets it).
+            monkeypatch.setenv("CELERY_BROKER_URL", dead)
+            use_broker(dead)
         try:
             yield server
         finally:
