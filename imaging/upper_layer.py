@@ -62,6 +62,11 @@ A_ASSOCIATE_RQ_PDU, A_ASSOCIATE_AC_PDU, A_ASSOCIATE_RJ_PDU = 0x01, 0x02, 0x03
 P_DATA_TF_PDU, A_RELEASE_RQ_PDU, A_RELEASE_RP_PDU, A_ABORT_PDU = 0x04, 0x05, 0x06, 0x07
 A_RELEASE_RP = struct.pack(">BBIL", A_RELEASE_RP_PDU, 0, 4, 0)
 LARGEST_PDU = 64 << 20  # refuse (abort) a PDU that claims more: no peer needs it, and it would be read into memory
+# What each PDU type can hold (PS3.8 9.3), checked on its 6-byte header before its body is read
+# into memory: a peer not yet trusted must not make the listener allocate what it claims.
+# An A-ASSOCIATE-RQ of 64 KiB has room for ~500 presentation contexts of ten transfer syntaxes.
+LARGEST_ASSOCIATE_RQ = 64 << 10
+LARGEST_OTHER_PDU = {A_RELEASE_RQ_PDU: 4, A_RELEASE_RP_PDU: 4, A_ABORT_PDU: 4}  # PS3.8 9.3.6-9.3.8: fixed length 4
 
 # Command elements (PS3.7 E.1-1)
 GROUP_LENGTH = 0x00000000
@@ -189,6 +194,10 @@ class AcceptorSettings:
     max_pdu: int
     contexts: list[PresentationContext]
     max_associations: int = 40
+    # Connections one process holds, checked at accept before any byte is read: from one source
+    # address (a modality's busiest PACS opens a handful), and not yet accepted by A-ASSOCIATE-AC.
+    max_connections_per_address: int = 32
+    max_unauthenticated: int = 64
     acse_timeout: float = 30.0
     network_timeout: float = 60.0
     report_delay: float = 0.2  # a pynetdicom SCU can mis-read an event report sent right behind the N-ACTION reply
@@ -261,6 +270,7 @@ class Association:
         self._send_lock = threading.Lock()
         self._pending: deque[tuple[int, int, memoryview]] = deque()
         self._message_ids = itertools.count(1)
+        self._largest_pdata = min(settings.max_pdu or LARGEST_PDU, LARGEST_PDU)  # 0 advertises "no limit" (D.3.3.1)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -555,10 +565,20 @@ class Association:
     # ------------------------------------------------------------- transport
 
     def _read_pdu(self) -> tuple[int, memoryview, memoryview]:
+        """The next PDU, bounded by what its type can hold before its body is allocated (PS3.8 9.3, D.3.3.1).
+
+        A P-DATA-TF may be as long as the Maximum Length Received we advertised,
+        which counts the PDU's variable field, i.e. its PDU-length (D.3.3.1);
+        anything else by a fixed cap. A longer one is a ProtocolError: A-ABORT
+        (service provider, invalid PDU parameter value).
+        """
         header = self._read_exactly(6)
         pdu_type, _, length = _HEADER.unpack(header)
-        if length > LARGEST_PDU:
-            raise ProtocolError(f"a PDU of {length} bytes")
+        if pdu_type == P_DATA_TF_PDU:
+            if length > self._largest_pdata:
+                raise ProtocolError(f"a P-DATA-TF PDU of {length} bytes, above the {self._largest_pdata} advertised")
+        elif length > LARGEST_OTHER_PDU.get(pdu_type, LARGEST_ASSOCIATE_RQ):
+            raise ProtocolError(f"a PDU of type {pdu_type:#04x} claiming {length} bytes")
         return pdu_type, header, self._read_exactly(length)
 
     def _read_exactly(self, size: int) -> memoryview:
@@ -675,6 +695,11 @@ class Server:
             conn, address = self.sock.accept()
         except (BlockingIOError, InterruptedError):  # a sibling took it
             return
+        refusal = self._refusal(address[0])
+        if refusal:
+            logger.warning("closing a connection from %s at once: %s", address[0], refusal)
+            conn.close()
+            return
         conn.setblocking(True)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.settings.tls is not None:  # the handshake is the association thread's: a slow peer cannot stall accept
@@ -683,6 +708,22 @@ class Server:
         with self._lock:
             self._associations.add(association)
         threading.Thread(target=association.run, name=f"association-{address[0]}:{address[1]}", daemon=True).start()
+
+    def _refusal(self, host: str) -> str | None:
+        """Why a new connection from `host` is closed unread: one of this process's caps is reached.
+
+        Each connection holds a thread, and before A-ASSOCIATE-AC nobody has
+        been trusted; closing beats an A-ASSOCIATE-RJ, which needs the request read.
+        """
+        with self._lock:
+            open_ = [association for association in self._associations if association.is_open]
+        if sum(1 for association in open_ if association.address[0] == host) >= (
+            self.settings.max_connections_per_address
+        ):
+            return f"{self.settings.max_connections_per_address} connections from this address"
+        if sum(1 for association in open_ if not association.is_established) >= self.settings.max_unauthenticated:
+            return f"{self.settings.max_unauthenticated} connections not yet associated"
+        return None
 
     def established_count(self) -> int:
         with self._lock:

@@ -88,6 +88,9 @@ def run_server(
     network_timeout: float = 60,
     shared: bool = False,
     file_prefix: Callable[[Message], bytes] | None = None,
+    acse_timeout: float = 30.0,
+    max_connections_per_address: int = 32,
+    max_unauthenticated: int = 64,
 ) -> Iterator[Running]:
     services = RecordingServices()
     contexts = [presentation_context(syntax, TRANSFER_SYNTAXES) for syntax in (synthetic.CT_IMAGE, Verification)]
@@ -98,6 +101,9 @@ def run_server(
         max_associations=max_associations,
         network_timeout=network_timeout,
         file_prefix=file_prefix,
+        acse_timeout=acse_timeout,
+        max_connections_per_address=max_connections_per_address,
+        max_unauthenticated=max_unauthenticated,
     )
     sock = socket.create_server(("127.0.0.1", 0))
     sock.setblocking(False)

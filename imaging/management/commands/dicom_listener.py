@@ -41,6 +41,18 @@ class Command(BaseCommand):
         parser.add_argument("--max-pdu", type=int, default=settings.DICOM_MAX_PDU)
         parser.add_argument("--max-associations", type=int, default=settings.DICOM_MAX_ASSOCIATIONS)
         parser.add_argument(
+            "--max-connections-per-address",
+            type=int,
+            default=settings.DICOM_MAX_CONNECTIONS_PER_ADDRESS,
+            help="connections a process holds from one source address; more are closed at once",
+        )
+        parser.add_argument(
+            "--max-unauthenticated-connections",
+            type=int,
+            default=settings.DICOM_MAX_UNAUTHENTICATED_CONNECTIONS,
+            help="connections a process holds before A-ASSOCIATE-AC; more are closed at once",
+        )
+        parser.add_argument(
             "--processes",
             type=int,
             default=settings.DICOM_LISTENER_PROCESSES,
@@ -148,6 +160,8 @@ def serve(options: dict[str, Any], listening: socket.socket, shared: bool = Fals
         max_pdu=options["max_pdu"],
         contexts=supported_contexts(),
         max_associations=options["max_associations"],
+        max_connections_per_address=options["max_connections_per_address"],
+        max_unauthenticated=options["max_unauthenticated_connections"],
         file_prefix=file_prefix,
         tls=options["tls"],
     )

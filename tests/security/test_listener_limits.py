@@ -1,0 +1,117 @@
+"""What a peer nobody trusts yet can make the DICOM listener hold: memory, connections, time.
+
+The attacker's side is a raw socket (or many); the listener is the in-process
+`Server` of `tests.test_upper_layer`, or the real `dicom_listener` command.
+"""
+
+import socket
+import struct
+import tracemalloc
+
+import pytest
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+
+from imaging.upper_layer import (
+    AFFECTED_SOP_CLASS,
+    C_ECHO_RQ,
+    COMMAND_FIELD,
+    DATASET_TYPE,
+    MESSAGE_ID,
+    NO_DATASET,
+    encode_command,
+    ui,
+    us,
+)
+from tests.support.workers import wait_for
+from tests.test_upper_layer import raw_associate, read_pdu, run_server
+
+# A-ABORT from the service provider, reason "invalid PDU parameter value" (PS3.8 9.3.8)
+ABORT_INVALID_PARAMETER = struct.pack(">BBIBBBB", 0x07, 0, 4, 0, 0, 0x02, 0x06)
+MESSAGE_SET_ID = 0x00005010  # a retired command element the listener ignores: padding
+
+
+def connect(port: int) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=5)
+
+
+def closed_by_listener(peer: socket.socket) -> bool:
+    """Whether the listener closed this connection (a TimeoutError after 5 s if it holds it)."""
+    return peer.recv(1) == b""
+
+
+def echo_pdu(length: int) -> bytes:
+    """A P-DATA-TF PDU whose PDU-length is `length`: one PDV, a C-ECHO-RQ padded with an ignored element."""
+    command = {
+        AFFECTED_SOP_CLASS: ui(Verification),
+        COMMAND_FIELD: us(C_ECHO_RQ),
+        MESSAGE_ID: us(1),
+        DATASET_TYPE: us(NO_DATASET),
+    }
+    unpadded = len(encode_command({**command, MESSAGE_SET_ID: b""}))
+    command[MESSAGE_SET_ID] = b"\0" * (length - 6 - unpadded)
+    pdv = encode_command(command)
+    return struct.pack(">BBIIBB", 0x04, 0, 6 + len(pdv), 2 + len(pdv), 1, 0x03) + pdv
+
+
+# ------------------------------------------------------------------ memory
+
+
+def test_it_aborts_an_associate_request_claiming_64_mib_before_allocating_it() -> None:
+    with run_server() as running:
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            peers = [connect(running.port) for _ in range(10)]
+            for peer in peers:
+                peer.sendall(struct.pack(">BBI", 0x01, 0, 64 << 20))  # an A-ASSOCIATE-RQ header, nothing more
+            answers = [read_pdu(peer) for peer in peers]
+            closed = [closed_by_listener(peer) for peer in peers]
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            for peer in peers:
+                peer.close()
+    assert answers == [ABORT_INVALID_PARAMETER] * 10
+    assert closed == [True] * 10
+    assert peak - before < 20 << 20, f"{(peak - before) >> 20} MiB for ten 6-byte headers"
+
+
+@pytest.mark.parametrize(("length", "answer_type"), [(16384, 0x04), (16385, 0x07)])
+def test_it_aborts_a_p_data_pdu_longer_than_the_maximum_length_it_advertised(length: int, answer_type: int) -> None:
+    """Maximum Length Received counts the P-DATA-TF's variable field, i.e. its PDU-length (PS3.8 D.3.3.1)."""
+    with run_server(max_pdu=16384) as running, raw_associate(running.port) as peer:
+        assert read_pdu(peer)[:1] == b"\x02"  # A-ASSOCIATE-AC
+        peer.sendall(echo_pdu(length))
+        answer = read_pdu(peer)
+    assert answer[0] == answer_type  # the C-ECHO-RSP at the limit, A-ABORT beyond it
+    if answer_type == 0x07:
+        assert answer == ABORT_INVALID_PARAMETER
+
+
+# ------------------------------------------------------------- connections
+
+
+def test_it_closes_at_once_a_connection_beyond_its_cap_per_source_address() -> None:
+    with run_server(max_connections_per_address=3) as running:
+        idle = [connect(running.port) for _ in range(3)]
+        assert wait_for(lambda: running.server.open_count() == 3, timeout=5)
+        with connect(running.port) as extra:
+            assert closed_by_listener(extra)
+        idle.pop().close()
+        assert wait_for(lambda: running.server.open_count() == 2, timeout=5)
+        with raw_associate(running.port) as peer:
+            assert read_pdu(peer)[:1] == b"\x02"  # a freed place serves a sender again
+        for peer in idle:
+            peer.close()
+
+
+def test_it_closes_at_once_a_connection_beyond_its_cap_on_connections_not_yet_associated() -> None:
+    with run_server(max_unauthenticated=2) as running, raw_associate(running.port) as associated:
+        assert read_pdu(associated)[:1] == b"\x02"
+        assert wait_for(lambda: running.server.established_count() == 1, timeout=5)
+        idle = [connect(running.port) for _ in range(2)]  # with the association, one over the cap: it does not count
+        assert wait_for(lambda: running.server.open_count() == 3, timeout=5)
+        with connect(running.port) as extra:
+            assert closed_by_listener(extra)
+        for peer in idle:
+            peer.close()
