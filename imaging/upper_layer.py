@@ -15,7 +15,7 @@ The service behind the protocol (what a C-STORE does) is `Services`, which
 With an `ssl.SSLContext` in `AcceptorSettings.tls` the listener serves the
 Secure Transport Connection Profile (PS3.15 B.1): every connection is TLS 1.2
 or later from its first byte, the handshake runs on the association's thread
-under the ACSE timeout, and a peer whose handshake fails is logged and dropped.
+within ARTIM (PS3.8 9.1.5: connection to A-ASSOCIATE-AC/RJ), and a peer whose handshake fails is logged and dropped.
 Once the handshake is done the association reads and writes the same way.
 """
 
@@ -194,6 +194,7 @@ class AcceptorSettings:
     max_pdu: int
     contexts: list[PresentationContext]
     max_associations: int = 40
+    # ARTIM (PS3.8 9.1.5): from the connection (TLS handshake included) to A-ASSOCIATE-AC or -RJ, in all.
     # Connections one process holds, checked at accept before any byte is read: from one source
     # address (a modality's busiest PACS opens a handful), and not yet accepted by A-ASSOCIATE-AC.
     max_connections_per_address: int = 32
@@ -270,6 +271,7 @@ class Association:
         self._send_lock = threading.Lock()
         self._pending: deque[tuple[int, int, memoryview]] = deque()
         self._message_ids = itertools.count(1)
+        self.artim_deadline = time.monotonic() + settings.acse_timeout  # accepted now: ARTIM starts
         self._largest_pdata = min(settings.max_pdu or LARGEST_PDU, LARGEST_PDU)  # 0 advertises "no limit" (D.3.3.1)
 
     # ------------------------------------------------------------ lifecycle
@@ -280,8 +282,11 @@ class Association:
                 self.is_established = True
                 self._serve()
         except TimeoutError:
-            logger.info("association from %s timed out", self.address[0])
-            self.abort(ABORT_BY_PROVIDER, 0x00)
+            if self.is_established:
+                logger.info("association from %s timed out", self.address[0])
+                self.abort(ABORT_BY_PROVIDER, 0x00)
+            else:  # PS3.8 9.1.5, AA-2: ARTIM expired before A-ASSOCIATE-AC/RJ, the connection is closed
+                logger.warning("closing the connection from %s: no association within ARTIM", self.address[0])
         except (PeerGone, ConnectionError) as error:
             logger.info("association from %s ended: %s", self.address[0], error or type(error).__name__)
         except ProtocolError as error:
@@ -312,7 +317,7 @@ class Association:
     # ----------------------------------------------------------- association
 
     def _secured(self) -> bool:
-        """Over TLS, the handshake (PS3.15 B.1), within the ACSE timeout; a plain connection is as it is.
+        """Over TLS, the handshake (PS3.15 B.1), within ARTIM (PS3.8 9.1.5); a plain connection is as it is.
 
         A failed handshake (an untrusted or missing client certificate, a peer
         that does not speak TLS, one that says nothing) is logged and the
@@ -320,9 +325,9 @@ class Association:
         """
         if not isinstance(self.sock, ssl.SSLSocket):
             return True
-        self.sock.settimeout(self.settings.acse_timeout)
         try:
-            self.sock.do_handshake()
+            self.sock.settimeout(_remaining(self.artim_deadline))
+            self.sock.do_handshake()  # CPython bounds the whole handshake by the timeout, not each read
         except (OSError, ValueError) as error:  # ssl.SSLError and TimeoutError are OSErrors
             logger.warning("TLS handshake with %s failed: %s", self.address[0], error or type(error).__name__)
             self.is_open = False  # nothing more is sent on this connection
@@ -332,8 +337,12 @@ class Association:
         return True
 
     def _associate(self) -> bool:
-        self.sock.settimeout(self.settings.acse_timeout)
-        pdu_type, header, body = self._read_pdu()
+        """Read the A-ASSOCIATE-RQ and answer AC or RJ, all before ARTIM expires (PS3.8 9.1.5).
+
+        Each read waits only for what is left of ARTIM: a request trickled a byte at a
+        time no longer restarts the wait with every byte.
+        """
+        pdu_type, header, body = self._read_pdu(self.artim_deadline)
         if pdu_type != A_ASSOCIATE_RQ_PDU:
             raise ProtocolError(f"expected A-ASSOCIATE-RQ, got PDU type {pdu_type:#04x}")
         pdu = A_ASSOCIATE_RQ()
@@ -564,27 +573,30 @@ class Association:
 
     # ------------------------------------------------------------- transport
 
-    def _read_pdu(self) -> tuple[int, memoryview, memoryview]:
+    def _read_pdu(self, deadline: float | None = None) -> tuple[int, memoryview, memoryview]:
         """The next PDU, bounded by what its type can hold before its body is allocated (PS3.8 9.3, D.3.3.1).
 
         A P-DATA-TF may be as long as the Maximum Length Received we advertised,
         which counts the PDU's variable field, i.e. its PDU-length (D.3.3.1);
         anything else by a fixed cap. A longer one is a ProtocolError: A-ABORT
-        (service provider, invalid PDU parameter value).
+        (service provider, invalid PDU parameter value). With a `deadline`
+        (time.monotonic), every read waits only until then.
         """
-        header = self._read_exactly(6)
+        header = self._read_exactly(6, deadline)
         pdu_type, _, length = _HEADER.unpack(header)
         if pdu_type == P_DATA_TF_PDU:
             if length > self._largest_pdata:
                 raise ProtocolError(f"a P-DATA-TF PDU of {length} bytes, above the {self._largest_pdata} advertised")
         elif length > LARGEST_OTHER_PDU.get(pdu_type, LARGEST_ASSOCIATE_RQ):
             raise ProtocolError(f"a PDU of type {pdu_type:#04x} claiming {length} bytes")
-        return pdu_type, header, self._read_exactly(length)
+        return pdu_type, header, self._read_exactly(length, deadline)
 
-    def _read_exactly(self, size: int) -> memoryview:
+    def _read_exactly(self, size: int, deadline: float | None = None) -> memoryview:
         buffer = memoryview(bytearray(size))
         received = 0
         while received < size:
+            if deadline is not None:
+                self.sock.settimeout(_remaining(deadline))
             count = self.sock.recv_into(buffer[received:], size - received)
             if not count:
                 raise PeerGone("the peer closed the connection")
@@ -632,6 +644,14 @@ def _take_senders_choice(
         if first == ImplicitVRLittleEndian and ExplicitVRLittleEndian in choices:
             first = ExplicitVRLittleEndian
         result.transfer_syntax = [UID(first)]
+
+
+def _remaining(deadline: float) -> float:
+    """Seconds left until `deadline` (time.monotonic); TimeoutError once it has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the deadline has passed")
+    return left
 
 
 def _pdvs(body: memoryview) -> Iterator[tuple[int, int, memoryview]]:

@@ -283,6 +283,13 @@ def test_it_accepts_the_senders_first_proposal_that_it_supports(
 
 def raw_associate(port: int) -> socket.socket:
     """A requestor written by hand: associated for Verification, with nothing between us and the bytes."""
+    peer = socket.create_connection(("127.0.0.1", port), timeout=10)
+    peer.sendall(associate_request())
+    return peer
+
+
+def associate_request() -> bytes:
+    """An A-ASSOCIATE-RQ from CALLING to REGION for Verification, as bytes."""
     primitive = A_ASSOCIATE()
     primitive.application_context_name = "1.2.840.10008.3.1.1.1"
     primitive.calling_ae_title, primitive.called_ae_title = CALLING, "REGION"
@@ -296,9 +303,7 @@ def raw_associate(port: int) -> socket.socket:
     primitive.user_information = [maximum, implementation]
     request = A_ASSOCIATE_RQ()
     request.from_primitive(primitive)
-    peer = socket.create_connection(("127.0.0.1", port), timeout=10)
-    peer.sendall(request.encode())
-    return peer
+    return bytes(request.encode())
 
 
 def read_pdu(peer: socket.socket) -> bytes:

@@ -4,8 +4,10 @@ The attacker's side is a raw socket (or many); the listener is the in-process
 `Server` of `tests.test_upper_layer`, or the real `dicom_listener` command.
 """
 
+import select
 import socket
 import struct
+import time
 import tracemalloc
 
 import pytest
@@ -23,7 +25,7 @@ from imaging.upper_layer import (
     us,
 )
 from tests.support.workers import wait_for
-from tests.test_upper_layer import raw_associate, read_pdu, run_server
+from tests.test_upper_layer import associate_request, raw_associate, read_pdu, run_server
 
 # A-ABORT from the service provider, reason "invalid PDU parameter value" (PS3.8 9.3.8)
 ABORT_INVALID_PARAMETER = struct.pack(">BBIBBBB", 0x07, 0, 4, 0, 0, 0x02, 0x06)
@@ -115,3 +117,33 @@ def test_it_closes_at_once_a_connection_beyond_its_cap_on_connections_not_yet_as
             assert closed_by_listener(extra)
         for peer in idle:
             peer.close()
+
+
+# -------------------------------------------------------------------- time
+
+
+def trickle(peer: socket.socket, data: bytes, every: float, give_up: float) -> float | None:
+    """Send `data` a byte every `every` seconds: how long until the listener closed, None if not by `give_up`."""
+    started = time.monotonic()
+    for byte in data:
+        try:
+            peer.sendall(bytes([byte]))
+            readable, _, _ = select.select([peer], [], [], every)
+            answer = peer.recv(1) if readable else None
+        except ConnectionError:
+            answer = b""
+        if answer == b"":
+            return time.monotonic() - started
+        assert answer is None, f"the listener answered {answer!r}"
+        if time.monotonic() - started > give_up:
+            return None
+    return None
+
+
+def test_it_closes_a_handshake_trickled_past_its_artim_deadline() -> None:
+    """ARTIM bounds connection to A-ASSOCIATE-AC/RJ in all (PS3.8 9.1.5); a byte in time does not restart it."""
+    with run_server(acse_timeout=1.0) as running, connect(running.port) as peer:
+        closed_after = trickle(peer, associate_request(), every=0.3, give_up=6.0)
+        assert closed_after is not None, "still open after 6 s"
+        assert 0.9 < closed_after < 2.0
+        assert wait_for(lambda: running.server.open_count() == 0, timeout=5)

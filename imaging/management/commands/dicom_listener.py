@@ -53,6 +53,12 @@ class Command(BaseCommand):
             help="connections a process holds before A-ASSOCIATE-AC; more are closed at once",
         )
         parser.add_argument(
+            "--artim-seconds",
+            type=float,
+            default=settings.DICOM_ARTIM_SECONDS,
+            help="from connection to A-ASSOCIATE-AC/RJ, TLS handshake included (PS3.8 9.1.5 ARTIM)",
+        )
+        parser.add_argument(
             "--processes",
             type=int,
             default=settings.DICOM_LISTENER_PROCESSES,
@@ -160,6 +166,7 @@ def serve(options: dict[str, Any], listening: socket.socket, shared: bool = Fals
         max_pdu=options["max_pdu"],
         contexts=supported_contexts(),
         max_associations=options["max_associations"],
+        acse_timeout=options["artim_seconds"],
         max_connections_per_address=options["max_connections_per_address"],
         max_unauthenticated=options["max_unauthenticated_connections"],
         file_prefix=file_prefix,
