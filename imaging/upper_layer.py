@@ -266,6 +266,7 @@ class Association:
         self.peer_max_pdu = 0
         self.peer_certificate_sha256: str | None = None  # over TLS, of the client certificate it presented
         self.is_established = False
+        self.is_negotiating = False  # its whole A-ASSOCIATE-RQ has arrived: a sender, not a silent connection
         self.is_open = True
         self.renders: object = None  # the service's per-association state (its render batch)
         self._send_lock = threading.Lock()
@@ -343,6 +344,7 @@ class Association:
         time no longer restarts the wait with every byte.
         """
         pdu_type, header, body = self._read_pdu(self.artim_deadline)
+        self.is_negotiating = True
         if pdu_type != A_ASSOCIATE_RQ_PDU:
             raise ProtocolError(f"expected A-ASSOCIATE-RQ, got PDU type {pdu_type:#04x}")
         pdu = A_ASSOCIATE_RQ()
@@ -683,10 +685,14 @@ class Server:
     Several listener processes may share the socket (opened before they fork).
     A process that is busy with associations lets an idle sibling take the next
     connection first, so two senders end up on two processes (and two cores)
-    instead of wherever the kernel's wake-up order sends them.
+    instead of wherever the kernel's wake-up order sends them. Busy means
+    associations established or negotiating; a connection that has not sent its
+    A-ASSOCIATE-RQ does not count (hundreds of silent ones once made every
+    process pause seconds per accept), and ARTIM closes it (PS3.8 9.1.5).
     """
 
     busy_delay = 0.05  # seconds per association in progress: enough for an idle sibling to wake
+    longest_pause = 0.2  # however busy: a sender waits no longer to be accepted
 
     def __init__(self, sock: socket.socket, settings: AcceptorSettings, services: Services, shared: bool) -> None:
         self.sock = sock
@@ -708,9 +714,9 @@ class Server:
             self._stopped.set()
 
     def _accept_one(self) -> None:
-        busy = self.open_count()  # negotiating ones too: two senders that start together come a few ms apart
+        busy = self.busy_count()
         if busy and self.shared:
-            time.sleep(self.busy_delay * busy)
+            time.sleep(min(self.busy_delay * busy, self.longest_pause))
         try:
             conn, address = self.sock.accept()
         except (BlockingIOError, InterruptedError):  # a sibling took it
@@ -749,6 +755,15 @@ class Server:
         with self._lock:
             return sum(1 for association in self._associations if association.is_established and association.is_open)
 
+    def busy_count(self) -> int:
+        """Associations established or negotiating: two senders that start together come a few ms apart."""
+        with self._lock:
+            return sum(
+                1
+                for association in self._associations
+                if association.is_open and (association.is_established or association.is_negotiating)
+            )
+
     def open_count(self) -> int:
         """Associations accepted and not yet ended, established or not."""
         with self._lock:
@@ -772,8 +787,13 @@ class Server:
             association.abort()
 
 
-def open_listening_socket(host: str, port: int, backlog: int) -> socket.socket:
-    """The socket every listener process accepts from."""
+def open_listening_socket(host: str, port: int, backlog: int = socket.SOMAXCONN) -> socket.socket:
+    """The socket every listener process accepts from.
+
+    Its backlog holds connections the kernel has completed and no process has
+    accepted yet; past it a sender's SYN goes unanswered and it retries after
+    1 s, then 3 s. Linux caps it at net.core.somaxconn.
+    """
     sock = socket.create_server((host, port), backlog=backlog, reuse_port=False)
     sock.setblocking(False)
     return sock

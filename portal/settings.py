@@ -290,6 +290,9 @@ DICOM_MAX_UNAUTHENTICATED_CONNECTIONS = env_int("DICOM_MAX_UNAUTHENTICATED_CONNE
 # ARTIM (PS3.8 9.1.5): seconds from a connection (its TLS handshake included) to A-ASSOCIATE-AC/RJ,
 # in all; a peer still handshaking then is disconnected. A real sender needs milliseconds.
 DICOM_ARTIM_SECONDS = env_int("DICOM_ARTIM_SECONDS", 30)
+# Connections completed by the kernel and not yet accepted; Linux caps it at net.core.somaxconn.
+# A burst of silent connections must not fill it before a real sender's (it was 40).
+DICOM_LISTEN_BACKLOG = env_int("DICOM_LISTEN_BACKLOG", 4096)
 # A C-STORE object up to this size goes into the index with its row, and its file is flushed later
 # (imaging.flushing); a larger one is flushed while its row is written. 0: every file flushed at once.
 DICOM_JOURNAL_MAX_BYTES = env_int("DICOM_JOURNAL_MAX_BYTES", 64 * 1024)

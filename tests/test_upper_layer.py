@@ -240,13 +240,13 @@ def test_it_aborts_an_idle_association_after_the_network_timeout() -> None:
         assert running.services.ended == [CALLING]
 
 
-def test_it_leaves_the_next_connection_to_a_sibling_while_one_is_still_negotiating() -> None:
-    """Two senders that start together: the second must not land on the process that took the first,
-    even before the first has sent its A-ASSOCIATE-RQ."""
+def test_it_leaves_the_next_connection_to_a_sibling_while_one_is_associated() -> None:
+    """Two senders that start together: the second must not land on the process that took the first."""
     with run_server(shared=True) as running:
-        running.server.busy_delay = 2.0
-        with socket.create_connection(("127.0.0.1", running.port)):  # associates not yet
-            assert wait_for(lambda: running.server.open_count() == 1, timeout=5)
+        running.server.busy_delay = running.server.longest_pause = 2.0
+        with raw_associate(running.port) as first:
+            assert read_pdu(first)[:1] == b"\x02"  # A-ASSOCIATE-AC
+            assert wait_for(lambda: running.server.busy_count() == 1, timeout=5)
             with socket.create_connection(("127.0.0.1", running.port)):
                 time.sleep(0.5)
                 assert running.server.open_count() == 1  # a sibling process has time to take it

@@ -4,15 +4,22 @@ The attacker's side is a raw socket (or many); the listener is the in-process
 `Server` of `tests.test_upper_layer`, or the real `dicom_listener` command.
 """
 
+import contextlib
+import errno
+import os
 import select
 import socket
 import struct
+import subprocess
 import time
 import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
+from imaging.models import Hospital
 from imaging.upper_layer import (
     AFFECTED_SOP_CLASS,
     C_ECHO_RQ,
@@ -24,8 +31,10 @@ from imaging.upper_layer import (
     ui,
     us,
 )
+from tests.support.dicom import ct_bytes
 from tests.support.workers import wait_for
-from tests.test_upper_layer import associate_request, raw_associate, read_pdu, run_server
+from tests.test_dicom_listener import Listener, dcmtk, start_listener, store_response
+from tests.test_upper_layer import CALLING, associate_request, raw_associate, read_pdu, run_server
 
 # A-ABORT from the service provider, reason "invalid PDU parameter value" (PS3.8 9.3.8)
 ABORT_INVALID_PARAMETER = struct.pack(">BBIBBBB", 0x07, 0, 4, 0, 0, 0x02, 0x06)
@@ -147,3 +156,94 @@ def test_it_closes_a_handshake_trickled_past_its_artim_deadline() -> None:
         assert closed_after is not None, "still open after 6 s"
         assert 0.9 < closed_after < 2.0
         assert wait_for(lambda: running.server.open_count() == 0, timeout=5)
+
+
+# ------------------------------------------------------- idle connections
+
+
+def test_it_accepts_a_sender_at_once_behind_connections_that_have_sent_nothing() -> None:
+    """A process pauses before accept only for associations in progress, not for silent connections."""
+    with run_server(shared=True) as running:
+        running.server.busy_delay = running.server.longest_pause = 2.0  # would show as seconds per accept
+        silent = [connect(running.port) for _ in range(5)]
+        assert wait_for(lambda: running.server.open_count() == 5, timeout=3)
+        started = time.monotonic()
+        with raw_associate(running.port) as peer:
+            assert read_pdu(peer)[:1] == b"\x02"
+        assert time.monotonic() - started < 1
+        for peer in silent:
+            peer.close()
+
+
+IDLE = 500
+
+
+@contextlib.contextmanager
+def idle_connections(port: int, count: int) -> Iterator[list[socket.socket]]:
+    """`count` connections that never send a byte, opened without waiting on each (as an attacker would)."""
+    peers = []
+    try:
+        for _ in range(count):
+            peer = socket.socket()
+            peer.setblocking(False)
+            assert peer.connect_ex(("127.0.0.1", port)) in (0, errno.EINPROGRESS)
+            peers.append(peer)
+        yield peers
+    finally:
+        for peer in peers:
+            peer.close()
+
+
+def accepted_connections(listener: Listener) -> int:
+    """Sockets the listener's processes hold (their accepted connections, and a few of their own)."""
+    pid = listener.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    count = 0
+    for child in children:
+        with contextlib.suppress(FileNotFoundError):
+            count += sum(1 for fd in os.listdir(f"/proc/{child}/fd") if _is_socket(f"/proc/{child}/fd/{fd}"))
+    return count
+
+
+def _is_socket(path: str) -> bool:
+    try:
+        return os.readlink(path).startswith("socket:")
+    except OSError:
+        return False
+
+
+def timed(*command: str) -> tuple[float, subprocess.CompletedProcess[str]]:
+    started = time.monotonic()
+    result = dcmtk(*command, timeout=60)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr[-2000:]
+    return elapsed, result
+
+
+@pytest.fixture
+def busy_listener(transactional_db: None, hospital: Hospital, storage_root: Path) -> Iterator[Listener]:
+    """The real listener with its default two processes, its caps raised: as many idle peers as many addresses hold."""
+    caps = ["--max-connections-per-address", "1000", "--max-unauthenticated-connections", "1000"]
+    running = start_listener(storage_root, flags=caps)
+    yield running
+    assert running.stop() == 0
+
+
+@pytest.mark.dcmtk
+@pytest.mark.usefixtures("require_dcmtk")
+def test_it_answers_echoscu_and_storescu_at_once_behind_500_idle_connections(
+    busy_listener: Listener, tmp_path: Path
+) -> None:
+    image = tmp_path / "ct.dcm"
+    image.write_bytes(ct_bytes())
+    address = ["-aet", CALLING, "-aec", "REGION", "127.0.0.1", str(busy_listener.port)]
+    before = accepted_connections(busy_listener)
+    with idle_connections(busy_listener.port, IDLE):
+        assert wait_for(lambda: accepted_connections(busy_listener) >= before + IDLE, timeout=30)
+        echo, _ = timed("echoscu", *address)
+        store, stored = timed("storescu", "-d", *address, str(image))
+    assert store_response(stored)[0] == 0x0000
+    print(f"behind {IDLE} idle connections: echoscu {echo:.3f} s, storescu {store:.3f} s")
+    # The target is 0.5 s; the bound leaves room for a loaded two-core machine.
+    assert echo < 2
+    assert store < 2

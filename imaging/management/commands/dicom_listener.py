@@ -86,11 +86,11 @@ class Command(BaseCommand):
         self.stdout.flush()
         self.check_unflushed_files()
         if processes == 1:
-            serve(options, open_listening_socket(options["host"], options["port"], options["max_associations"]))
+            serve(options, open_listening_socket(options["host"], options["port"], settings.DICOM_LISTEN_BACKLOG))
             return
         children = []
         connections.close_all()  # each child opens its own
-        listening = open_listening_socket(options["host"], options["port"], options["max_associations"])
+        listening = open_listening_socket(options["host"], options["port"], settings.DICOM_LISTEN_BACKLOG)
         for _ in range(processes):
             pid = os.fork()
             if pid == 0:
