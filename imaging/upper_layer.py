@@ -15,7 +15,8 @@ The service behind the protocol (what a C-STORE does) is `Services`, which
 With an `ssl.SSLContext` in `AcceptorSettings.tls` the listener serves the
 Secure Transport Connection Profile (PS3.15 B.1): every connection is TLS 1.2
 or later from its first byte, the handshake runs on the association's thread
-within ARTIM (PS3.8 9.1.5: connection to A-ASSOCIATE-AC/RJ), and a peer whose handshake fails is logged and dropped.
+within ARTIM (PS3.8 9.1.5: from connection to A-ASSOCIATE-AC/RJ), and a peer
+whose handshake fails is logged and dropped.
 Once the handshake is done the association reads and writes the same way.
 """
 
@@ -23,6 +24,7 @@ import contextlib
 import hashlib
 import itertools
 import logging
+import multiprocessing
 import select
 import socket
 import ssl
@@ -194,11 +196,11 @@ class AcceptorSettings:
     max_pdu: int
     contexts: list[PresentationContext]
     max_associations: int = 40
-    # ARTIM (PS3.8 9.1.5): from the connection (TLS handshake included) to A-ASSOCIATE-AC or -RJ, in all.
     # Connections one process holds, checked at accept before any byte is read: from one source
     # address (a modality's busiest PACS opens a handful), and not yet accepted by A-ASSOCIATE-AC.
     max_connections_per_address: int = 32
     max_unauthenticated: int = 64
+    # ARTIM (PS3.8 9.1.5): from the connection (TLS handshake included) to A-ASSOCIATE-AC or -RJ, in all.
     acse_timeout: float = 30.0
     network_timeout: float = 60.0
     report_delay: float = 0.2  # a pynetdicom SCU can mis-read an event report sent right behind the N-ACTION reply
@@ -273,7 +275,7 @@ class Association:
         self._pending: deque[tuple[int, int, memoryview]] = deque()
         self._message_ids = itertools.count(1)
         self.artim_deadline = time.monotonic() + settings.acse_timeout  # accepted now: ARTIM starts
-        self._largest_pdata = min(settings.max_pdu or LARGEST_PDU, LARGEST_PDU)  # 0 advertises "no limit" (D.3.3.1)
+        self._largest_pdata = 0  # no P-DATA-TF before A-ASSOCIATE-AC advertises our maximum
 
     # ------------------------------------------------------------ lifecycle
 
@@ -281,6 +283,7 @@ class Association:
         try:
             if self._secured() and self._associate():
                 self.is_established = True
+                self.server.publish_load()
                 self._serve()
         except TimeoutError:
             if self.is_established:
@@ -345,6 +348,7 @@ class Association:
         """
         pdu_type, header, body = self._read_pdu(self.artim_deadline)
         self.is_negotiating = True
+        self.server.publish_load()
         if pdu_type != A_ASSOCIATE_RQ_PDU:
             raise ProtocolError(f"expected A-ASSOCIATE-RQ, got PDU type {pdu_type:#04x}")
         pdu = A_ASSOCIATE_RQ()
@@ -408,6 +412,7 @@ class Association:
         primitive.presentation_context_definition_results_list = results
         maximum = MaximumLengthNotification()
         maximum.maximum_length_received = self.settings.max_pdu
+        self._largest_pdata = min(self.settings.max_pdu or LARGEST_PDU, LARGEST_PDU)  # 0 advertises "no limit"
         implementation = ImplementationClassUIDNotification()
         implementation.implementation_class_uid = UID(IMPLEMENTATION_CLASS_UID)
         version = ImplementationVersionNameNotification()
@@ -679,6 +684,38 @@ def _pdata(context_id: int, control: int, data: bytes, largest: int) -> bytes:
     return b"".join(pdus)
 
 
+class SiblingLoads:
+    """How busy each listener process sharing the socket is, in memory they share (made before the fork).
+
+    Per process: its associations established or negotiating, and when it last
+    accepted (time.monotonic, one clock for all processes). Written on each
+    association's start and end, read before each accept: never per PDU.
+    """
+
+    def __init__(self, processes: int) -> None:
+        self._busy = multiprocessing.RawArray("i", processes)
+        self._accepted = multiprocessing.RawArray("d", processes)
+        self.index = 0  # this process's slot, set in the child after the fork
+
+    def publish(self, busy: int) -> None:
+        self._busy[self.index] = busy
+
+    def accepted(self, when: float) -> None:
+        self._accepted[self.index] = when
+
+    def least_busy_sibling(self, fresh_window: float) -> int:
+        """The least load among the other processes, a connection accepted within `fresh_window` counting as one."""
+        now = time.monotonic()
+        return min(
+            (
+                self._busy[index] + (now - self._accepted[index] < fresh_window)
+                for index in range(len(self._busy))
+                if index != self.index
+            ),
+            default=0,
+        )
+
+
 class Server:
     """Accepts associations from a listening socket, one thread each.
 
@@ -686,19 +723,32 @@ class Server:
     A process that is busy with associations lets an idle sibling take the next
     connection first, so two senders end up on two processes (and two cores)
     instead of wherever the kernel's wake-up order sends them. Busy means
-    associations established or negotiating; a connection that has not sent its
-    A-ASSOCIATE-RQ does not count (hundreds of silent ones once made every
-    process pause seconds per accept), and ARTIM closes it (PS3.8 9.1.5).
+    associations established or negotiating, and a connection accepted in the
+    last 50 ms (two senders that start together come a few ms apart, before
+    the first one's A-ASSOCIATE-RQ is read). A silent connection stops counting
+    then (hundreds of them once made every process pause seconds per accept),
+    and ARTIM closes it (PS3.8 9.1.5). With `siblings`, a process pauses only
+    if a sibling is less busy, so a burst of connections is taken at full speed.
     """
 
     busy_delay = 0.05  # seconds per association in progress: enough for an idle sibling to wake
     longest_pause = 0.2  # however busy: a sender waits no longer to be accepted
+    fresh_window = 0.05  # a connection just accepted counts as busy for this long
 
-    def __init__(self, sock: socket.socket, settings: AcceptorSettings, services: Services, shared: bool) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        settings: AcceptorSettings,
+        services: Services,
+        shared: bool,
+        siblings: SiblingLoads | None = None,
+    ) -> None:
         self.sock = sock
         self.settings = settings
         self.services = services
         self.shared = shared
+        self.siblings = siblings  # without it, a shared socket's siblings are taken to be idle
+        self._last_accept = 0.0
         self._associations: set[Association] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -714,13 +764,15 @@ class Server:
             self._stopped.set()
 
     def _accept_one(self) -> None:
-        busy = self.busy_count()
-        if busy and self.shared:
-            time.sleep(min(self.busy_delay * busy, self.longest_pause))
+        if self.shared:
+            self._give_way()
         try:
             conn, address = self.sock.accept()
         except (BlockingIOError, InterruptedError):  # a sibling took it
             return
+        self._last_accept = time.monotonic()
+        if self.siblings is not None:
+            self.siblings.accepted(self._last_accept)
         refusal = self._refusal(address[0])
         if refusal:
             logger.warning("closing a connection from %s at once: %s", address[0], refusal)
@@ -734,6 +786,18 @@ class Server:
         with self._lock:
             self._associations.add(association)
         threading.Thread(target=association.run, name=f"association-{address[0]}:{address[1]}", daemon=True).start()
+
+    def _give_way(self) -> None:
+        """Pause before accept in proportion to how much busier this process is than its least busy sibling."""
+        busy = self.busy_count() + (time.monotonic() - self._last_accept < self.fresh_window)
+        least = self.siblings.least_busy_sibling(self.fresh_window) if self.siblings is not None else 0
+        if busy > least:
+            time.sleep(min(self.busy_delay * (busy - least), self.longest_pause))
+
+    def publish_load(self) -> None:
+        """Tell the sibling processes how busy this one is now (an association started or ended)."""
+        if self.siblings is not None:
+            self.siblings.publish(self.busy_count())
 
     def _refusal(self, host: str) -> str | None:
         """Why a new connection from `host` is closed unread: one of this process's caps is reached.
@@ -776,6 +840,7 @@ class Server:
     def forget(self, association: Association) -> None:
         with self._lock:
             self._associations.discard(association)
+        self.publish_load()
 
     def shutdown(self) -> None:
         """Stop accepting; associations in progress carry on."""

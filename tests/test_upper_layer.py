@@ -253,6 +253,18 @@ def test_it_leaves_the_next_connection_to_a_sibling_while_one_is_associated() ->
                 assert wait_for(lambda: running.server.open_count() == 2, timeout=5)  # none did: this one does
 
 
+def test_it_leaves_the_next_connection_to_a_sibling_while_one_was_just_accepted() -> None:
+    """Two senders that start together: the second comes before the first's A-ASSOCIATE-RQ is read."""
+    with run_server(shared=True) as running:
+        running.server.busy_delay = running.server.longest_pause = running.server.fresh_window = 2.0
+        with socket.create_connection(("127.0.0.1", running.port)):  # associates not yet
+            assert wait_for(lambda: running.server.open_count() == 1, timeout=5)
+            with socket.create_connection(("127.0.0.1", running.port)):
+                time.sleep(0.5)
+                assert running.server.open_count() == 1  # a sibling process has time to take it
+                assert wait_for(lambda: running.server.open_count() == 2, timeout=5)  # none did: this one does
+
+
 # ---------------------------------------------------------------- association details (issue 16 point 9)
 
 

@@ -87,6 +87,21 @@ def test_it_aborts_an_associate_request_claiming_64_mib_before_allocating_it() -
     assert peak - before < 20 << 20, f"{(peak - before) >> 20} MiB for ten 6-byte headers"
 
 
+@pytest.mark.parametrize(
+    ("pdu_type", "length"),
+    [(0x01, (64 << 10) + 1), (0x04, 100_000), (0x05, 5), (0x07, 1 << 20)],
+    ids=["A-ASSOCIATE-RQ", "P-DATA-TF", "A-RELEASE-RQ", "A-ABORT"],
+)
+def test_it_aborts_on_its_header_a_pdu_longer_than_its_type_holds_before_association(
+    pdu_type: int, length: int
+) -> None:
+    """Before A-ASSOCIATE-AC: an RQ is at most 64 KiB, no P-DATA-TF is expected, release and abort are 4 bytes."""
+    with run_server() as running, connect(running.port) as peer:
+        peer.sendall(struct.pack(">BBI", pdu_type, 0, length))  # the header only: the body never comes
+        assert read_pdu(peer) == ABORT_INVALID_PARAMETER
+        assert closed_by_listener(peer)
+
+
 @pytest.mark.parametrize(("length", "answer_type"), [(16384, 0x04), (16385, 0x07)])
 def test_it_aborts_a_p_data_pdu_longer_than_the_maximum_length_it_advertised(length: int, answer_type: int) -> None:
     """Maximum Length Received counts the P-DATA-TF's variable field, i.e. its PDU-length (PS3.8 D.3.3.1)."""
@@ -165,8 +180,11 @@ def test_it_accepts_a_sender_at_once_behind_connections_that_have_sent_nothing()
     """A process pauses before accept only for associations in progress, not for silent connections."""
     with run_server(shared=True) as running:
         running.server.busy_delay = running.server.longest_pause = 2.0  # would show as seconds per accept
-        silent = [connect(running.port) for _ in range(5)]
-        assert wait_for(lambda: running.server.open_count() == 5, timeout=3)
+        running.server.fresh_window = 0.0  # a connection counts for its first 50 ms; here what comes after
+        silent: list[socket.socket] = []
+        for count in range(1, 6):  # one after another, as a slow attacker or a broken device would
+            silent.append(connect(running.port))
+            assert wait_for(lambda: running.server.open_count() == count, timeout=1)  # noqa: B023 - waited for here
         started = time.monotonic()
         with raw_associate(running.port) as peer:
             assert read_pdu(peer)[:1] == b"\x02"

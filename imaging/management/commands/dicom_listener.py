@@ -19,7 +19,7 @@ from imaging.dimse import HospitalDirectory, RegionServices, file_prefix, suppor
 from imaging.flushing import FlushLedger, check_unflushed_files
 from imaging.models import HospitalAETitle
 from imaging.tasks import prepare_render_queue
-from imaging.upper_layer import AcceptorSettings, Server, open_listening_socket, server_tls_context
+from imaging.upper_layer import AcceptorSettings, Server, SiblingLoads, open_listening_socket, server_tls_context
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # Set by SIGTERM/SIGINT. Installed before any fork, so a child that has not yet
@@ -91,12 +91,14 @@ class Command(BaseCommand):
         children = []
         connections.close_all()  # each child opens its own
         listening = open_listening_socket(options["host"], options["port"], settings.DICOM_LISTEN_BACKLOG)
-        for _ in range(processes):
+        siblings = SiblingLoads(processes)
+        for index in range(processes):
             pid = os.fork()
             if pid == 0:
                 code = 0
+                siblings.index = index
                 try:
-                    serve(options, listening, shared=True)
+                    serve(options, listening, siblings)
                 except BaseException:  # noqa: BLE001 - a child reports and exits, never returns to the parent's code
                     code = 1
                     import traceback
@@ -157,7 +159,7 @@ class Command(BaseCommand):
             )
 
 
-def serve(options: dict[str, Any], listening: socket.socket, shared: bool = False) -> None:
+def serve(options: dict[str, Any], listening: socket.socket, siblings: SiblingLoads | None = None) -> None:
     """One listener process: serve until SIGTERM/SIGINT, then drain and stop."""
     directory = HospitalDirectory(open_when_unrestricted=settings.DEBUG)
     directory.refresh(force=True)
@@ -174,7 +176,7 @@ def serve(options: dict[str, Any], listening: socket.socket, shared: bool = Fals
     )
     ledger = FlushLedger().start()
     services = RegionServices(directory, ledger)
-    server = Server(listening, acceptor, services, shared=shared)
+    server = Server(listening, acceptor, services, shared=siblings is not None, siblings=siblings)
     prepare_render_queue()
     # Django, pydicom and pynetdicom leave ~10^5 long-lived objects; the
     # collector need not walk them again on each full collection.
