@@ -87,6 +87,37 @@ def test_it_aborts_an_associate_request_claiming_64_mib_before_allocating_it() -
     assert peak - before < 20 << 20, f"{(peak - before) >> 20} MiB for ten 6-byte headers"
 
 
+def listener_rss(listener: Listener) -> int:
+    """Resident bytes of the listener's processes, summed."""
+    pid = listener.process.pid
+    total = 0
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        status = Path(f"/proc/{child}/status").read_text()
+        total += int(status.split("VmRSS:")[1].split()[0]) * 1024
+    return total
+
+
+@pytest.mark.dcmtk
+def test_it_keeps_its_memory_when_ten_peers_claim_64_mib_associate_requests(
+    transactional_db: None, hospital: Hospital, storage_root: Path
+) -> None:
+    """The real listener (two processes): ten 6-byte headers once took +640 MB before any AE title was read."""
+    listener = start_listener(storage_root)
+    try:
+        before = listener_rss(listener)
+        peers = [connect(listener.port) for _ in range(10)]
+        for peer in peers:
+            peer.sendall(struct.pack(">BBI", 0x01, 0, 64 << 20))
+        answers = [read_pdu(peer) for peer in peers]
+        grown = listener_rss(listener) - before
+        for peer in peers:
+            peer.close()
+    finally:
+        assert listener.stop() == 0
+    assert answers == [ABORT_INVALID_PARAMETER] * 10
+    assert grown < 20 << 20, f"+{grown >> 20} MiB"
+
+
 @pytest.mark.parametrize(
     ("pdu_type", "length"),
     [(0x01, (64 << 10) + 1), (0x04, 100_000), (0x05, 5), (0x07, 1 << 20)],
