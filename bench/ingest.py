@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from orthanc_config import write_orthanc_config
@@ -140,7 +140,7 @@ def figures(receiver: str, data: str, assocs: int, halves: list[Path], runs: lis
 
 
 @contextlib.contextmanager
-def our_listener(scratch: Path, processes: int) -> Iterator[int]:
+def our_listener(scratch: Path, processes: int, flags: Sequence[str] = ()) -> Iterator[int]:
     """Our listener on a scratch PostgreSQL database, as in production: DEBUG off, renders queued."""
     import psycopg
 
@@ -171,7 +171,7 @@ def our_listener(scratch: Path, processes: int) -> Iterator[int]:
             stdout=subprocess.DEVNULL,
         )
         listener = subprocess.Popen(
-            [*manage, "dicom_listener", "--port", str(port), "--processes", str(processes)],
+            [*manage, "dicom_listener", "--port", str(port), "--processes", str(processes), *flags],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

@@ -15,7 +15,8 @@ The service behind the protocol (what a C-STORE does) is `Services`, which
 With an `ssl.SSLContext` in `AcceptorSettings.tls` the listener serves the
 Secure Transport Connection Profile (PS3.15 B.1): every connection is TLS 1.2
 or later from its first byte, the handshake runs on the association's thread
-under the ACSE timeout, and a peer whose handshake fails is logged and dropped.
+within ARTIM (PS3.8 9.1.5: from connection to A-ASSOCIATE-AC/RJ), and a peer
+whose handshake fails is logged and dropped.
 Once the handshake is done the association reads and writes the same way.
 """
 
@@ -23,6 +24,7 @@ import contextlib
 import hashlib
 import itertools
 import logging
+import multiprocessing
 import select
 import socket
 import ssl
@@ -62,6 +64,11 @@ A_ASSOCIATE_RQ_PDU, A_ASSOCIATE_AC_PDU, A_ASSOCIATE_RJ_PDU = 0x01, 0x02, 0x03
 P_DATA_TF_PDU, A_RELEASE_RQ_PDU, A_RELEASE_RP_PDU, A_ABORT_PDU = 0x04, 0x05, 0x06, 0x07
 A_RELEASE_RP = struct.pack(">BBIL", A_RELEASE_RP_PDU, 0, 4, 0)
 LARGEST_PDU = 64 << 20  # refuse (abort) a PDU that claims more: no peer needs it, and it would be read into memory
+# What each PDU type can hold (PS3.8 9.3), checked on its 6-byte header before its body is read
+# into memory: a peer not yet trusted must not make the listener allocate what it claims.
+# An A-ASSOCIATE-RQ of 64 KiB has room for ~500 presentation contexts of ten transfer syntaxes.
+LARGEST_ASSOCIATE_RQ = 64 << 10
+LARGEST_OTHER_PDU = {A_RELEASE_RQ_PDU: 4, A_RELEASE_RP_PDU: 4, A_ABORT_PDU: 4}  # PS3.8 9.3.6-9.3.8: fixed length 4
 
 # Command elements (PS3.7 E.1-1)
 GROUP_LENGTH = 0x00000000
@@ -189,6 +196,11 @@ class AcceptorSettings:
     max_pdu: int
     contexts: list[PresentationContext]
     max_associations: int = 40
+    # Connections one process holds, checked at accept before any byte is read: from one source
+    # address (a modality's busiest PACS opens a handful), and not yet accepted by A-ASSOCIATE-AC.
+    max_connections_per_address: int = 32
+    max_unauthenticated: int = 64
+    # ARTIM (PS3.8 9.1.5): from the connection (TLS handshake included) to A-ASSOCIATE-AC or -RJ, in all.
     acse_timeout: float = 30.0
     network_timeout: float = 60.0
     report_delay: float = 0.2  # a pynetdicom SCU can mis-read an event report sent right behind the N-ACTION reply
@@ -256,11 +268,14 @@ class Association:
         self.peer_max_pdu = 0
         self.peer_certificate_sha256: str | None = None  # over TLS, of the client certificate it presented
         self.is_established = False
+        self.is_negotiating = False  # its whole A-ASSOCIATE-RQ has arrived: a sender, not a silent connection
         self.is_open = True
         self.renders: object = None  # the service's per-association state (its render batch)
         self._send_lock = threading.Lock()
         self._pending: deque[tuple[int, int, memoryview]] = deque()
         self._message_ids = itertools.count(1)
+        self.artim_deadline = time.monotonic() + settings.acse_timeout  # accepted now: ARTIM starts
+        self._largest_pdata = 0  # no P-DATA-TF before A-ASSOCIATE-AC advertises our maximum
 
     # ------------------------------------------------------------ lifecycle
 
@@ -268,10 +283,14 @@ class Association:
         try:
             if self._secured() and self._associate():
                 self.is_established = True
+                self.server.publish_load()
                 self._serve()
         except TimeoutError:
-            logger.info("association from %s timed out", self.address[0])
-            self.abort(ABORT_BY_PROVIDER, 0x00)
+            if self.is_established:
+                logger.info("association from %s timed out", self.address[0])
+                self.abort(ABORT_BY_PROVIDER, 0x00)
+            else:  # PS3.8 9.1.5, AA-2: ARTIM expired before A-ASSOCIATE-AC/RJ, the connection is closed
+                logger.warning("closing the connection from %s: no association within ARTIM", self.address[0])
         except (PeerGone, ConnectionError) as error:
             logger.info("association from %s ended: %s", self.address[0], error or type(error).__name__)
         except ProtocolError as error:
@@ -302,7 +321,7 @@ class Association:
     # ----------------------------------------------------------- association
 
     def _secured(self) -> bool:
-        """Over TLS, the handshake (PS3.15 B.1), within the ACSE timeout; a plain connection is as it is.
+        """Over TLS, the handshake (PS3.15 B.1), within ARTIM (PS3.8 9.1.5); a plain connection is as it is.
 
         A failed handshake (an untrusted or missing client certificate, a peer
         that does not speak TLS, one that says nothing) is logged and the
@@ -310,9 +329,9 @@ class Association:
         """
         if not isinstance(self.sock, ssl.SSLSocket):
             return True
-        self.sock.settimeout(self.settings.acse_timeout)
         try:
-            self.sock.do_handshake()
+            self.sock.settimeout(_remaining(self.artim_deadline))
+            self.sock.do_handshake()  # CPython bounds the whole handshake by the timeout, not each read
         except (OSError, ValueError) as error:  # ssl.SSLError and TimeoutError are OSErrors
             logger.warning("TLS handshake with %s failed: %s", self.address[0], error or type(error).__name__)
             self.is_open = False  # nothing more is sent on this connection
@@ -322,8 +341,14 @@ class Association:
         return True
 
     def _associate(self) -> bool:
-        self.sock.settimeout(self.settings.acse_timeout)
-        pdu_type, header, body = self._read_pdu()
+        """Read the A-ASSOCIATE-RQ and answer AC or RJ, all before ARTIM expires (PS3.8 9.1.5).
+
+        Each read waits only for what is left of ARTIM: a request trickled a byte at a
+        time no longer restarts the wait with every byte.
+        """
+        pdu_type, header, body = self._read_pdu(self.artim_deadline)
+        self.is_negotiating = True
+        self.server.publish_load()
         if pdu_type != A_ASSOCIATE_RQ_PDU:
             raise ProtocolError(f"expected A-ASSOCIATE-RQ, got PDU type {pdu_type:#04x}")
         pdu = A_ASSOCIATE_RQ()
@@ -387,6 +412,7 @@ class Association:
         primitive.presentation_context_definition_results_list = results
         maximum = MaximumLengthNotification()
         maximum.maximum_length_received = self.settings.max_pdu
+        self._largest_pdata = min(self.settings.max_pdu or LARGEST_PDU, LARGEST_PDU)  # 0 advertises "no limit"
         implementation = ImplementationClassUIDNotification()
         implementation.implementation_class_uid = UID(IMPLEMENTATION_CLASS_UID)
         version = ImplementationVersionNameNotification()
@@ -554,17 +580,30 @@ class Association:
 
     # ------------------------------------------------------------- transport
 
-    def _read_pdu(self) -> tuple[int, memoryview, memoryview]:
-        header = self._read_exactly(6)
-        pdu_type, _, length = _HEADER.unpack(header)
-        if length > LARGEST_PDU:
-            raise ProtocolError(f"a PDU of {length} bytes")
-        return pdu_type, header, self._read_exactly(length)
+    def _read_pdu(self, deadline: float | None = None) -> tuple[int, memoryview, memoryview]:
+        """The next PDU, bounded by what its type can hold before its body is allocated (PS3.8 9.3, D.3.3.1).
 
-    def _read_exactly(self, size: int) -> memoryview:
+        A P-DATA-TF may be as long as the Maximum Length Received we advertised,
+        which counts the PDU's variable field, i.e. its PDU-length (D.3.3.1);
+        anything else by a fixed cap. A longer one is a ProtocolError: A-ABORT
+        (service provider, invalid PDU parameter value). With a `deadline`
+        (time.monotonic), every read waits only until then.
+        """
+        header = self._read_exactly(6, deadline)
+        pdu_type, _, length = _HEADER.unpack(header)
+        if pdu_type == P_DATA_TF_PDU:
+            if length > self._largest_pdata:
+                raise ProtocolError(f"a P-DATA-TF PDU of {length} bytes, above the {self._largest_pdata} advertised")
+        elif length > LARGEST_OTHER_PDU.get(pdu_type, LARGEST_ASSOCIATE_RQ):
+            raise ProtocolError(f"a PDU of type {pdu_type:#04x} claiming {length} bytes")
+        return pdu_type, header, self._read_exactly(length, deadline)
+
+    def _read_exactly(self, size: int, deadline: float | None = None) -> memoryview:
         buffer = memoryview(bytearray(size))
         received = 0
         while received < size:
+            if deadline is not None:
+                self.sock.settimeout(_remaining(deadline))
             count = self.sock.recv_into(buffer[received:], size - received)
             if not count:
                 raise PeerGone("the peer closed the connection")
@@ -614,6 +653,14 @@ def _take_senders_choice(
         result.transfer_syntax = [UID(first)]
 
 
+def _remaining(deadline: float) -> float:
+    """Seconds left until `deadline` (time.monotonic); TimeoutError once it has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the deadline has passed")
+    return left
+
+
 def _pdvs(body: memoryview) -> Iterator[tuple[int, int, memoryview]]:
     offset = 0
     while offset < len(body):
@@ -637,22 +684,71 @@ def _pdata(context_id: int, control: int, data: bytes, largest: int) -> bytes:
     return b"".join(pdus)
 
 
+class SiblingLoads:
+    """How busy each listener process sharing the socket is, in memory they share (made before the fork).
+
+    Per process: its associations established or negotiating, and when it last
+    accepted (time.monotonic, one clock for all processes). Written on each
+    association's start and end, read before each accept: never per PDU.
+    """
+
+    def __init__(self, processes: int) -> None:
+        self._busy = multiprocessing.RawArray("i", processes)
+        self._accepted = multiprocessing.RawArray("d", processes)
+        self.index = 0  # this process's slot, set in the child after the fork
+
+    def publish(self, busy: int) -> None:
+        self._busy[self.index] = busy
+
+    def accepted(self, when: float) -> None:
+        self._accepted[self.index] = when
+
+    def least_busy_sibling(self, fresh_window: float) -> int:
+        """The least load among the other processes, a connection accepted within `fresh_window` counting as one."""
+        now = time.monotonic()
+        return min(
+            (
+                self._busy[index] + (now - self._accepted[index] < fresh_window)
+                for index in range(len(self._busy))
+                if index != self.index
+            ),
+            default=0,
+        )
+
+
 class Server:
     """Accepts associations from a listening socket, one thread each.
 
     Several listener processes may share the socket (opened before they fork).
     A process that is busy with associations lets an idle sibling take the next
     connection first, so two senders end up on two processes (and two cores)
-    instead of wherever the kernel's wake-up order sends them.
+    instead of wherever the kernel's wake-up order sends them. Busy means
+    associations established or negotiating, and a connection accepted in the
+    last 50 ms (two senders that start together come a few ms apart, before
+    the first one's A-ASSOCIATE-RQ is read). A silent connection stops counting
+    then (hundreds of them once made every process pause seconds per accept),
+    and ARTIM closes it (PS3.8 9.1.5). With `siblings`, a process pauses only
+    if a sibling is less busy, so a burst of connections is taken at full speed.
     """
 
     busy_delay = 0.05  # seconds per association in progress: enough for an idle sibling to wake
+    longest_pause = 0.2  # however busy: a sender waits no longer to be accepted
+    fresh_window = 0.05  # a connection just accepted counts as busy for this long
 
-    def __init__(self, sock: socket.socket, settings: AcceptorSettings, services: Services, shared: bool) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        settings: AcceptorSettings,
+        services: Services,
+        shared: bool,
+        siblings: SiblingLoads | None = None,
+    ) -> None:
         self.sock = sock
         self.settings = settings
         self.services = services
         self.shared = shared
+        self.siblings = siblings  # without it, a shared socket's siblings are taken to be idle
+        self._last_accept = 0.0
         self._associations: set[Association] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -668,12 +764,19 @@ class Server:
             self._stopped.set()
 
     def _accept_one(self) -> None:
-        busy = self.open_count()  # negotiating ones too: two senders that start together come a few ms apart
-        if busy and self.shared:
-            time.sleep(self.busy_delay * busy)
+        if self.shared:
+            self._give_way()
         try:
             conn, address = self.sock.accept()
         except (BlockingIOError, InterruptedError):  # a sibling took it
+            return
+        self._last_accept = time.monotonic()
+        if self.siblings is not None:
+            self.siblings.accepted(self._last_accept)
+        refusal = self._refusal(address[0])
+        if refusal:
+            logger.warning("closing a connection from %s at once: %s", address[0], refusal)
+            conn.close()
             return
         conn.setblocking(True)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -684,9 +787,46 @@ class Server:
             self._associations.add(association)
         threading.Thread(target=association.run, name=f"association-{address[0]}:{address[1]}", daemon=True).start()
 
+    def _give_way(self) -> None:
+        """Pause before accept in proportion to how much busier this process is than its least busy sibling."""
+        busy = self.busy_count() + (time.monotonic() - self._last_accept < self.fresh_window)
+        least = self.siblings.least_busy_sibling(self.fresh_window) if self.siblings is not None else 0
+        if busy > least:
+            time.sleep(min(self.busy_delay * (busy - least), self.longest_pause))
+
+    def publish_load(self) -> None:
+        """Tell the sibling processes how busy this one is now (an association started or ended)."""
+        if self.siblings is not None:
+            self.siblings.publish(self.busy_count())
+
+    def _refusal(self, host: str) -> str | None:
+        """Why a new connection from `host` is closed unread: one of this process's caps is reached.
+
+        Each connection holds a thread, and before A-ASSOCIATE-AC nobody has
+        been trusted; closing beats an A-ASSOCIATE-RJ, which needs the request read.
+        """
+        with self._lock:
+            open_ = [association for association in self._associations if association.is_open]
+        if sum(1 for association in open_ if association.address[0] == host) >= (
+            self.settings.max_connections_per_address
+        ):
+            return f"{self.settings.max_connections_per_address} connections from this address"
+        if sum(1 for association in open_ if not association.is_established) >= self.settings.max_unauthenticated:
+            return f"{self.settings.max_unauthenticated} connections not yet associated"
+        return None
+
     def established_count(self) -> int:
         with self._lock:
             return sum(1 for association in self._associations if association.is_established and association.is_open)
+
+    def busy_count(self) -> int:
+        """Associations established or negotiating: two senders that start together come a few ms apart."""
+        with self._lock:
+            return sum(
+                1
+                for association in self._associations
+                if association.is_open and (association.is_established or association.is_negotiating)
+            )
 
     def open_count(self) -> int:
         """Associations accepted and not yet ended, established or not."""
@@ -700,6 +840,7 @@ class Server:
     def forget(self, association: Association) -> None:
         with self._lock:
             self._associations.discard(association)
+        self.publish_load()
 
     def shutdown(self) -> None:
         """Stop accepting; associations in progress carry on."""
@@ -711,8 +852,13 @@ class Server:
             association.abort()
 
 
-def open_listening_socket(host: str, port: int, backlog: int) -> socket.socket:
-    """The socket every listener process accepts from."""
+def open_listening_socket(host: str, port: int, backlog: int = socket.SOMAXCONN) -> socket.socket:
+    """The socket every listener process accepts from.
+
+    Its backlog holds connections the kernel has completed and no process has
+    accepted yet; past it a sender's SYN goes unanswered and it retries after
+    1 s, then 3 s. Linux caps it at net.core.somaxconn.
+    """
     sock = socket.create_server((host, port), backlog=backlog, reuse_port=False)
     sock.setblocking(False)
     return sock

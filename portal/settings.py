@@ -282,6 +282,17 @@ DICOM_LISTENER_PORT = env_int("DICOM_LISTENER_PORT", 11112)
 DICOM_MAX_PDU = env_int("DICOM_MAX_PDU", 262144)
 DICOM_MAX_ASSOCIATIONS = env_int("DICOM_MAX_ASSOCIATIONS", 40)
 DICOM_LISTENER_PROCESSES = env_int("DICOM_LISTENER_PROCESSES", 0)  # 0: one per core
+# Connections each listener process holds, closed at accept beyond these: from one source address
+# (the busiest modality or PACS opens a handful of associations at once), and, from everyone, not
+# yet accepted by A-ASSOCIATE-AC (a handshake takes milliseconds; these are peers nobody trusts yet).
+DICOM_MAX_CONNECTIONS_PER_ADDRESS = env_int("DICOM_MAX_CONNECTIONS_PER_ADDRESS", 32)
+DICOM_MAX_UNAUTHENTICATED_CONNECTIONS = env_int("DICOM_MAX_UNAUTHENTICATED_CONNECTIONS", 64)
+# ARTIM (PS3.8 9.1.5): seconds from a connection (its TLS handshake included) to A-ASSOCIATE-AC/RJ,
+# in all; a peer still handshaking then is disconnected. A real sender needs milliseconds.
+DICOM_ARTIM_SECONDS = env_int("DICOM_ARTIM_SECONDS", 30)
+# Connections completed by the kernel and not yet accepted; Linux caps it at net.core.somaxconn.
+# A burst of silent connections must not fill it before a real sender's (it was 40).
+DICOM_LISTEN_BACKLOG = env_int("DICOM_LISTEN_BACKLOG", 4096)
 # A C-STORE object up to this size goes into the index with its row, and its file is flushed later
 # (imaging.flushing); a larger one is flushed while its row is written. 0: every file flushed at once.
 DICOM_JOURNAL_MAX_BYTES = env_int("DICOM_JOURNAL_MAX_BYTES", 64 * 1024)

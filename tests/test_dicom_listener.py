@@ -8,7 +8,7 @@ import re
 import signal
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,10 +74,12 @@ class Listener:
         return code
 
 
-def start_listener(storage_root: Path, database_url: str | None = None, processes: int = 2) -> Listener:
+def start_listener(
+    storage_root: Path, database_url: str | None = None, processes: int = 2, flags: Sequence[str] = ()
+) -> Listener:
     port = free_port()
     process = manage_process(
-        ["dicom_listener", "--port", str(port), "--processes", str(processes), "--ae-title", "REGION"],
+        ["dicom_listener", "--port", str(port), "--processes", str(processes), "--ae-title", "REGION", *flags],
         subprocess_env(storage_root, database_url),
     )
     wait_for_port(port, process)

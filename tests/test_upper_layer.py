@@ -88,6 +88,9 @@ def run_server(
     network_timeout: float = 60,
     shared: bool = False,
     file_prefix: Callable[[Message], bytes] | None = None,
+    acse_timeout: float = 30.0,
+    max_connections_per_address: int = 32,
+    max_unauthenticated: int = 64,
 ) -> Iterator[Running]:
     services = RecordingServices()
     contexts = [presentation_context(syntax, TRANSFER_SYNTAXES) for syntax in (synthetic.CT_IMAGE, Verification)]
@@ -98,6 +101,9 @@ def run_server(
         max_associations=max_associations,
         network_timeout=network_timeout,
         file_prefix=file_prefix,
+        acse_timeout=acse_timeout,
+        max_connections_per_address=max_connections_per_address,
+        max_unauthenticated=max_unauthenticated,
     )
     sock = socket.create_server(("127.0.0.1", 0))
     sock.setblocking(False)
@@ -234,11 +240,23 @@ def test_it_aborts_an_idle_association_after_the_network_timeout() -> None:
         assert running.services.ended == [CALLING]
 
 
-def test_it_leaves_the_next_connection_to_a_sibling_while_one_is_still_negotiating() -> None:
-    """Two senders that start together: the second must not land on the process that took the first,
-    even before the first has sent its A-ASSOCIATE-RQ."""
+def test_it_leaves_the_next_connection_to_a_sibling_while_one_is_associated() -> None:
+    """Two senders that start together: the second must not land on the process that took the first."""
     with run_server(shared=True) as running:
-        running.server.busy_delay = 2.0
+        running.server.busy_delay = running.server.longest_pause = 2.0
+        with raw_associate(running.port) as first:
+            assert read_pdu(first)[:1] == b"\x02"  # A-ASSOCIATE-AC
+            assert wait_for(lambda: running.server.busy_count() == 1, timeout=5)
+            with socket.create_connection(("127.0.0.1", running.port)):
+                time.sleep(0.5)
+                assert running.server.open_count() == 1  # a sibling process has time to take it
+                assert wait_for(lambda: running.server.open_count() == 2, timeout=5)  # none did: this one does
+
+
+def test_it_leaves_the_next_connection_to_a_sibling_while_one_was_just_accepted() -> None:
+    """Two senders that start together: the second comes before the first's A-ASSOCIATE-RQ is read."""
+    with run_server(shared=True) as running:
+        running.server.busy_delay = running.server.longest_pause = running.server.fresh_window = 2.0
         with socket.create_connection(("127.0.0.1", running.port)):  # associates not yet
             assert wait_for(lambda: running.server.open_count() == 1, timeout=5)
             with socket.create_connection(("127.0.0.1", running.port)):
@@ -277,6 +295,13 @@ def test_it_accepts_the_senders_first_proposal_that_it_supports(
 
 def raw_associate(port: int) -> socket.socket:
     """A requestor written by hand: associated for Verification, with nothing between us and the bytes."""
+    peer = socket.create_connection(("127.0.0.1", port), timeout=10)
+    peer.sendall(associate_request())
+    return peer
+
+
+def associate_request() -> bytes:
+    """An A-ASSOCIATE-RQ from CALLING to REGION for Verification, as bytes."""
     primitive = A_ASSOCIATE()
     primitive.application_context_name = "1.2.840.10008.3.1.1.1"
     primitive.calling_ae_title, primitive.called_ae_title = CALLING, "REGION"
@@ -290,9 +315,7 @@ def raw_associate(port: int) -> socket.socket:
     primitive.user_information = [maximum, implementation]
     request = A_ASSOCIATE_RQ()
     request.from_primitive(primitive)
-    peer = socket.create_connection(("127.0.0.1", port), timeout=10)
-    peer.sendall(request.encode())
-    return peer
+    return bytes(request.encode())
 
 
 def read_pdu(peer: socket.socket) -> bytes:

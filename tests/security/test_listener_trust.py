@@ -7,7 +7,9 @@ hospital's; and an operator tries to go live with an AE title open to any
 network. DCMTK's storescu and echoscu are the senders, as a hospital's PACS.
 """
 
+import contextlib
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -28,7 +30,7 @@ from tests.support.dicom import ct_bytes, stored_files
 from tests.support.processes import free_port, manage_process, output_of, subprocess_env
 from tests.support.workers import wait_for
 from tests.test_dicom_listener import Listener, dcmtk, store_response
-from tests.test_upper_layer import RecordingServices
+from tests.test_upper_layer import RecordingServices, associate_request
 
 CALLING = "CITY1_PACS"
 REJECTED = "Calling AE Title Not Recognized"
@@ -356,6 +358,43 @@ def test_it_closes_a_tls_connection_whose_peer_never_speaks(pki: Pki) -> None:
             started = time.monotonic()
             assert silent.recv(1) == b""  # closed by the listener, not by this timeout
             assert time.monotonic() - started < 5
+        assert wait_for(lambda: server.open_count() == 0, timeout=5)
+    finally:
+        server.shutdown()
+        listening.close()
+
+
+def test_it_counts_the_tls_handshake_within_the_association_deadline(pki: Pki) -> None:
+    """ARTIM runs from the connection (PS3.8 9.1.5): a TLS handshake made late leaves little for the request.
+
+    Each step here comes well within the 1 s ARTIM on its own; together they pass it.
+    """
+    listening = open_listening_socket("127.0.0.1", 0, 10)
+    settings = AcceptorSettings(
+        "REGION",
+        16384,
+        [],
+        acse_timeout=1.0,
+        tls=server_tls_context(str(pki.server.certificate), str(pki.server.key), str(pki.ca.certificate)),
+    )
+    server = Server(listening, settings, RecordingServices(), shared=False)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client.load_verify_locations(cafile=str(pki.ca.certificate))
+    client.load_cert_chain(str(pki.client.certificate), str(pki.client.key))
+    request = associate_request()
+    try:
+        with socket.create_connection(listening.getsockname()[:2], timeout=10) as raw:
+            started = time.monotonic()
+            time.sleep(0.6)  # the attacker's pace, not a wait for the listener
+            with client.wrap_socket(raw, server_hostname="127.0.0.1") as peer:
+                peer.sendall(request[:10])
+                time.sleep(0.6)
+                with contextlib.suppress(OSError):  # closed already
+                    peer.sendall(request[10:])
+                with contextlib.suppress(OSError):  # a reset, or a TLS EOF without close_notify
+                    assert peer.recv(1) == b""  # closed, no A-ASSOCIATE-AC
+                assert time.monotonic() - started < 2
         assert wait_for(lambda: server.open_count() == 0, timeout=5)
     finally:
         server.shutdown()

@@ -19,7 +19,7 @@ from imaging.dimse import HospitalDirectory, RegionServices, file_prefix, suppor
 from imaging.flushing import FlushLedger, check_unflushed_files
 from imaging.models import HospitalAETitle
 from imaging.tasks import prepare_render_queue
-from imaging.upper_layer import AcceptorSettings, Server, open_listening_socket, server_tls_context
+from imaging.upper_layer import AcceptorSettings, Server, SiblingLoads, open_listening_socket, server_tls_context
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # Set by SIGTERM/SIGINT. Installed before any fork, so a child that has not yet
@@ -40,6 +40,24 @@ class Command(BaseCommand):
         parser.add_argument("--ae-title", default=settings.DICOM_AE_TITLE)
         parser.add_argument("--max-pdu", type=int, default=settings.DICOM_MAX_PDU)
         parser.add_argument("--max-associations", type=int, default=settings.DICOM_MAX_ASSOCIATIONS)
+        parser.add_argument(
+            "--max-connections-per-address",
+            type=int,
+            default=settings.DICOM_MAX_CONNECTIONS_PER_ADDRESS,
+            help="connections a process holds from one source address; more are closed at once",
+        )
+        parser.add_argument(
+            "--max-unauthenticated-connections",
+            type=int,
+            default=settings.DICOM_MAX_UNAUTHENTICATED_CONNECTIONS,
+            help="connections a process holds before A-ASSOCIATE-AC; more are closed at once",
+        )
+        parser.add_argument(
+            "--artim-seconds",
+            type=float,
+            default=settings.DICOM_ARTIM_SECONDS,
+            help="from connection to A-ASSOCIATE-AC/RJ, TLS handshake included (PS3.8 9.1.5 ARTIM)",
+        )
         parser.add_argument(
             "--processes",
             type=int,
@@ -68,17 +86,19 @@ class Command(BaseCommand):
         self.stdout.flush()
         self.check_unflushed_files()
         if processes == 1:
-            serve(options, open_listening_socket(options["host"], options["port"], options["max_associations"]))
+            serve(options, open_listening_socket(options["host"], options["port"], settings.DICOM_LISTEN_BACKLOG))
             return
         children = []
         connections.close_all()  # each child opens its own
-        listening = open_listening_socket(options["host"], options["port"], options["max_associations"])
-        for _ in range(processes):
+        listening = open_listening_socket(options["host"], options["port"], settings.DICOM_LISTEN_BACKLOG)
+        siblings = SiblingLoads(processes)
+        for index in range(processes):
             pid = os.fork()
             if pid == 0:
                 code = 0
+                siblings.index = index
                 try:
-                    serve(options, listening, shared=True)
+                    serve(options, listening, siblings)
                 except BaseException:  # noqa: BLE001 - a child reports and exits, never returns to the parent's code
                     code = 1
                     import traceback
@@ -139,7 +159,7 @@ class Command(BaseCommand):
             )
 
 
-def serve(options: dict[str, Any], listening: socket.socket, shared: bool = False) -> None:
+def serve(options: dict[str, Any], listening: socket.socket, siblings: SiblingLoads | None = None) -> None:
     """One listener process: serve until SIGTERM/SIGINT, then drain and stop."""
     directory = HospitalDirectory(open_when_unrestricted=settings.DEBUG)
     directory.refresh(force=True)
@@ -148,12 +168,15 @@ def serve(options: dict[str, Any], listening: socket.socket, shared: bool = Fals
         max_pdu=options["max_pdu"],
         contexts=supported_contexts(),
         max_associations=options["max_associations"],
+        acse_timeout=options["artim_seconds"],
+        max_connections_per_address=options["max_connections_per_address"],
+        max_unauthenticated=options["max_unauthenticated_connections"],
         file_prefix=file_prefix,
         tls=options["tls"],
     )
     ledger = FlushLedger().start()
     services = RegionServices(directory, ledger)
-    server = Server(listening, acceptor, services, shared=shared)
+    server = Server(listening, acceptor, services, shared=siblings is not None, siblings=siblings)
     prepare_render_queue()
     # Django, pydicom and pynetdicom leave ~10^5 long-lived objects; the
     # collector need not walk them again on each full collection.
