@@ -177,6 +177,9 @@ class CodeRequest(models.Model):
 
     phone = models.CharField(max_length=20)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
+    # From a browser holding this number's device cookie: counted apart, so that requests
+    # from anywhere else cannot use up the number's codes for the day (accounts.signin).
+    trusted_device = models.BooleanField(default=False)
     sent = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -33,13 +33,21 @@ class Refusal:
     retry_after: int = 0
 
 
-def request_code(phone: str, client_ip: str | None) -> Refusal | None:
-    """Send a code if the limits allow; None when the request was taken (sent or not)."""
-    refusal = _request_limits(phone, client_ip)
+def request_code(phone: str, client_ip: str | None, trusted_device: bool = False) -> Refusal | None:
+    """Send a code if the limits allow; None when the request was taken (sent or not).
+
+    The caps per number count the requests of untrusted clients and those of
+    browsers holding the number's device cookie apart: whoever knows a
+    patient's number can use up its codes for the day, but not on the
+    patient's own phone.
+    """
+    refusal = _request_limits(phone, client_ip, trusted_device)
     if refusal is not None:
         return refusal
     known = PhoneLink.objects.filter(phone=phone).exists()
-    CodeRequest.objects.create(phone=phone, client_ip=client_ip, sent=known, created_at=timezone.now())
+    CodeRequest.objects.create(
+        phone=phone, client_ip=client_ip, trusted_device=trusted_device, sent=known, created_at=timezone.now()
+    )
     if known:
         code = _device_for(phone).new_code()
         send_sms(phone, code_message(code))  # never raises, never waits for the gateway (accounts.sms)
@@ -69,9 +77,9 @@ def code_message(code: str) -> str:
     ) % {"code": code}
 
 
-def _request_limits(phone: str, client_ip: str | None) -> Refusal | None:
+def _request_limits(phone: str, client_ip: str | None, trusted_device: bool) -> Refusal | None:
     now = timezone.now()
-    requests = CodeRequest.objects.filter(phone=phone)
+    requests = CodeRequest.objects.filter(phone=phone, trusted_device=trusted_device)
     last = requests.order_by("-created_at").values_list("created_at", flat=True).first()
     if last is not None and (now - last).total_seconds() < settings.SMS_RESEND_SECONDS:
         wait = settings.SMS_RESEND_SECONDS - int((now - last).total_seconds())

@@ -8,7 +8,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 
-from accounts.device_cookies import subject_of_phone
+from accounts.device_cookies import subject_of_phone, trusted_device
 from accounts.forms import CodeForm, PhoneForm, StaffSignInForm
 from accounts.middleware import mark_signed_in
 from accounts.phones import masked
@@ -24,6 +24,11 @@ def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+def _on_trusted_device(request: HttpRequest, phone: str) -> bool:
+    """Whether this browser signed in with this number before (its device cookie, OWASP's "device cookies")."""
+    return bool(trusted_device(request, subject_of_phone(phone)))
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def sign_in(request: HttpRequest) -> HttpResponse:
@@ -32,7 +37,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     refusal = None
     if request.method == "POST" and form.is_valid():
         phone = form.cleaned_data["phone"]
-        refusal = request_code(phone, client_ip(request))
+        refusal = request_code(phone, client_ip(request), _on_trusted_device(request, phone))
         if refusal is None:
             request.session[PENDING_PHONE] = phone
             return redirect("accounts:code")
@@ -68,7 +73,7 @@ def resend_code(request: HttpRequest) -> HttpResponse:
     phone = request.session.get(PENDING_PHONE)
     if not phone:
         return redirect("accounts:sign-in")
-    refusal = request_code(phone, client_ip(request))
+    refusal = request_code(phone, client_ip(request), _on_trusted_device(request, phone))
     context = {"form": CodeForm(), "refusal": refusal, "phone": masked(phone), "resent": refusal is None}
     return render(request, "accounts/enter_code.html", context, status=429 if refusal else 200)
 

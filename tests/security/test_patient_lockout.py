@@ -36,11 +36,14 @@ def alice(hospital: Hospital, sms_outbox: list[Any]) -> str:
 
 @pytest.fixture
 def alices_phone(alice: str, clock: Clock) -> Client:
-    """The browser on which Alice signed in before (and signed out): it holds her device cookie."""
+    """The browser on which Alice signed in before, whose session has since expired: it holds her device cookie.
+
+    (Signing out sends Clear-Site-Data, and a browser then drops every cookie, this one too.)
+    """
     browser = Client(REMOTE_ADDR=PATIENT_NETWORK)
     assert ask(browser, ALICE_PHONE).status_code == 302
     assert enter(browser, last_code(ALICE_PHONE)).status_code == 302
-    browser.post("/sign-out/")
+    del browser.cookies[settings.SESSION_COOKIE_NAME]
     clock.advance(minutes=10)  # past the interval between two codes
     return browser
 
@@ -186,3 +189,22 @@ def test_it_does_not_trust_a_forged_device_cookie(alices_phone: Client, clock: C
     assert 0 < wait_of(enter(forger, "000000")) <= MAX_WAIT
     own = pending(PATIENT_NETWORK, ALICE_PHONE, alices_phone)
     assert enter(own, "000000").status_code == 400  # the real one is not slowed
+
+
+def test_it_sends_the_patients_own_device_a_code_after_others_used_up_the_numbers_codes(
+    alices_phone: Client, clock: Clock, sms_outbox: list[Any]
+) -> None:
+    """Whoever knows a number can ask for its codes until the caps refuse; the patient's phone still gets one."""
+    refused = None
+    for number in range(30):
+        attacker = Client(REMOTE_ADDR=f"203.0.113.{number + 10}")
+        response = ask(attacker, ALICE_PHONE)
+        if response.status_code == 429:
+            refused = response
+            break
+        clock.advance(minutes=3)  # past the interval between two codes, within the 10 minutes' cap
+    assert refused is not None, "the caps per number never refused the attacker"
+    sms_outbox.clear()
+    assert ask(alices_phone, ALICE_PHONE).status_code == 302
+    assert enter(alices_phone, last_code(ALICE_PHONE)).status_code == 302
+    assert ask(Client(REMOTE_ADDR="203.0.113.250"), ALICE_PHONE).status_code == 429
