@@ -18,7 +18,7 @@ from accounts.sms import SMS, outbox
 from imaging.models import Hospital, HospitalAETitle
 from tests.support.services import require
 
-pytest_plugins = ["tests.support.workers", "tests.support.browser"]
+pytest_plugins = ["tests.support.workers", "tests.support.browser", "tests.support.clock"]
 
 LOOPBACK = "127.0.0.0/8\n::1/128"  # where the tests' DICOM senders are
 

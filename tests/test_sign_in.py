@@ -1,6 +1,5 @@
 """Patients sign in with their phone: codes, limits, identical answers, sessions."""
 
-import datetime as dt
 import logging
 import re
 import statistics
@@ -19,6 +18,7 @@ from accounts.signin import verify_code
 from accounts.sms import SMS
 from accounts.throttle import SignInClient
 from imaging.models import Hospital
+from tests.support.clock import Clock
 from tests.support.dicom import ALICE, BOB
 from tests.support.people import (
     ALICE_PHONE,
@@ -31,22 +31,6 @@ from tests.support.people import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-class Clock:
-    """Moves django.utils.timezone.now; everything in the sign-in code reads the time through it."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.now = timezone.now()
-        monkeypatch.setattr(timezone, "now", lambda: self.now)
-
-    def advance(self, **delta: float) -> None:
-        self.now += dt.timedelta(**delta)
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    return Clock(monkeypatch)
 
 
 @pytest.fixture

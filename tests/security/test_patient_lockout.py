@@ -15,7 +15,7 @@ from django.test import Client
 
 from accounts.device_cookies import COOKIE_NAME
 from imaging.models import Hospital
-from tests.security.conftest import Clock
+from tests.support.clock import Clock
 from tests.support.dicom import ALICE, BOB
 from tests.support.people import ALICE_PHONE, BOB_PHONE, UNKNOWN_PHONE, last_code, link, study_for
 

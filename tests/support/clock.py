@@ -1,4 +1,4 @@
-"""Time travel for the attacker-style tests: the sign-in code reads the time through timezone.now."""
+"""Time travel for tests: the sign-in and share code read the time through django.utils.timezone.now."""
 
 import datetime as dt
 
