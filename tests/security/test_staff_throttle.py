@@ -6,12 +6,15 @@ sign-in and on /admin/login/; a browser where the staff member signed in before
 """
 
 import datetime as dt
+import io
 import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from axes.models import AccessAttempt
+from django.conf import settings
+from django.core.management import call_command
 from django.db.models import F
 from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -86,11 +89,14 @@ def page_as_seen(response: Any) -> tuple[int, str]:
 
 
 def signed_in_device(page: str, staff: Staff) -> Client:
-    """A browser where the staff member signed in (and out) before: it holds the device cookie."""
+    """A browser where the staff member signed in before, whose session has ended: it holds the device cookie.
+
+    (Signing out sends Clear-Site-Data, and a browser then drops every cookie, this one too.)
+    """
     browser = Client(REMOTE_ADDR=STAFF_NETWORK)
     assert right(browser, page, staff).status_code == 302
     assert COOKIE_NAME in browser.cookies
-    browser.post("/sign-out/")
+    del browser.cookies[settings.SESSION_COOKIE_NAME]
     next_totp_window(staff)
     return browser
 
@@ -104,6 +110,14 @@ def test_it_locks_out_forty_wrong_passwords(bureau: Staff, page: str) -> None:
         assert not signed_in(client)
     cool_off()
     assert right(Client(REMOTE_ADDR="192.0.2.1"), page, bureau).status_code == 302
+
+
+def test_it_lets_an_administrator_lift_a_lock_with_axes_reset_username(bureau: Staff) -> None:
+    guess_passwords(Client(REMOTE_ADDR=ATTACKER_NETWORK), "/staff/sign-in/", "bureau", 40)
+    assert right(Client(REMOTE_ADDR="192.0.2.1"), "/staff/sign-in/", bureau).status_code != 302
+    call_command("axes_reset_username", "bureau", stdout=io.StringIO())
+    next_totp_window(bureau)
+    assert right(Client(REMOTE_ADDR="192.0.2.1"), "/staff/sign-in/", bureau).status_code == 302
 
 
 def test_it_locks_a_network_that_guesses_many_usernames(bureau: Staff) -> None:
