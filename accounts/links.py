@@ -65,11 +65,18 @@ def confirm_suggestion(suggestion: SuggestedPhone, staff: User) -> PhoneLink:
 def suggest_phones_from_header(sender: object, patient_record_id: int, **kwargs: object) -> None:
     """Patient's Telephone Numbers (0010,2154) that are mobiles become suggestions (PS3.3 C.7.1.1)."""
     record = PatientRecord.objects.filter(pk=patient_record_id).select_related("hospital").first()
-    if record is None or not record.telephone_numbers:
+    if record is None:
         return
-    for raw in record.telephone_numbers.split("\\"):
+    for phone in mobile_numbers_of(record):
+        suggest_phone(phone, record, SuggestionSource.DICOM)
+
+
+def mobile_numbers_of(record: PatientRecord) -> list[str]:
+    """The mobile numbers among a record's Patient's Telephone Numbers (backslash-separated), in E.164."""
+    found = []
+    for raw in record.telephone_numbers.split("\\") if record.telephone_numbers else []:
         try:
-            phone = parse_mobile(raw)
+            found.append(parse_mobile(raw))
         except InvalidPhone:
             continue
-        suggest_phone(phone, record, SuggestionSource.DICOM)
+    return found

@@ -29,6 +29,8 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from accounts.phones import masked
+
 logger = logging.getLogger(__name__)
 
 ALIASES = {
@@ -142,8 +144,6 @@ def send_sms(to: str, body: str) -> None:
 
 def masked_number(to: str) -> str:
     """accounts.phones.masked, or a placeholder: a log line must not fail on a malformed number."""
-    from accounts.phones import masked
-
     try:
         return masked(to)
     except phonenumbers.NumberParseException:

@@ -622,9 +622,6 @@ class Association:
                 pass
 
 
-NATIVE_SYNTAXES = {ImplicitVRLittleEndian, ExplicitVRLittleEndian}
-
-
 def _take_senders_choice(
     results: list[PresentationContext], proposed: list[PresentationContext], ours: list[PresentationContext]
 ) -> None:

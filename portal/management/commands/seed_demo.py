@@ -5,9 +5,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.links import link_phone
+from accounts.links import link_phone, mobile_numbers_of
 from accounts.models import LinkSource
-from accounts.phones import InvalidPhone, parse_mobile
 from accounts.staff import DEMO_PASSWORD, DEMO_STAFF, add_staff, demo_totp_key
 from imaging import demo
 from imaging.ingest import IngestOutcome
@@ -41,11 +40,8 @@ class Command(BaseCommand):
         """The demo patients' numbers, linked as staff would at discharge: the images only suggest them."""
         demo_records = PatientRecord.objects.filter(hospital__code__in=[h.code for h in demo.HOSPITALS])
         for record in demo_records.exclude(telephone_numbers=""):
-            for raw in record.telephone_numbers.split("\\"):
-                try:
-                    link_phone(parse_mobile(raw), record, LinkSource.COMMAND)
-                except InvalidPhone:
-                    continue
+            for phone in mobile_numbers_of(record):
+                link_phone(phone, record, LinkSource.COMMAND)
 
     def seed_staff(self) -> None:
         for username, role, code in DEMO_STAFF:
