@@ -225,11 +225,14 @@ class RegionServices:
         if hospital is None:  # the AE title was removed after association
             return STATUS_OUT_OF_RESOURCES, "the calling AE title is no longer registered"
         sop_instance = message.uid(AFFECTED_SOP_INSTANCE)
+        if message.spool_error is not None:
+            logger.warning("C-STORE from %s refused for now: cannot spool it: %s", hospital.code, message.spool_error)
+            return STATUS_OUT_OF_RESOURCES, f"cannot spool the object: {message.spool_error.strerror}"
         close_old_connections()
         try:
             with batched_renders(association_renders(association)):
                 result = ingest_instance(
-                    received_file(message),
+                    message.spool_path or received_file(message),
                     hospital,
                     source_name=f"C-STORE {hospital.code}",
                     ledger=self.ledger,
@@ -271,7 +274,7 @@ class RegionServices:
 
 
 def received_file(message: Message) -> bytes:
-    """The C-STORE dataset as received, as a Part 10 file (PS3.10 7.1).
+    """The C-STORE dataset as received, as a Part 10 file (PS3.10 7.1), when it was not spooled to disk.
 
     The file meta is simple enough to pack by hand; pydicom builds and writes it
     at ~0.4 ms an image. The dataset's fragments are joined once, behind it.

@@ -427,7 +427,8 @@ def _write_file(key: str, content: Content, flush: bool) -> bool:
     try:
         return write_once(key, content, flush)
     except OSError as error:
-        raise IngestUnavailable(f"storage cannot take the file: {error}") from error
+        # The sender reads this (an Error Comment of 64 characters): the cause, not our paths.
+        raise IngestUnavailable(f"storage cannot take the file: {error.strerror or error}") from error
 
 
 _durable_commits: "weakref.WeakKeyDictionary[object, bool]" = weakref.WeakKeyDictionary()

@@ -11,6 +11,7 @@ import uuid
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -387,3 +388,31 @@ def small_instances(study: StudySpec, count: int, size: int = 64) -> Iterator[Da
         ds.PhotometricInterpretation = "MONOCHROME2"
         _grey_image(ds, pixels, 8, signed=False)
         yield with_file_meta(ds)
+
+
+# ---------------------------------------------------------------- large multi-frame
+
+
+def write_large_multiframe(
+    path: Path, study: StudySpec, frames: int, rows: int = 512, columns: int = 512, series_key: str = "large"
+) -> Path:
+    """A native 16-bit multi-frame CT of `frames` frames written to `path` a frame at a time.
+
+    For objects of GBs (the region's largest): the header is made by pydicom,
+    the Pixel Data element's header and value are written by hand (PS3.5 7.1.2,
+    Explicit VR Little Endian), so the object is never whole in memory. Each
+    frame differs (its number is in its first pixels).
+    """
+    ds = base_dataset(study, CT_IMAGE, series_key, 4, 1, "CT")
+    ds.SeriesDescription = "Large multi-frame"
+    ds.Rows, ds.Columns, ds.NumberOfFrames = rows, columns, frames
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    frame_bytes = rows * columns * 2
+    pattern = (np.arange(rows * columns, dtype=np.uint32) % 4096).astype("<u2").tobytes()
+    with path.open("wb") as out:
+        out.write(to_bytes(with_file_meta(ds)))
+        out.write(b"\xe0\x7f\x10\x00OW\x00\x00" + (frames * frame_bytes).to_bytes(4, "little"))
+        for number in range(frames):
+            out.write(number.to_bytes(4, "little") + pattern[4:])
+    return path

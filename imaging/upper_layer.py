@@ -25,17 +25,20 @@ import hashlib
 import itertools
 import logging
 import multiprocessing
+import os
 import select
 import socket
 import ssl
 import struct
+import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from io import BytesIO
-from typing import Protocol
+from pathlib import Path
+from typing import BinaryIO, Protocol
 
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -136,9 +139,27 @@ class AcceptedContext:
         return self.transfer_syntax == "1.2.840.10008.1.2.1.99"
 
 
+@dataclass(frozen=True)
+class Spooling:
+    """Where a C-STORE dataset larger than `above` bytes goes as it arrives, instead of memory."""
+
+    directory: Path
+    above: int
+
+
+SPOOL_PREFIX = "c-store-"
+
+
 @dataclass
 class Message:
-    """One DIMSE message: its command elements (raw values) and its dataset fragments."""
+    """One DIMSE message: its command elements (raw values) and its dataset fragments.
+
+    A C-STORE dataset that grows past `Spooling.above` is written to a file
+    in `Spooling.directory` (its Part 10 prefix first) as its fragments
+    arrive, so the listener holds a PDU or two of it, not the whole object. If
+    that file cannot be written (a full disk), the rest of the message is
+    still read, and dropped: `spool_error` says why.
+    """
 
     context: AcceptedContext
     command: dict[int, bytes]
@@ -147,11 +168,64 @@ class Message:
     # of that and of the fragments, updated as each arrives (while the sender still sends the rest).
     prefix: bytes = b""
     digest: "hashlib._Hash | None" = None
+    size: int = 0  # dataset bytes received
+    spooling: Spooling | None = None
+    spool_path: Path | None = None  # the Part 10 file, once the dataset went to disk
+    spool_error: OSError | None = None
+    _spool: BinaryIO | None = None
 
     def add_fragment(self, fragment: memoryview) -> None:
-        self.fragments.append(fragment)
         if self.digest is not None:
             self.digest.update(fragment)
+        self.size += len(fragment)
+        if self.spool_error is not None:
+            return
+        try:
+            if self._spool is None and self.spooling is not None and self.size > self.spooling.above:
+                self._spool_to_disk(self.spooling.directory)
+            if self._spool is None:
+                self.fragments.append(fragment)
+            else:
+                self._spool.write(fragment)
+        except OSError as error:
+            self._spool_failed(error)
+
+    def received_all(self) -> None:
+        """The last fragment is in: a spooled dataset's file is closed, so it can be read whole."""
+        if self._spool is None:
+            return
+        try:
+            self._spool.close()
+        except OSError as error:
+            self._spool_failed(error)
+        self._spool = None
+
+    def discard(self) -> None:
+        """Let go of what was received: a spooled dataset's file is removed."""
+        self.fragments.clear()
+        if self._spool is not None:
+            with contextlib.suppress(OSError):
+                self._spool.close()
+            self._spool = None
+        if self.spool_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.spool_path.unlink()
+            self.spool_path = None
+
+    def _spool_to_disk(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-", dir=directory)
+        self.spool_path = Path(name)
+        self._spool = os.fdopen(fd, "wb")
+        self._spool.write(self.prefix)
+        for fragment in self.fragments:
+            self._spool.write(fragment)
+        self.fragments.clear()
+
+    def _spool_failed(self, error: OSError) -> None:
+        logger.warning("cannot spool a C-STORE dataset of %d bytes so far: %s", self.size, error)
+        self.discard()
+        self.spool_error = error
 
     @property
     def command_field(self) -> int:
@@ -174,6 +248,28 @@ class Message:
             self.context.is_little_endian,
             self.context.is_deflated,
         )
+
+
+def remove_stale_spool_files(directory: Path) -> int:
+    """Remove the spooled datasets of listener processes that are gone (killed mid-message); how many."""
+    removed = 0
+    for path in directory.glob(f"{SPOOL_PREFIX}*"):
+        pid = path.name.removeprefix(SPOOL_PREFIX).partition("-")[0]
+        if pid.isdigit() and not _process_exists(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Services(Protocol):
@@ -206,6 +302,7 @@ class AcceptorSettings:
     report_delay: float = 0.2  # a pynetdicom SCU can mis-read an event report sent right behind the N-ACTION reply
     file_prefix: Callable[[Message], bytes] | None = None  # a C-STORE's file before its dataset: hash as it comes
     tls: ssl.SSLContext | None = None  # serve DICOM TLS (PS3.15 B.1); see `server_tls_context`
+    spooling: Spooling | None = None  # large C-STORE datasets go to disk as they arrive
 
 
 def command_us(command: dict[int, bytes], tag: int) -> int:
@@ -276,6 +373,7 @@ class Association:
         self._message_ids = itertools.count(1)
         self.artim_deadline = time.monotonic() + settings.acse_timeout  # accepted now: ARTIM starts
         self._largest_pdata = 0  # no P-DATA-TF before A-ASSOCIATE-AC advertises our maximum
+        self._incoming: Message | None = None  # a C-STORE whose dataset is still arriving
 
     # ------------------------------------------------------------ lifecycle
 
@@ -303,6 +401,8 @@ class Association:
             self.abort(ABORT_BY_PROVIDER, 0x00)
         finally:
             self.is_open = False
+            if self._incoming is not None:  # cut off mid-message: its spooled part goes
+                self._incoming.discard()
             with contextlib.suppress(OSError):
                 self.sock.close()
             if self.is_established:
@@ -429,7 +529,10 @@ class Association:
             message = self._read_message()
             if message is None:  # released
                 return
-            self._dispatch(message)
+            try:
+                self._dispatch(message)
+            finally:
+                message.discard()
 
     def _dispatch(self, message: Message) -> None:
         command = message.command_field
@@ -540,11 +643,15 @@ class Association:
                     if self.settings.file_prefix is not None and message.command_field == C_STORE_RQ:
                         message.prefix = self.settings.file_prefix(message)
                         message.digest = hashlib.sha256(message.prefix)
+                        message.spooling = self.settings.spooling
+                        self._incoming = message
                 continue
             if control & 0x01 or context_id != message.context.context_id:
                 raise ProtocolError("a command fragment or another context inside a dataset")
             message.add_fragment(fragment)
             if control & 0x02:
+                message.received_all()
+                self._incoming = None
                 return message
         raise ProtocolError("the fragments ended")  # _fragments never ends; for the type checker
 

@@ -296,6 +296,11 @@ DICOM_LISTEN_BACKLOG = env_int("DICOM_LISTEN_BACKLOG", 4096)
 # A C-STORE object up to this size goes into the index with its row, and its file is flushed later
 # (imaging.flushing); a larger one is flushed while its row is written. 0: every file flushed at once.
 DICOM_JOURNAL_MAX_BYTES = env_int("DICOM_JOURNAL_MAX_BYTES", 64 * 1024)
+# A C-STORE dataset larger than this is written to DICOM_SPOOL_DIR as it arrives instead of being
+# held in memory (the region's largest objects are GBs); smaller ones, most of them, stay in memory.
+DICOM_SPOOL_ABOVE_BYTES = env_int("DICOM_SPOOL_ABOVE_BYTES", 4 * 1024**2)
+# A disk, not a tmpfs (a tmpfs would hold a spooled object in memory).
+DICOM_SPOOL_DIR = Path(env_str("DICOM_SPOOL_DIR", str(VAR_DIR / "dicom-spool")))
 
 # SMS: console (printed), locmem (tests), file, http (a gateway), or a dotted path.
 SMS_BACKEND = env_str("SMS_BACKEND", "console")

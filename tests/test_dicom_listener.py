@@ -75,12 +75,16 @@ class Listener:
 
 
 def start_listener(
-    storage_root: Path, database_url: str | None = None, processes: int = 2, flags: Sequence[str] = ()
+    storage_root: Path,
+    database_url: str | None = None,
+    processes: int = 2,
+    flags: Sequence[str] = (),
+    env: dict[str, str] | None = None,
 ) -> Listener:
     port = free_port()
     process = manage_process(
         ["dicom_listener", "--port", str(port), "--processes", str(processes), "--ae-title", "REGION", *flags],
-        subprocess_env(storage_root, database_url),
+        {**subprocess_env(storage_root, database_url), **(env or {})},
     )
     wait_for_port(port, process)
     # The port answers as soon as the parent opens it; wait for every process.

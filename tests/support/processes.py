@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 def subprocess_env(storage_root: Path, database_url: str | None = None) -> dict[str, str]:
     """The environment of a manage.py process that uses this test's database and storage."""
     env = {**os.environ, "STORAGE_ROOT": str(storage_root), "PYTHONUNBUFFERED": "1"}
+    env["DICOM_SPOOL_DIR"] = str(storage_root.parent / "dicom-spool")  # beside the test's storage
     env.pop("CELERY_BROKER_URL", None)  # tasks run inline unless a test starts workers
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # the browser fixture's, for the test process only
     env["DATABASE_URL"] = database_url or shared_database_url()

@@ -19,7 +19,15 @@ from imaging.dimse import HospitalDirectory, RegionServices, file_prefix, suppor
 from imaging.flushing import FlushLedger, check_unflushed_files
 from imaging.models import HospitalAETitle
 from imaging.tasks import prepare_render_queue
-from imaging.upper_layer import AcceptorSettings, Server, SiblingLoads, open_listening_socket, server_tls_context
+from imaging.upper_layer import (
+    AcceptorSettings,
+    Server,
+    SiblingLoads,
+    Spooling,
+    open_listening_socket,
+    remove_stale_spool_files,
+    server_tls_context,
+)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # Set by SIGTERM/SIGINT. Installed before any fork, so a child that has not yet
@@ -85,6 +93,7 @@ class Command(BaseCommand):
         )
         self.stdout.flush()
         self.check_unflushed_files()
+        self.remove_stale_spool_files()
         if processes == 1:
             serve(options, open_listening_socket(options["host"], options["port"], settings.DICOM_LISTEN_BACKLOG))
             return
@@ -142,6 +151,13 @@ class Command(BaseCommand):
         except (OSError, ssl.SSLError) as error:
             raise CommandError(f"cannot set up TLS: {error}") from None
 
+    def remove_stale_spool_files(self) -> None:
+        """Objects a killed listener was still receiving: never acknowledged, so the sender sends them again."""
+        if settings.DICOM_SPOOL_DIR.is_dir():
+            removed = remove_stale_spool_files(settings.DICOM_SPOOL_DIR)
+            if removed:
+                self.stderr.write(f"removed {removed} partly received objects left by a stopped listener")
+
     def check_unflushed_files(self) -> None:
         """Before any store: the files a crash may have cut short while they were being flushed."""
         try:
@@ -173,6 +189,7 @@ def serve(options: dict[str, Any], listening: socket.socket, siblings: SiblingLo
         max_unauthenticated=options["max_unauthenticated_connections"],
         file_prefix=file_prefix,
         tls=options["tls"],
+        spooling=Spooling(settings.DICOM_SPOOL_DIR, settings.DICOM_SPOOL_ABOVE_BYTES),
     )
     ledger = FlushLedger().start()
     services = RegionServices(directory, ledger)
