@@ -64,7 +64,9 @@ def make(scratch: Path, key: str, megabytes: int) -> Path:
     from imaging import synthetic
 
     patient = synthetic.PatientSpec("PID-BENCH-MEM", "Bench^Memory", "O", dt.date(1970, 1, 1))
-    study = synthetic.StudySpec(f"bench-memory-{key}-{time.time_ns()}", patient, dt.date.today(), dt.time(12), "ACC-M", "")
+    study = synthetic.StudySpec(
+        f"bench-memory-{key}-{time.time_ns()}", patient, dt.date.today(), dt.time(12), "ACC-M", ""
+    )
     frames = max(1, megabytes * MIB // FRAME_BYTES)
     return synthetic.write_large_multiframe(scratch / f"{key}.dcm", study, frames)
 
