@@ -332,7 +332,7 @@ def _object_store_errors_as_os_errors() -> Iterator[None]:
     """An object store's client errors as what callers of storage catch, OSError (botocore's are not).
 
     The OSError names the kind of failure only: its text reaches senders (an
-    Error Comment), and the client's own names the store's address.
+    Error Comment of 64 characters), and the client's own names the store's address.
     """
     try:
         yield
@@ -345,6 +345,18 @@ def _object_store_errors_as_os_errors() -> Iterator[None]:
         if not isinstance(error, BotoCoreError | ClientError | Boto3Error):
             raise
         logger.warning("object store failed: %s", error)
-        cause = error if isinstance(error, ClientError) else error.__cause__ or error.__context__
-        kind = cause.response.get("Error", {}).get("Code") if isinstance(cause, ClientError) else None
-        raise OSError(errno.EIO, f"the object store failed ({kind or type(error).__name__})") from error
+        raise OSError(errno.EIO, f"object store: {_failure_kind(error)}") from error
+
+
+def _failure_kind(error: Exception) -> str:
+    """The S3 error code of a refusal (NoSuchBucket, AccessDenied, SlowDown), or "unreachable"."""
+    from boto3.exceptions import Boto3Error
+    from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as ClientConnectionError
+
+    cause = (error.__cause__ or error.__context__) if isinstance(error, Boto3Error) else error  # a failed upload's
+    if isinstance(cause, ClientError):
+        return str(cause.response.get("Error", {}).get("Code") or "refused")
+    if isinstance(cause, ClientConnectionError | HTTPClientError):
+        return "unreachable"
+    return type(error).__name__
