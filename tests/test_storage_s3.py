@@ -42,6 +42,7 @@ from tests.support.processes import free_port
 from tests.support.services import require
 from tests.support.workers import Workers, wait_for
 from tests.test_dicom_listener import dataset_bytes, send, start_listener, store_response, storescu
+from tests.test_dicomweb import multipart, sequence, stow
 from tests.test_dicomweb_share import parts
 
 MiB = 1024**2
@@ -215,6 +216,31 @@ def file_backed_resident_bytes() -> int:
 
 
 # ---------------------------------------------------------------- renders, pages, DICOMweb, downloads
+
+
+@pytest.mark.django_db
+def test_it_stores_stow_rs_parts_in_the_bucket(
+    hospital: Hospital, bucket: Bucket, client: Client, tmp_path: Path, settings: Any
+) -> None:
+    """A part waits in a spool file, is mapped, and goes up from there."""
+    settings.DICOMWEB_STOW_SPOOL_DIR = tmp_path / "spool"
+    data = ct_bytes(size=512)
+    response = stow(client, issue_token(hospital), multipart(data))
+    assert response.status_code == 200
+    assert bucket.read(Instance.objects.get().storage_key) == data
+
+
+@pytest.mark.django_db
+def test_it_asks_a_stow_rs_sender_to_retry_when_the_store_fails(
+    hospital: Hospital, moto_server: MotoServer, client: Client, tmp_path: Path, settings: Any
+) -> None:
+    settings.DICOMWEB_STOW_SPOOL_DIR = tmp_path / "spool"
+    use_store(settings, "efilm-no-such-bucket", moto_server.endpoint)
+    response = stow(client, issue_token(hospital), multipart(ct_bytes()))
+    assert response.status_code == 409
+    [failed] = sequence(response, "00081198")
+    assert failed["00081197"]["Value"] == [0xA700]  # Out of Resources: send it again
+    assert not Instance.objects.exists()
 
 
 @pytest.mark.django_db
