@@ -5,8 +5,9 @@ Every entry point (file import, C-STORE, STOW-RS) calls `ingest_instance`:
 1. parse the bytes with pydicom and reject what is not a whole DICOM object;
 2. validate its identity (UIDs, PatientID) before any of it names a path;
 3. write the file to storage atomically under a key that names its content
-   (nothing is written when that key holds the same content already); the
-   listener flushes it while step 4 runs (`imaging.flushing`);
+   (nothing is written when that key holds the same content already); on a
+   local filesystem the listener flushes it while step 4 runs
+   (`imaging.flushing`), an object store's PUT is durable already;
 4. upsert patient record, study, series and instance in one transaction;
 5. compare with what the index held: identical bytes change nothing, different
    bytes under a known SOPInstanceUID are recorded as a conflict and the file

@@ -4,18 +4,33 @@ Keys name what they hold. A DICOM object is stored under
 `dicom/<study>/<series>/<sop>.<sha256 prefix>.dcm`, so different bytes under one
 SOPInstanceUID can never overwrite each other and two writers of the same bytes
 write the same file.
+
+On a local filesystem (`AtomicFileSystemStorage`) files are written under a
+lock and flushed, or flushed later by the listener (`flushes_later`). On an
+S3-compatible object store (django-storages' `S3Storage`, STORAGE_BACKEND=s3)
+a PUT is atomic and durable once answered: a key is put once, read from the
+object a part at a time (`ContentReader`), and there is nothing to flush. Its
+client's errors come out as OSError, as a filesystem's do.
 """
 
+import contextlib
+import errno
 import fcntl
 import io
+import logging
 import mmap
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from django.core.files.base import File
-from django.core.files.storage import FileSystemStorage, storages
+from django.core.files.storage import FileSystemStorage, Storage, storages
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+logger = logging.getLogger(__name__)
 
 # An object's bytes, or a file mapped into memory (STOW-RS parts are).
 Content = bytes | mmap.mmap
@@ -135,14 +150,21 @@ def write_once(name: str, content: Content, flush: bool = True) -> bool:
     storage = storages["default"]
     if isinstance(storage, AtomicFileSystemStorage):
         return storage.write_once(name, content, flush)
-    try:  # another storage (S3): a PUT is atomic, and keys name their content
+    return _put_once(storage, name, content)
+
+
+def _put_once(storage: Storage, name: str, content: Content) -> bool:
+    """An object store (S3): a PUT is atomic and keys name their content, so a key that is there holds it.
+
+    The content goes up as a file read a part at a time (`ContentReader`),
+    never copied whole: a mapped 3 GB object costs the uploader's few parts.
+    """
+    with _object_store_errors_as_os_errors():
         if storage.exists(name):
             return False
-        # A mapped file is copied here: the object-store path is not yet bounded in memory.
-        storage.save(name, File(io.BytesIO(content)))
-        return True
-    except FileExistsError:
-        return False
+        with ContentReader(content) as reader:
+            storage.save(name, reader.as_file(name))
+    return True
 
 
 def flushes_later() -> bool:
@@ -151,11 +173,18 @@ def flushes_later() -> bool:
 
 
 def replace_durably(name: str, content: bytes) -> None:
-    """A new, flushed file holding `content` under `name` in the default (local) storage."""
+    """A new, durable file holding `content` under `name`, in place of whatever is there.
+
+    On an object store a PUT is durable when answered; the old object goes
+    first, so that no storage keeps it under another name.
+    """
     storage = storages["default"]
-    if not isinstance(storage, AtomicFileSystemStorage):
-        raise TypeError("only a local filesystem storage flushes files later")
-    storage.replace_durably(name, content)
+    if isinstance(storage, AtomicFileSystemStorage):
+        storage.replace_durably(name, content)
+        return
+    with _object_store_errors_as_os_errors(), ContentReader(content) as reader:
+        storage.delete(name)
+        storage.save(name, reader.as_file(name))
 
 
 def storage_root() -> str | None:
@@ -234,3 +263,100 @@ def _fsync_directory(directory: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class ContentReader(io.RawIOBase):
+    """An object's bytes, or a mapped file, as a read-only binary file for a storage that reads files.
+
+    A read copies only what it asks for, and a mapped file's pages are let go
+    behind the reader (as `chunks_of` does): an upload of a 3 GB object holds
+    the uploader's buffers, not the object. Close it before the mapped file.
+    """
+
+    def __init__(self, content: Content) -> None:
+        super().__init__()
+        self._content = content
+        self._view = memoryview(content)
+        self._position = 0
+        self._let_go = 0  # a mapped file's pages before this offset have left the resident set
+
+    def as_file(self, name: str) -> File[bytes]:
+        """This reader as a Django `File` (it reads, seeks and tells as typeshed's IO does not know)."""
+        return File(cast(BinaryIO, self), name=name)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        start = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}[whence]
+        self._position = max(0, start + offset)
+        self._let_go = min(self._let_go, self._position - self._position % CHUNK)  # read again: kept again
+        return self._position
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = len(self._view) if size is None or size < 0 else min(len(self._view), self._position + size)
+        with self._view[self._position : max(end, self._position)] as part:
+            data = bytes(part)
+        self._position += len(data)
+        self._let_go_behind()
+        return data
+
+    def readall(self) -> bytes:
+        return self.read()
+
+    def readinto(self, buffer: "WriteableBuffer") -> int:
+        with memoryview(buffer) as target:
+            data = self.read(target.nbytes)
+            target[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._view.release()
+        super().close()
+
+    def _let_go_behind(self) -> None:
+        done = self._position - self._position % CHUNK
+        if isinstance(self._content, mmap.mmap) and done > self._let_go:
+            self._content.madvise(mmap.MADV_DONTNEED, self._let_go, done - self._let_go)
+            self._let_go = done
+
+
+@contextlib.contextmanager
+def _object_store_errors_as_os_errors() -> Iterator[None]:
+    """An object store's client errors as what callers of storage catch, OSError (botocore's are not).
+
+    The OSError names the kind of failure only: its text reaches senders (an
+    Error Comment of 64 characters), and the client's own names the store's address.
+    """
+    try:
+        yield
+    except OSError:
+        raise
+    except Exception as error:
+        from boto3.exceptions import Boto3Error  # an object store's errors: boto3 is loaded already
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if not isinstance(error, BotoCoreError | ClientError | Boto3Error):
+            raise
+        logger.warning("object store failed: %s", error)
+        raise OSError(errno.EIO, f"object store: {_failure_kind(error)}") from error
+
+
+def _failure_kind(error: Exception) -> str:
+    """The S3 error code of a refusal (NoSuchBucket, AccessDenied, SlowDown), or "unreachable"."""
+    from boto3.exceptions import Boto3Error
+    from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as ClientConnectionError
+
+    cause = (error.__cause__ or error.__context__) if isinstance(error, Boto3Error) else error  # a failed upload's
+    if isinstance(cause, ClientError):
+        return str(cause.response.get("Error", {}).get("Code") or "refused")
+    if isinstance(cause, ClientConnectionError | HTTPClientError):
+        return "unreachable"
+    return type(error).__name__

@@ -8,11 +8,15 @@ without SECRET_KEY and ALLOWED_HOSTS: production never falls back silently.
 import datetime as dt
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from boto3.s3.transfer import TransferConfig
 
 # Lets ModelAdmin[...] and QuerySet[...] be subscripted at run time, for the type checker.
 django_stubs_ext.monkeypatch()
@@ -172,17 +176,52 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage",
     },
 }
-if env_str("STORAGE_BACKEND") == "s3":
-    STORAGES["default"] = {
+STORAGE_BACKEND = env_str("STORAGE_BACKEND", "filesystem") or "filesystem"
+if STORAGE_BACKEND not in {"filesystem", "s3"}:
+    raise ImproperlyConfigured(f"STORAGE_BACKEND={STORAGE_BACKEND!r} is not a storage (use filesystem or s3)")
+
+
+def _s3_transfer_config() -> "TransferConfig":
+    """Uploads in parts of 8 MiB, four at a time, at most five parts in memory: ~40 MiB however large the object."""
+    from boto3.s3.transfer import TransferConfig
+
+    part = 8 * 1024**2
+    config = TransferConfig(multipart_threshold=part, multipart_chunksize=part, max_concurrency=4)
+    # s3transfer's parts read ahead of the uploading threads (boto3's constructor
+    # does not take it): 10 by default, so that an upload held 11 parts, 88 MiB.
+    config.max_in_memory_upload_chunks = 4
+    return config
+
+
+def s3_storage(bucket: str, endpoint_url: str, access_key: str, secret_key: str) -> dict[str, Any]:
+    """The STORAGES entry of an S3-compatible object store (django-storages), bounded in memory."""
+    return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": env_str("S3_BUCKET"),
-            "endpoint_url": env_str("S3_ENDPOINT_URL") or None,
-            "access_key": env_str("S3_ACCESS_KEY_ID"),
-            "secret_key": env_str("S3_SECRET_ACCESS_KEY"),
-            "file_overwrite": False,
+            "bucket_name": bucket,
+            "endpoint_url": endpoint_url or None,
+            # Unset: boto3's own chain (AWS_* variables, an instance role).
+            "access_key": access_key or None,
+            "secret_key": secret_key or None,
+            # Keys name their content (imaging.storage): a second PUT of a key
+            # writes the same bytes. Not overwriting, django-storages would
+            # store a racing writer's copy under a random name nobody reads.
+            "file_overwrite": True,
+            # An object opened for reading is fetched whole into a spooled file:
+            # past 8 MiB it goes to a temporary file (FILE_UPLOAD_TEMP_DIR), not
+            # memory. django-storages' default, 0, keeps a 3 GB object in memory.
+            "max_memory_size": 8 * 1024**2,
+            "transfer_config": _s3_transfer_config(),
         },
     }
+
+
+if STORAGE_BACKEND == "s3":
+    if not env_str("S3_BUCKET"):
+        raise ImproperlyConfigured("S3_BUCKET must be set when STORAGE_BACKEND is s3")
+    STORAGES["default"] = s3_storage(
+        env_str("S3_BUCKET"), env_str("S3_ENDPOINT_URL"), env_str("S3_ACCESS_KEY_ID"), env_str("S3_SECRET_ACCESS_KEY")
+    )
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -95,6 +95,30 @@ def test_it_selects_postgresql_and_redis_from_the_environment() -> None:
     assert result.stdout.split() == ["django.db.backends.postgresql", "efilm", "False", "redis://r:6379/1"]
 
 
+def test_it_refuses_an_unknown_storage_backend() -> None:
+    result = manage("check", STORAGE_BACKEND="minio")
+    assert result.returncode != 0
+    assert "STORAGE_BACKEND='minio'" in result.stderr
+
+
+def test_it_refuses_an_object_store_without_a_bucket() -> None:
+    result = manage("check", STORAGE_BACKEND="s3", S3_BUCKET="")
+    assert result.returncode != 0
+    assert "S3_BUCKET must be set when STORAGE_BACKEND is s3" in result.stderr
+
+
+def test_it_selects_the_object_store_from_the_environment() -> None:
+    """The README's S3 settings load in a process of their own: boto3 and django-storages are installed."""
+    code = (
+        "from django.core.files.storage import storages; d = storages['default']; "
+        "print(type(d).__name__, d.bucket_name, d.endpoint_url, d.access_key, d.file_overwrite)"
+    )
+    env = {"STORAGE_BACKEND": "s3", "S3_BUCKET": "efilm", "S3_ENDPOINT_URL": "http://minio.example:9000"}
+    result = manage("shell", "-v", "0", "-c", code, **env, S3_ACCESS_KEY_ID="portal", S3_SECRET_ACCESS_KEY="secret")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["S3Storage", "efilm", "http://minio.example:9000", "portal", "True"]
+
+
 def test_it_refuses_a_middleware_list_without_the_portals_csrf_protection(settings: Any, db: None) -> None:
     # db: the deployment checks also look for demo identities in the database (accounts.checks).
     from django.core.management import call_command

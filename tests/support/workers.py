@@ -29,10 +29,12 @@ def redis_answers() -> bool:
 class Workers:
     def __init__(self, storage_root: Path) -> None:
         self.storage_root = storage_root
+        self.env: dict[str, str] = {}  # more of the workers' environment (another storage)
         self.processes: list[subprocess.Popen[str]] = []
 
     def start(self, count: int = 1, concurrency: int = 1) -> None:
         env = {**subprocess_env(self.storage_root), "CELERY_BROKER_URL": BROKER, "CELERY_RESULT_BACKEND": ""}
+        env.update(self.env)
         for number in range(count):
             name = f"test{len(self.processes) + number}@%h"
             command = [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "interactive,bulk"]
