@@ -205,6 +205,8 @@ def _series_fields(ds: HeaderSource) -> dict[str, Any]:
         "series_number": _integer(ds, "SeriesNumber"),
         "description": _text(ds, "SeriesDescription", 200),
         "body_part": _text(ds, "BodyPartExamined", 64).upper(),
+        "performed_date": _date(ds, "PerformedProcedureStepStartDate"),
+        "performed_time": _time(ds, "PerformedProcedureStepStartTime"),
     }
 
 
