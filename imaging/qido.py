@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
-from functools import reduce
+from functools import cached_property, reduce
 from operator import or_
 from typing import Any
 
@@ -95,11 +95,11 @@ class Attribute:
     field: str
     matching: Matching = Matching.NONE
 
-    @property
+    @cached_property
     def tag(self) -> str:
         return f"{tag_for_keyword(self.keyword):08X}"
 
-    @property
+    @cached_property
     def vr(self) -> str:
         return str(dictionary_VR(self.keyword))
 
@@ -312,27 +312,31 @@ def attribute_named(name: str) -> str | None:
 
 
 def _read_key(name: str, values: list[str], resource: Resource, query: Query, ignored: Ignored) -> None:
-    """A matching key; an empty value asks for the attribute back (Universal Matching, C.2.2.2.3)."""
-    keyword = attribute_named(name) if "." not in name else None
-    if keyword is None:
-        (ignored.unmatched if "." in name else ignored.unknown).append(name)
+    """A matching key; an empty value asks for the attribute back (Universal Matching, C.2.2.2.3).
+
+    A dotted name is an attribute in a sequence's items (Sequence Matching, C.2.2.2.6), which the index
+    does not hold.
+    """
+    keyword = attribute_named(name.split(".")[0])
+    attribute = ATTRIBUTES.get(keyword) if keyword and "." not in name else None
+    if attribute is None:
+        (ignored.unknown if keyword is None else ignored.unmatched).append(name)
         return
-    attribute = ATTRIBUTES.get(keyword)
     value = _key_value(name, values, attribute)
-    if attribute is None or (value and attribute.matching is Matching.NONE):
-        ignored.unmatched.append(name)
-    elif not value:
+    if not value:
         query.included.append(attribute)
+    elif attribute.matching is Matching.NONE:
+        ignored.unmatched.append(name)
     elif attribute.level not in resource.matches:
         ignored.elsewhere.append(name)
     else:
         query.keys.append(Key(attribute, value))
 
 
-def _key_value(name: str, values: list[str], attribute: Attribute | None) -> str:
+def _key_value(name: str, values: list[str], attribute: Attribute) -> str:
     """A key's value: a UID attribute's values as one list (PS3.18 8.3.4.1 item 3), any other's only value."""
     values = [value.strip() for value in values]
-    if attribute is not None and attribute.matching is Matching.UIDS:
+    if attribute.matching is Matching.UIDS:
         return ",".join(value for value in values if value)
     if len(values) > 1:
         raise InvalidQuery(f"{name} is given {len(values)} times; only UID attributes take a list")

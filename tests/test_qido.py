@@ -489,3 +489,11 @@ def test_it_shows_another_hospital_none_of_it(client: Client, token: str, other_
         assert qido(client, theirs, path).status_code == 204
     assert qido(client, theirs, f"studies/{study_uid(JOHN_CT)}/instances").status_code == 404
     assert qido(client, theirs, "instances", {"SOPInstanceUID": sop_uid(JOHN_CT, "ct", 1)}).status_code == 204
+
+
+def test_it_answers_a_search_in_a_fixed_number_of_queries(
+    client: Client, token: str, django_assert_max_num_queries: Any
+) -> None:
+    """The token (found, then marked used), the matches with every level above them, the count of a full page."""
+    with django_assert_max_num_queries(4):
+        assert len(rows(qido(client, token, "instances", {"includefield": "all", "limit": 18}))) == 18
