@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 MAX_LIMIT = 1000
-AVAILABLE = "ONLINE"  # Instance Availability (PS3.4 C.4.23.1.1): every indexed instance is in storage
+AVAILABLE = "ONLINE"  # Instance Availability (PS3.4 C.4.1.1.3.2): every indexed instance is in storage
 
 
 class InvalidQuery(ValueError):
