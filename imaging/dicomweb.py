@@ -1,7 +1,8 @@
 """DICOMweb over the regional index: STOW-RS (PS3.18 10.5), QIDO-RS (10.6) and WADO-RS (10.4).
 
 WADO-RS retrieves instances, their metadata and their frames (10.4.1.1.3), as
-stored: nothing is transcoded. Browser viewers on the origins listed in
+stored: nothing is transcoded. QIDO-RS searches the six resources of PS3.18
+Table 10.6.1-1; what it matches and answers is `imaging.qido`'s. Browser viewers on the origins listed in
 `DICOMWEB_CORS_ORIGINS` may call every endpoint (`with_cors`, applied in
 imaging/urls.py).
 
@@ -16,7 +17,6 @@ the asker's scope is simply not there.
 
 import base64
 import binascii
-import datetime as dt
 import json
 import logging
 import re
@@ -33,7 +33,7 @@ import numpy as np
 import pydicom
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.utils.cache import patch_vary_headers
 from django.utils.module_loading import import_string
@@ -43,10 +43,11 @@ from pydicom.encaps import get_frame
 from pydicom.filebase import ReadableBuffer
 from pydicom.uid import UID, ImplicitVRLittleEndian, MPEGTransferSyntaxes
 
+from imaging import qido
 from imaging.access import StudyScope
+from imaging.dicom_json import element
 from imaging.headers import is_valid_uid
 from imaging.ingest import IngestOutcome, IngestResult, IngestUnavailable, RejectionKind, ingest_instance
-from imaging.matching import matches_wildcard
 from imaging.models import Hospital, Instance, InstanceQuerySet, Series, Study
 from imaging.multipart import CHUNK, BodyTooLarge, ContentType, Limits, MalformedMultipart, Readable, read_parts
 from imaging.tasks import batched_renders
@@ -56,7 +57,7 @@ logger = logging.getLogger(__name__)
 
 DICOM_JSON = "application/dicom+json"
 DICOM = "application/dicom"
-MAX_LIMIT = 1000
+SERVICE_PATH = "/dicomweb"
 # Resolves a share's credentials; portal depends on imaging, so it is named, not imported.
 DEFAULT_SHARE_RESOLVER = "portal.shares.dicomweb_share"
 DEFAULT_STAFF_SCOPE = "accounts.staff.staff_scope_of"
@@ -440,181 +441,73 @@ def _store_response(
 
 
 def search_studies(request: HttpRequest, access: DicomWebAccess) -> HttpResponse:
-    studies = access.studies().select_related("patient")
-    try:
-        studies = _match_studies(studies, request.GET)
-        limit, offset = _paging(request.GET)
-    except ValueError as error:
-        return problem(400, str(error))
-    rows = studies.order_by("-study_date", "-pk")[offset : offset + limit]
-    return _search_response([_study_json(request, s) for s in rows])
+    """Search for all studies (PS3.18 10.6, Table 10.6.1-1) in the asker's scope."""
+    return _search(request, access.studies(), qido.ALL_STUDIES)
 
 
 @require_http_methods(["GET"])
 @dicomweb_view
 def search_series(request: HttpRequest, access: DicomWebAccess, study_uid: str) -> HttpResponse:
+    """A study's series; a study outside the scope is not there (404)."""
     if not _valid_uids(study_uid):
         return problem(400, "a UID in the address is not a valid UID")
     found = access.studies().filter(study_uid=study_uid).first()
     if found is None:
         return problem(404, "no such study")
-    series = access.series().filter(study=found).order_by("series_number", "pk")
-    modality = _value(request.GET, "Modality", "00080060")
-    if modality:
-        series = series.filter(modality=modality)
-    try:
-        limit, offset = _paging(request.GET)
-    except ValueError as error:
-        return problem(400, str(error))
-    return _search_response([_series_json(request, found, s) for s in series[offset : offset + limit]])
+    return _search(request, access.series().filter(study=found), qido.STUDY_SERIES)
+
+
+@require_http_methods(["GET"])
+@dicomweb_view
+def search_all_series(request: HttpRequest, access: DicomWebAccess) -> HttpResponse:
+    return _search(request, access.series(), qido.ALL_SERIES)
+
+
+@require_http_methods(["GET"])
+@dicomweb_view
+def search_study_instances(request: HttpRequest, access: DicomWebAccess, study_uid: str) -> HttpResponse:
+    """A study's instances (a relational search, PS3.18 Table 10.6.1-1)."""
+    if not _valid_uids(study_uid):
+        return problem(400, "a UID in the address is not a valid UID")
+    found = access.studies().filter(study_uid=study_uid).first()
+    if found is None:
+        return problem(404, "no such study")
+    return _search(request, access.instances().filter(series__study=found), qido.STUDY_INSTANCES)
 
 
 @require_http_methods(["GET"])
 @dicomweb_view
 def search_instances(request: HttpRequest, access: DicomWebAccess, study_uid: str, series_uid: str) -> HttpResponse:
+    """A series' instances; a series outside the scope is not there (404)."""
     if not _valid_uids(study_uid, series_uid):
         return problem(400, "a UID in the address is not a valid UID")
-    series = access.series().filter(series_uid=series_uid, study__study_uid=study_uid).select_related("study").first()
+    series = access.series().filter(series_uid=series_uid, study__study_uid=study_uid).first()
     if series is None:
         return problem(404, "no such series")
+    return _search(request, access.instances().filter(series=series), qido.SERIES_INSTANCES)
+
+
+@require_http_methods(["GET"])
+@dicomweb_view
+def search_all_instances(request: HttpRequest, access: DicomWebAccess) -> HttpResponse:
+    return _search(request, access.instances(), qido.ALL_INSTANCES)
+
+
+def _search(request: HttpRequest, found: QuerySet[Any], resource: qido.Resource) -> HttpResponse:
+    """The Search transaction's answer (PS3.18 10.6.3): DICOM JSON, 204 when nothing matches, its warnings."""
+    if not accepts_dicom_json(request.headers.get("Accept", "")):
+        return problem(406, "QIDO-RS answers application/dicom+json")
+    service = request.build_absolute_uri(SERVICE_PATH)
     try:
-        limit, offset = _paging(request.GET)
-    except ValueError as error:
+        result = qido.search(found, resource, request.GET, service)
+    except qido.InvalidQuery as error:
         return problem(400, str(error))
-    instances = access.instances().filter(series=series).in_anatomical_order()[offset : offset + limit]
-    return _search_response([_instance_json(request, series, i) for i in instances])
-
-
-def _search_response(rows: list[dict[str, Any]]) -> HttpResponse:
-    if not rows:
-        return HttpResponse(status=204)
-    return HttpResponse(json.dumps(rows), content_type=DICOM_JSON)
-
-
-def _value(params: Any, keyword: str, tag: str) -> str:
-    return str(params.get(keyword) or params.get(tag) or "").strip()
-
-
-def _paging(params: Any) -> tuple[int, int]:
-    try:
-        limit = int(params.get("limit") or MAX_LIMIT)
-        offset = int(params.get("offset") or 0)
-    except ValueError:
-        raise ValueError("limit and offset must be integers") from None
-    if limit < 1 or offset < 0:
-        raise ValueError("limit must be positive and offset not negative")
-    return min(limit, MAX_LIMIT), offset
-
-
-def _match_studies(studies: QuerySet[Study], params: Any) -> QuerySet[Study]:
-    """The standard's matching (PS3.4 C.2.2.2) for the attributes the index keeps."""
-    if patient_id := _value(params, "PatientID", "00100020"):
-        studies = studies.filter(patient__patient_id=patient_id)
-    if accession := _value(params, "AccessionNumber", "00080050"):
-        studies = studies.filter(accession_number=accession)
-    if uids := _value(params, "StudyInstanceUID", "0020000D"):
-        studies = studies.filter(study_uid__in=_uid_list(uids))
-    if name := _value(params, "PatientName", "00100010"):
-        studies = studies.filter(matches_wildcard("patient__name", name))
-    if study_date := _value(params, "StudyDate", "00080020"):
-        studies = studies.filter(_date_range("study_date", study_date))
-    if modalities := _value(params, "ModalitiesInStudy", "00080061"):
-        wanted = [m.strip().upper() for m in re.split(r"[,\\]", modalities) if m.strip()]
-        studies = studies.filter(Exists(Series.objects.filter(study=OuterRef("pk"), modality__in=wanted)))
-    return studies
-
-
-def _uid_list(value: str) -> list[str]:
-    """A UID list match (PS3.4 C.2.2.2.2): every UID in it valid, or the query is refused."""
-    uids = [u.strip() for u in re.split(r"[,\\]", value) if u.strip()]
-    if not _valid_uids(*uids):
-        raise ValueError("StudyInstanceUID holds a value that is not a valid UID")
-    return uids
-
-
-def _date_range(field: str, value: str) -> Q:
-    """A DA value or range: 20260101, 20260101-20260131, -20260131, 20260101- (PS3.4 C.2.2.2.5)."""
-    start, separator, end = value.partition("-")
-    if not separator:
-        return Q(**{field: _date(start)})
-    condition = Q()
-    if start:
-        condition &= Q(**{f"{field}__gte": _date(start)})
-    if end:
-        condition &= Q(**{f"{field}__lte": _date(end)})
-    return condition
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.datetime.strptime(text.strip().replace(".", ""), "%Y%m%d").date()
-    except ValueError:
-        raise ValueError(f"{text!r} is not a DICOM date (YYYYMMDD)") from None
-
-
-def element(vr: str, value: Any) -> dict[str, Any]:
-    """One attribute in DICOM JSON (PS3.18 F.2); an empty value has no Value."""
-    if value is None or value == "":
-        return {"vr": vr}
-    if vr == "PN":
-        return {"vr": vr, "Value": [{"Alphabetic": str(value)}]}
-    if vr == "DA" and isinstance(value, dt.date):
-        value = value.strftime("%Y%m%d")
-    if vr == "TM" and isinstance(value, dt.time):
-        value = value.strftime("%H%M%S")
-    values = value if isinstance(value, list) else [value]
-    return {"vr": vr, "Value": values}
-
-
-def _study_json(request: HttpRequest, study: Study) -> dict[str, Any]:
-    patient = study.patient
-    return {
-        "00080020": element("DA", study.study_date),
-        "00080030": element("TM", study.study_time),
-        "00080050": element("SH", study.accession_number),
-        "00080061": element("CS", study.modality_list or None),
-        "00080090": element("PN", study.referring_physician),
-        "00081030": element("LO", study.description),
-        "00081190": element("UR", request.build_absolute_uri(f"/dicomweb/studies/{study.study_uid}")),
-        "00100010": element("PN", patient.name),
-        "00100020": element("LO", patient.patient_id),
-        "00100021": element("LO", patient.issuer_of_patient_id),
-        "00100030": element("DA", patient.birth_date),
-        "00100040": element("CS", patient.sex),
-        "0020000D": element("UI", study.study_uid),
-        "00200010": element("SH", study.study_id),
-        "00201206": element("IS", study.number_of_series),
-        "00201208": element("IS", study.number_of_instances),
-    }
-
-
-def _series_json(request: HttpRequest, study: Study, series: Series) -> dict[str, Any]:
-    url = f"/dicomweb/studies/{study.study_uid}/series/{series.series_uid}"
-    return {
-        "00080060": element("CS", series.modality),
-        "0008103E": element("LO", series.description),
-        "00081190": element("UR", request.build_absolute_uri(url)),
-        "00180015": element("CS", series.body_part),
-        "0020000D": element("UI", study.study_uid),
-        "0020000E": element("UI", series.series_uid),
-        "00200011": element("IS", series.series_number),
-        "00201209": element("IS", series.number_of_instances),
-    }
-
-
-def _instance_json(request: HttpRequest, series: Series, instance: Instance) -> dict[str, Any]:
-    url = f"/dicomweb/studies/{series.study.study_uid}/series/{series.series_uid}/instances/{instance.sop_uid}"
-    return {
-        "00080016": element("UI", instance.sop_class_uid),
-        "00080018": element("UI", instance.sop_uid),
-        "00081190": element("UR", request.build_absolute_uri(url)),
-        "0020000D": element("UI", series.study.study_uid),
-        "0020000E": element("UI", series.series_uid),
-        "00200013": element("IS", instance.instance_number),
-        "00280008": element("IS", instance.number_of_frames if instance.has_pixels else None),
-        "00280010": element("US", instance.rows),
-        "00280011": element("US", instance.columns),
-    }
+    response = HttpResponse(status=204)
+    if result.matches:
+        response = HttpResponse(json.dumps(result.matches), content_type=DICOM_JSON)
+    if result.warnings:
+        response["Warning"] = qido.warning_header(service, result.warnings)
+    return response
 
 
 # ---------------------------------------------------------------- WADO-RS

@@ -205,6 +205,15 @@ def _series_fields(ds: HeaderSource) -> dict[str, Any]:
         "series_number": _integer(ds, "SeriesNumber"),
         "description": _text(ds, "SeriesDescription", 200),
         "body_part": _text(ds, "BodyPartExamined", 64).upper(),
+        **performed_step(ds),
+    }
+
+
+def performed_step(ds: HeaderSource) -> dict[str, Any]:
+    """Performed Procedure Step Start Date and Time (PS3.3 C.7.3.1), as `Series` keeps them."""
+    return {
+        "performed_date": _date(ds, "PerformedProcedureStepStartDate"),
+        "performed_time": _time(ds, "PerformedProcedureStepStartTime"),
     }
 
 

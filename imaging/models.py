@@ -295,6 +295,9 @@ class Series(models.Model):
     series_number = models.IntegerField(_("series number"), null=True, blank=True)
     description = models.CharField(_("description"), max_length=200, blank=True)
     body_part = models.CharField(_("body part"), max_length=64, blank=True)
+    # Performed Procedure Step Start Date and Time (PS3.3 C.7.3.1): QIDO-RS matches them (PS3.18 Table 10.6.1-5).
+    performed_date = models.DateField(_("performed procedure step start date"), null=True, blank=True)
+    performed_time = models.TimeField(_("performed procedure step start time"), null=True, blank=True)
     number_of_instances = models.PositiveIntegerField(default=0)
     received_at = models.DateTimeField(auto_now_add=True)
 

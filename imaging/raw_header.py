@@ -44,10 +44,10 @@ KEYWORDS = [
     "ContentTime", "FrameTime", "ImageOrientationPatient", "ImagePositionPatient", "ImagerPixelSpacing",
     "InstanceNumber", "IssuerOfPatientID", "LossyImageCompression", "Modality", "NumberOfFrames",
     "PatientBirthDate", "PatientID", "PatientName", "PatientSex", "PatientTelephoneNumbers",
-    "PhotometricInterpretation", "PixelRepresentation", "PixelSpacing", "ReferringPhysicianName",
-    "RescaleIntercept", "RescaleSlope", "Rows", "SOPClassUID", "SOPInstanceUID", "SeriesDescription",
-    "SeriesInstanceUID", "SeriesNumber", "StudyDate", "StudyDescription", "StudyID", "StudyInstanceUID",
-    "StudyTime", "WindowCenter", "WindowWidth",
+    "PerformedProcedureStepStartDate", "PerformedProcedureStepStartTime", "PhotometricInterpretation",
+    "PixelRepresentation", "PixelSpacing", "ReferringPhysicianName", "RescaleIntercept", "RescaleSlope", "Rows",
+    "SOPClassUID", "SOPInstanceUID", "SeriesDescription", "SeriesInstanceUID", "SeriesNumber", "StudyDate",
+    "StudyDescription", "StudyID", "StudyInstanceUID", "StudyTime", "WindowCenter", "WindowWidth",
 ]  # fmt: skip
 TAGS = {int(tag_for_keyword(keyword) or 0): keyword for keyword in KEYWORDS}
 VRS = {tag: dictionary_VR(tag).encode() for tag in TAGS}

@@ -19,9 +19,12 @@ def endpoint(route: str, view: Callable[..., HttpResponseBase], name: str) -> UR
 
 urlpatterns = [
     endpoint("studies", dicomweb.studies, name="studies"),
+    endpoint("series", dicomweb.search_all_series, name="all-series"),
+    endpoint("instances", dicomweb.search_all_instances, name="all-instances"),
     endpoint(STUDY, dicomweb.study, name="study"),
     endpoint(f"{STUDY}/metadata", dicomweb.study_metadata, name="study-metadata"),
     endpoint(f"{STUDY}/series", dicomweb.search_series, name="series"),
+    endpoint(f"{STUDY}/instances", dicomweb.search_study_instances, name="study-instances"),
     endpoint(SERIES, dicomweb.retrieve_series, name="series-retrieve"),
     endpoint(f"{SERIES}/metadata", dicomweb.series_metadata, name="series-metadata"),
     endpoint(f"{SERIES}/instances", dicomweb.search_instances, name="instances"),

@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +45,7 @@ from pynetdicom import AE
 from imaging import synthetic
 from imaging.models import Hospital, HospitalAETitle, Instance
 from tests.support.dicom import study_spec
+from tests.support.orthanc import OrthancServer, require_orthanc, running_orthanc
 from tests.support.processes import background, free_port, wait_for_port
 from tests.support.services import require
 from tests.test_dicom_listener import (
@@ -350,60 +350,35 @@ def test_it_stores_what_pynetdicom_sends_as_sent(
 class Orthanc:
     """Orthanc 1.10 over its REST API, with the listener and the reference as DICOM modalities."""
 
-    url: str
+    server: OrthancServer
     modalities: dict[int, str]  # port -> modality name
     uploaded: dict[Path, str]  # file -> Orthanc's instance id
-
-    def post(self, path: str, body: bytes) -> Any:
-        request = urllib.request.Request(self.url + path, data=body)  # noqa: S310 - Orthanc on loopback
-        with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310
-            return json.load(answer)
 
     def send(self, port: int, path: Path) -> tuple[int, str]:
         """Orthanc's C-STORE of `path` to the modality on `port`: (0, "") or (-1, why); REST hides the status."""
         if path not in self.uploaded:
-            self.uploaded[path] = self.post("/instances", path.read_bytes())["ID"]
+            self.uploaded[path] = self.server.post("/instances", path.read_bytes())["ID"]
         body = {"Resources": [self.uploaded[path]], "Synchronous": True}
         try:
-            answer = self.post(f"/modalities/{self.modalities[port]}/store", json.dumps(body).encode())
+            answer = self.server.post(f"/modalities/{self.modalities[port]}/store", json.dumps(body).encode())
         except urllib.error.HTTPError as error:
             return -1, error.read().decode(errors="replace")
         return (0, "") if answer.get("FailedInstancesCount") == 0 else (-1, json.dumps(answer))
 
 
 @pytest.fixture(scope="module")
-def require_orthanc() -> None:
-    require(shutil.which("Orthanc") is not None, "Orthanc (apt-get install orthanc)")
-
-
-@pytest.fixture(scope="module")
-def orthanc(
-    require_orthanc: None, region: Region, reference: Reference, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Orthanc]:
+def orthanc(region: Region, reference: Reference, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
     """Orthanc as a hospital's modality: its AE title is the hospital's, on loopback ports of its own."""
-    folder = tmp_path_factory.mktemp("orthanc")
-    http_port = free_port()
+    require_orthanc()
     modalities = {region.listener.port: "efilm", reference.port: "reference"}
     config = {
         "Name": "efilm-peers",
-        "StorageDirectory": str(folder / "db"),
-        "IndexDirectory": str(folder / "db"),
         "DicomAet": CALLING,
-        "DicomPort": free_port(),
-        "HttpPort": http_port,
-        "RemoteAccessAllowed": False,
-        "AuthenticationEnabled": False,
-        "Plugins": [],
         "DicomModalities": {name: ["REGION", "127.0.0.1", port] for port, name in modalities.items()},
     }
-    (folder / "orthanc.json").write_text(json.dumps(config))
-    process = background(["Orthanc", str(folder / "orthanc.json")], dcmtk_env())  # its DCMTK reads TCP_NODELAY
-    try:
-        wait_for_port(http_port, process)
-        yield Orthanc(f"http://127.0.0.1:{http_port}", modalities, {})
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    # Its DCMTK reads TCP_NODELAY.
+    with running_orthanc(tmp_path_factory.mktemp("orthanc"), dcmtk_env(), **config) as server:
+        yield Orthanc(server, modalities, {})
 
 
 @pytest.mark.parametrize("syntax", ALL)

@@ -285,6 +285,32 @@ def test_it_leaves_out_the_report_unless_it_was_shared(live_server: Any, alice: 
     assert len(api.retrieve_study_metadata(study_uid)) == 3
 
 
+SEARCHES = ("/dicomweb/series", "/dicomweb/instances", "/dicomweb/studies/{study}/instances")
+
+
+def test_it_searches_every_resource_within_the_shared_study(
+    client: Client, exams: dict[str, Exam], shared: Shared
+) -> None:
+    credentials = basic(shared.token, shared.code)
+    study = exams["alice"].study.study_uid
+    for path in SEARCHES:
+        response = client.get(path.format(study=study), **credentials)
+        assert {row["0020000D"]["Value"][0] for row in json.loads(response.content)} == {study}, path
+    for other in ("other", "bob"):
+        elsewhere = f"/dicomweb/studies/{exams[other].study.study_uid}/instances"
+        assert client.get(elsewhere, **credentials).status_code == 404
+
+
+def test_it_leaves_an_unshared_report_out_of_every_search(
+    client: Client, alice: Client, exams: dict[str, Exam]
+) -> None:
+    without = share(alice, exams["alice"], include_report="")
+    study = exams["alice"].study.study_uid
+    for path in SEARCHES:
+        response = client.get(path.format(study=study), **basic(without.token, without.code))
+        assert {row["00080060"]["Value"][0] for row in json.loads(response.content)} == {"CT"}, path
+
+
 def test_it_logs_a_viewers_use_as_an_opening_once_an_hour(
     live_server: Any, exams: dict[str, Exam], shared: Shared, sms_outbox: list[Any]
 ) -> None:

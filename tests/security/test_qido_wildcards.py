@@ -1,8 +1,9 @@
-"""QIDO-RS PatientName wildcards: linear time on every database, and still exact matching.
+"""QIDO-RS wildcards: linear time on every database, and still exact matching.
 
 The attack of the review: a name of wildcards with a tail that cannot match,
 against a few hundred studies. A regular expression of `.*` runs backtracks
-(SQLite's REGEXP is Python's `re`: 6.7 s for ten `*`); a `LIKE` does not.
+(SQLite's REGEXP is Python's `re`: 6.7 s for ten `*`); a `LIKE` does not, nor
+SQLite's `GLOB`, which matches the case-sensitive keys (PatientID) there.
 """
 
 import itertools
@@ -35,10 +36,8 @@ def add_studies(hospital: Hospital, names: list[str]) -> None:
     )
 
 
-def names_found(client: Client, token: str, query: str) -> list[str]:
-    response = client.get(
-        "/dicomweb/studies", {"PatientName": query, "limit": "1000"}, HTTP_AUTHORIZATION=f"Bearer {token}"
-    )
+def names_found(client: Client, token: str, query: str, key: str = "PatientName") -> list[str]:
+    response = client.get("/dicomweb/studies", {key: query, "limit": "1000"}, HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code in (200, 204), response.content[:300]
     rows = json.loads(response.content) if response.status_code == 200 else []
     return sorted(row["00100010"]["Value"][0]["Alphabetic"] for row in rows)
@@ -49,10 +48,11 @@ def token(hospital: Hospital) -> str:
     return issue_token(hospital, "PACS")
 
 
-def test_it_answers_a_name_of_ten_wildcards_quickly(client: Client, token: str, hospital: Hospital) -> None:
+@pytest.mark.parametrize("key", ["PatientName", "PatientID"])
+def test_it_answers_a_name_of_ten_wildcards_quickly(client: Client, token: str, hospital: Hospital, key: str) -> None:
     add_studies(hospital, [f"PATIENT^N{number:03d}" for number in range(300)])
     started = time.perf_counter()
-    found = names_found(client, token, "*" * 10 + "NOT-THERE")
+    found = names_found(client, token, "*" * 10 + "NOT-THERE", key)
     elapsed = time.perf_counter() - started
     assert found == []
     # Backtracking took seconds here (PATIENT^N000 is 12 characters; each one more multiplies the time).
@@ -79,7 +79,7 @@ def test_it_answers_a_name_of_ten_wildcards_quickly_on_sqlite_too(tmp_path: Path
         check=False,
     )
     assert result.returncode == 0, result.stdout[-2000:]
-    assert "1 passed" in result.stdout
+    assert "2 passed" in result.stdout
 
 
 NAMES = [

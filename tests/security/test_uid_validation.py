@@ -28,6 +28,7 @@ ADDRESSES = [
     "/dicomweb/studies/{a}",
     "/dicomweb/studies/{a}/metadata",
     "/dicomweb/studies/{a}/series",
+    "/dicomweb/studies/{a}/instances",
     "/dicomweb/studies/{b}/series/{a}",
     "/dicomweb/studies/{a}/series/{b}",
     "/dicomweb/studies/{a}/series/{b}/metadata",
@@ -94,6 +95,12 @@ def test_it_answers_400_to_a_stow_address_with_a_newline(client: Client, token: 
 
 
 @pytest.mark.parametrize("value", ["not-a-uid", "1.2.3\n4", "1.2.3,../4"])
-def test_it_answers_400_to_a_study_uid_query_that_is_not_a_uid(client: Client, token: str, value: Any) -> None:
-    response = client.get("/dicomweb/studies", {"StudyInstanceUID": value}, HTTP_AUTHORIZATION=f"Bearer {token}")
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [("studies", "StudyInstanceUID"), ("series", "SeriesInstanceUID"), ("instances", "SOPInstanceUID")],
+)
+def test_it_answers_400_to_a_uid_query_that_is_not_a_uid(
+    client: Client, token: str, path: str, key: str, value: Any
+) -> None:
+    response = client.get(f"/dicomweb/{path}", {key: value}, HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 400
