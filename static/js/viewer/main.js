@@ -11,10 +11,10 @@
  * Modules, each with one concern (see its header): page, numbers, http,
  * resource-cache, windowing, resources, state, drawing, messages, hud,
  * render-loop, cine, navigation, zoom, window-drag, pointer, keyboard,
- * controls, manifest. Their imports form no cycle: collectstatic's manifest
- * storage names each module by a hash of its content, imports included, and
- * cannot hash a cycle. What a module needs from one above it is passed down
- * from here (the scheduler's onSettled and onError).
+ * controls, manifest. Their imports form no cycle: in production
+ * collectstatic (portal/staticfiles.py) names each module by a hash of its
+ * content, imports included, and cannot hash a cycle. What a module needs from
+ * one above it is passed down from here (the scheduler's onSettled, onError).
  */
 
 import { bindControls, retryThumbnails, scrollSeriesIntoView } from './controls.js';
