@@ -10,7 +10,6 @@ import json
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
@@ -18,13 +17,12 @@ from django.core.management import call_command
 from django.templatetags.static import static
 from django.test import override_settings
 
-from portal.middleware import CONTENT_SECURITY_POLICY
 from portal.staticfiles import ManifestStaticFilesStorage
+from tests.support.browser import STATIC_ORIGIN, serve_static
 
 VIEWER = Path(settings.BASE_DIR) / "static" / "js" / "viewer"
 PRODUCTION = {"BACKEND": "portal.staticfiles.ManifestStaticFilesStorage"}
 IMPORT = re.compile(r"""\bfrom\s*["'](\./[^"']+)["']\s*;""")
-ORIGIN = "http://portal.test"
 
 Collected = tuple[Path, dict[str, str]]  # STATIC_ROOT and the manifest's paths
 
@@ -87,27 +85,12 @@ def test_the_imports_settle_within_the_storages_passes() -> None:
 def test_a_browser_runs_the_hashed_modules_under_the_csp(chromium: Any, collected: Collected) -> None:
     root, manifest = collected
     hashed = {"/static/" + manifest[f"js/viewer/{name}"] for name in modules()}
-    requested: list[str] = []
     context = chromium.new_context()
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-
-    def serve(route: Any) -> None:
-        """An empty page with the portal's CSP, and STATIC_ROOT under /static/."""
-        path = urlsplit(route.request.url).path
-        requested.append(path)
-        headers = {"Content-Security-Policy": CONTENT_SECURITY_POLICY}
-        file = root / path.removeprefix("/static/")
-        if path == "/":
-            route.fulfill(status=200, headers=headers, content_type="text/html", body="<!doctype html><title>.</title>")
-        elif path.startswith("/static/") and file.is_file():
-            route.fulfill(status=200, headers=headers, path=str(file))
-        else:
-            route.fulfill(status=404, headers=headers, body="")
-
-    page.route(f"{ORIGIN}/**", serve)
-    page.goto(f"{ORIGIN}/")
+    requested = serve_static(page, root)
+    page.goto(f"{STATIC_ORIGIN}/")
     grey = page.evaluate(
         """async ([main, windowing]) => {
             await import(main);  // the whole graph, or a rejection
