@@ -2,14 +2,13 @@
  * formulas of imaging/rendering.py (PS3.3 C.11.2.1.2 VOI LUT Functions LINEAR,
  * LINEAR_EXACT and SIGMOID; MONOCHROME1 inverted; with no window, the frame's
  * min-max), so that a dragged window answers at once and looks as the server's
- * render of it would.
+ * render of it would: tests/test_viewer_windowing.py holds the greys of these
+ * functions, in Chromium, equal to the server's.
  *
  * Pure: no DOM, no state but a few recent lookup tables, which change no
  * result. The raw values come from /my/images/<id>/raw (modality values, as
  * described by its X-Dtype, X-Voi-Function and X-Invert headers).
  */
-
-import { round1 } from './numbers.js';
 
 /** The machine's byte order: for packing pixels, and for reading little-endian values. */
 export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -76,7 +75,7 @@ export function windowTable(lut, center, width, fn, invert) {
   return table;
 }
 
-/** The min-max window the server uses when a file has none. */
+/** The min-max window the server uses when a file has none (imaging.rendering's, after DCMTK's). */
 export function rangeWindow(raw) {
   if (!raw.range) {
     let low = Infinity;
@@ -91,7 +90,8 @@ export function rangeWindow(raw) {
     raw.range = { low, high };
   }
   const { low, high } = raw.range;
-  return { center: round1((low + high) / 2 + 0.5), width: round1(Math.max(high - low + 1, 1)) };
+  // Unrounded: a window rounded to tenths (as dragged windows are) moves the ramp off the server's.
+  return { center: (low + high) / 2 + 0.5, width: Math.max(high - low + 1, 1) };
 }
 
 /** A raw frame ({data, dtype, voi, invert}) at a window, into `out`: one packed RGBA pixel (GREY) a value. */
