@@ -2,11 +2,11 @@
 
 The viewer is ES modules loaded without a bundler (static/js/viewer/, entry
 `main.js`). Django's manifest storage gives every file a name with a hash of its
-content, served with a year's cache lifetime; it rewrites `import ... from
-"./x.js"` to the hashed name only with `support_js_module_import_aggregation`.
-Without it the hashed entry module would import the unhashed modules, kept by
-browsers and proxies for a short while only, and after a deploy a new entry
-could run beside old modules from a cache.
+content, which WhiteNoise serves as immutable for ten years; it rewrites
+`import ... from "./x.js"` to the hashed name only with
+`support_js_module_import_aggregation`. Without it the hashed entry module
+would import the unhashed modules, cached for a minute only, and for that
+minute after a deploy a new entry could run beside old modules.
 
 A module's hash covers the hashed names of its imports, so collectstatic may
 need a pass over the files for each level of the import graph, depending on
