@@ -171,7 +171,8 @@ STORAGES = {
         "OPTIONS": {"location": STORAGE_ROOT},
     },
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        # WhiteNoise's compressed manifest storage, rewriting the viewer's module imports to hashed names.
+        "BACKEND": "portal.staticfiles.ManifestStaticFilesStorage"
         if not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage",
     },

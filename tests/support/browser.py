@@ -5,9 +5,11 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
+from portal.middleware import CONTENT_SECURITY_POLICY
 from tests.support.processes import ROOT
 from tests.support.services import require
 
@@ -22,6 +24,7 @@ LAUNCH_ARGS = [
 ]
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 DESKTOP = {"viewport": {"width": 1366, "height": 900}}
+STATIC_ORIGIN = "http://portal.test"  # never on the network: `serve_static` answers it
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +53,24 @@ def screenshot(page: Any, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def serve_static(page: Any, root: Path) -> list[str]:
+    """Answer STATIC_ORIGIN in `page`: an empty page at / and the files of `root` under /static/,
+    each with the portal's CSP; the paths asked for, in order, fill the list returned."""
+    requested: list[str] = []
+
+    def serve(route: Any) -> None:
+        path = urlsplit(route.request.url).path
+        requested.append(path)
+        headers = {"Content-Security-Policy": CONTENT_SECURITY_POLICY}
+        file = root / path.removeprefix("/static/")
+        if path == "/":
+            route.fulfill(status=200, headers=headers, content_type="text/html", body="<!doctype html><title>.</title>")
+        elif path.startswith("/static/") and file.is_file():
+            route.fulfill(status=200, headers=headers, path=str(file))
+        else:
+            route.fulfill(status=404, headers=headers, body="")
+
+    page.route(f"{STATIC_ORIGIN}/**", serve)
+    return requested
