@@ -3,6 +3,7 @@ from types import ModuleType
 from django.contrib import admin
 from django.urls import URLPattern, include, path, register_converter
 from django_otp.admin import OTPAdminSite
+from drf_spectacular.views import SpectacularAPIView
 
 from accounts.api import PhoneLinkView
 from accounts.forms import StaffAdminSignInForm
@@ -83,4 +84,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("dicomweb/", include("imaging.urls")),
     path("api/v1/phone-links", PhoneLinkView.as_view(), name="api-phone-links"),
+    path("api/v1/schema", SpectacularAPIView.as_view(), name="api-schema"),
 ]

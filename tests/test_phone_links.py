@@ -80,3 +80,18 @@ def test_it_suggests_a_mobile_number_found_in_the_images(
     suggestion = SuggestedPhone.objects.get()
     assert (suggestion.phone, suggestion.source) == ("+8613800000001", SuggestionSource.DICOM)
     assert not PhoneLink.objects.exists()
+
+
+def test_it_serves_the_feed_api_as_a_valid_openapi_schema(client: Client) -> None:
+    """The registration feed's contract for hospitals' integration engines: /api/v1/schema (drf-spectacular)."""
+    response = client.get("/api/v1/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = json.loads(response.content)
+    operation = schema["paths"]["/api/v1/phone-links"]["post"]
+    assert operation["security"] == [{"hospitalToken": []}]
+    assert schema["components"]["securitySchemes"]["hospitalToken"]["scheme"] == "bearer"
+    body = schema["components"]["schemas"]["PhoneLink"]
+    assert set(body["required"]) == {"patient_id", "phone"}
+    assert set(body["properties"]) == {"patient_id", "phone", "name", "sex", "birth_date"}
+    out = io.StringIO()
+    call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)  # against the OpenAPI 3 JSON Schema
