@@ -106,7 +106,7 @@ class StoredPixels:
             raise UnsupportedImage(f"frame {index} is out of range (the object has {self.number_of_frames})")
         single = Dataset()
         for element in self.header.group_dataset(0x0028):
-            single.add(element)
+            single.add_new(element.tag, element.VR, element.value)  # new elements: the header's keep its frames
         single.NumberOfFrames = 1
         single.file_meta = FileMetaDataset()
         data = self.frame(index)
