@@ -17,7 +17,7 @@ Pixel Data element and notes where its value lies; a frame is then read alone:
 
 `frame_chunks` yields a frame in pieces of at most `CHUNK` bytes, which
 WADO-RS streams; `decode` turns one frame into stored values for
-`imaging.rendering`, by a one-frame copy of the Image Pixel module.
+`imaging.rendering`, by a one-frame data set of the frame's pixel description.
 Everything before the Pixel Data is read whole, as pydicom reads it.
 """
 
@@ -43,6 +43,18 @@ __all__ = ["CHUNK", "StoredPixels", "read_frame", "read_header", "stored_pixels"
 
 CHUNK = 1024 * 1024  # a multiple of every word size, so swapped chunks stay whole words
 PIXEL_KEYWORDS = {0x7FE00008: "FloatPixelData", 0x7FE00009: "DoubleFloatPixelData", 0x7FE00010: "PixelData"}
+# What a decoder reads of the Image Pixel module (PS3.3 C.7.6.3): the frame's description, not its LUTs.
+PIXEL_DESCRIPTION = (
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "PlanarConfiguration",
+    "Rows",
+    "Columns",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+)
 PIXEL_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
 ITEM, SEQUENCE_DELIMITER = 0xFFFEE000, 0xFFFEE0DD
 UNDEFINED_LENGTH = 0xFFFFFFFF
@@ -105,8 +117,9 @@ class StoredPixels:
         if not 0 <= index < self.number_of_frames:
             raise UnsupportedImage(f"frame {index} is out of range (the object has {self.number_of_frames})")
         single = Dataset()
-        for element in self.header.group_dataset(0x0028):
-            single.add_new(element.tag, element.VR, element.value)  # new elements: the header's keep its frames
+        for keyword in PIXEL_DESCRIPTION:
+            if keyword in self.header:
+                single[keyword] = self.header[keyword]  # shared, never changed: the header keeps its own
         single.NumberOfFrames = 1
         single.file_meta = FileMetaDataset()
         data = self.frame(index)
