@@ -21,15 +21,12 @@ import json
 import logging
 import re
 import secrets
-import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache, wraps
-from io import BytesIO
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 import pydicom
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -39,13 +36,12 @@ from django.utils.cache import patch_vary_headers
 from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
-from pydicom.encaps import get_frame
-from pydicom.filebase import ReadableBuffer
-from pydicom.uid import UID, ImplicitVRLittleEndian, MPEGTransferSyntaxes
+from pydicom.uid import UID, MPEGTransferSyntaxes
 
 from imaging import qido
 from imaging.access import StudyScope
 from imaging.dicom_json import element
+from imaging.frames import read_header, stored_pixels
 from imaging.headers import is_valid_uid
 from imaging.ingest import IngestOutcome, IngestResult, IngestUnavailable, RejectionKind, ingest_instance
 from imaging.models import Hospital, Instance, InstanceQuerySet, Series, Study
@@ -87,8 +83,6 @@ FRAME_MEDIA_TYPES = {
     **dict.fromkeys(["1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203"], "image/jphc"),
     "1.2.840.10008.1.2.5": "image/dicom-rle",
 }
-PIXEL_DATA_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
-UNDEFINED_LENGTH = 0xFFFFFFFF
 
 CORS_HEADERS = {
     "Access-Control-Allow-Headers": "Authorization, Accept, Content-Type",
@@ -758,104 +752,13 @@ def _frames_not_acceptable(stored: str, syntax: str | None) -> str:
 
 
 def _frames_stream(storage_key: str, numbers: list[int], part_type: str, boundary: str) -> Iterator[bytes]:
-    """Each asked frame as one part (PS3.18 8.6.1.2), read from the stored file one at a time."""
-    with default_storage.open(storage_key, "rb") as handle:
-        pixels = StoredPixels.read(handle)
+    """Each asked frame as one part (PS3.18 8.6.1.2), read from the stored file alone, a chunk at a time."""
+    with default_storage.open(storage_key, "rb") as handle, stored_pixels(handle) as pixels:
         for number in numbers:
             yield f"--{boundary}\r\nContent-Type: {part_type}\r\n\r\n".encode()
-            yield pixels.frame(number - 1)
+            yield from pixels.frame_chunks(number - 1)
             yield b"\r\n"
     yield f"--{boundary}--\r\n".encode()
-
-
-@dataclass(frozen=True)
-class StoredPixels:
-    """A stored file's pixel data, read a frame at a time (PS3.5 8.2 native, A.4 encapsulated).
-
-    `offset` is where the Pixel Data value starts in `buffer`; `frame_bits`
-    is a native frame's size (0 when encapsulated).
-    """
-
-    buffer: ReadableBuffer
-    offset: int
-    length: int
-    number_of_frames: int
-    frame_bits: int
-    extended_offsets: tuple[bytes, bytes] | None = None
-
-    @classmethod
-    def read(cls, handle: ReadableBuffer) -> "StoredPixels":
-        """The header up to the pixel data, then the pixel data element's place (or, inflated or swapped, its bytes)."""
-        header = pydicom.dcmread(handle, stop_before_pixels=True)
-        syntax = UID(header.file_meta.get("TransferSyntaxUID") or ImplicitVRLittleEndian)
-        frames = max(int(header.get("NumberOfFrames") or 1), 1)
-        if syntax.is_encapsulated:
-            offset, length = _pixel_value_position(handle, syntax.is_implicit_VR)
-            return cls(handle, offset, length, frames, 0, _extended_offsets(header))
-        if syntax.is_deflated or not syntax.is_little_endian:
-            # Positions in a deflated file are positions in the inflated stream; big endian words need swapping.
-            data = _little_endian_pixel_data(handle, header)
-            return cls(BytesIO(data), 0, len(data), frames, _native_frame_bits(header))
-        offset, length = _pixel_value_position(handle, syntax.is_implicit_VR)
-        return cls(handle, offset, length, frames, _native_frame_bits(header))
-
-    def frame(self, index: int) -> bytes:
-        """Frame `index` (from 0): a native frame's bytes, or an encapsulated frame's fragments joined."""
-        self.buffer.seek(self.offset)
-        if not self.frame_bits:
-            return get_frame(
-                self.buffer, index, number_of_frames=self.number_of_frames, extended_offsets=self.extended_offsets
-            )
-        start = index * self.frame_bits
-        first, end = start // 8, -(-(start + self.frame_bits) // 8)
-        if end > self.length:
-            raise ValueError(f"the pixel data ends before frame {index + 1}")
-        self.buffer.seek(self.offset + first)
-        data = self.buffer.read(end - first)
-        if start % 8 == 0 and self.frame_bits % 8 == 0:
-            return data
-        # Single-bit frames (segmentations) need not start on a byte: take the frame's bits, padded to a byte.
-        bits = np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little")[start % 8 : start % 8 + self.frame_bits]
-        return np.packbits(bits, bitorder="little").tobytes()
-
-
-def _pixel_value_position(handle: ReadableBuffer, implicit_vr: bool) -> tuple[int, int]:
-    """The pixel data value's offset and length; `handle` stands at the element, where pydicom stopped (PS3.5 7.1)."""
-    head = handle.read(8)
-    group, element = struct.unpack("<HH", head[:4]) if len(head) == 8 else (0, 0)
-    if group << 16 | element not in PIXEL_DATA_TAGS:
-        raise ValueError("the file has no pixel data where its header ends")
-    # Implicit VR: tag, 4-byte length. Explicit VR (OB, OW, OF, OD): tag, VR, 2 reserved bytes, 4-byte length.
-    (length,) = struct.unpack("<I", head[4:] if implicit_vr else handle.read(4))
-    return handle.tell(), length
-
-
-def _native_frame_bits(header: pydicom.Dataset) -> int:
-    """A native frame's size in bits (PS3.5 8.2); YBR_FULL_422 keeps two samples a pixel (PS3.3 C.7.6.3.1.2)."""
-    samples = int(header.get("SamplesPerPixel") or 1)
-    if header.get("PhotometricInterpretation") == "YBR_FULL_422":
-        samples = 2
-    return int(header.Rows) * int(header.Columns) * samples * int(header.BitsAllocated)
-
-
-def _extended_offsets(header: pydicom.Dataset) -> tuple[bytes, bytes] | None:
-    """The Extended Offset Table (7FE0,0001) and its lengths (7FE0,0002), when the file has them (PS3.3 C.7.6.3)."""
-    offsets, lengths = header.get("ExtendedOffsetTable"), header.get("ExtendedOffsetTableLengths")
-    return (bytes(offsets), bytes(lengths)) if offsets and lengths else None
-
-
-def _little_endian_pixel_data(handle: ReadableBuffer, header: pydicom.Dataset) -> bytes:
-    """A deflated or big endian file's native pixel data, read whole, as little endian bytes."""
-    handle.seek(0)
-    dataset = pydicom.dcmread(handle)
-    element = next((dataset[tag] for tag in sorted(PIXEL_DATA_TAGS) if tag in dataset), None)
-    if element is None:
-        raise ValueError("the file has no pixel data")
-    data = bytes(element.value)
-    width = int(header.BitsAllocated) // 8
-    if dataset.original_encoding[1] or width < 2:
-        return data
-    return np.frombuffer(data, f">u{width}").astype(f"<u{width}").tobytes()
 
 
 def _json_array_stream(instances: list[Instance]) -> Iterator[bytes]:
@@ -868,7 +771,7 @@ def _json_array_stream(instances: list[Instance]) -> Iterator[bytes]:
 def instance_header_json(storage_key: str) -> dict[str, Any]:
     """A stored instance's data set in DICOM JSON, up to its pixel data and without bulk data."""
     with default_storage.open(storage_key, "rb") as handle:
-        dataset = pydicom.dcmread(handle, stop_before_pixels=True)
+        dataset = read_header(handle)
     return _without_bulk_data(
         dataset.to_json_dict(bulk_data_threshold=BULK_DATA_THRESHOLD, bulk_data_element_handler=lambda _: _OMITTED)
     )

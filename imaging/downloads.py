@@ -2,7 +2,9 @@
 
 Only the instances of the one study go in (they are selected by study, never
 by a list a requester sends). The zip is written to a temporary file, then
-saved to storage; nothing half-written is ever served.
+saved to storage; nothing half-written is ever served. Memory stays flat
+whatever the study's size: stored files are copied in a chunk at a time and
+pictures rendered one at a time, each from its one frame (`imaging.frames`).
 """
 
 import re
@@ -16,10 +18,14 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from pydicom.fileset import FileSet
 
+from imaging.frames import CHUNK, read_header
 from imaging.models import Instance, RenderStatus, Report, Study
 from imaging.renders import MODALITY_PRESETS, PRESETS, RenderSpec, ensure_render, read_render
 
 MAX_FRAMES_PER_IMAGE = 300
+# A member of this size or more is written with ZIP64 sizes: zipfile must know before it writes
+# the member's header, and a deflated copy can end up a little larger than the file.
+ZIP64_FROM = 1 << 31
 
 
 def build_jpeg_zip(study: Study, preset: str, target: Path) -> int:
@@ -40,29 +46,48 @@ def build_jpeg_zip(study: Study, preset: str, target: Path) -> int:
 
 
 def build_dicom_zip(study: Study, target: Path) -> int:
-    """The stored files as a DICOM File-set (PS3.10): a DICOMDIR and the files it indexes."""
+    """The stored files as a DICOM File-set (PS3.10): a DICOMDIR and the files it indexes, in constant memory.
+
+    Steps: index each instance's header (read up to its pixel data) in
+    pydicom's `FileSet`, which writes a stand-in file of that header; write the
+    File-set to learn each instance's File ID and get the DICOMDIR; then zip
+    the DICOMDIR and copy each stored file under its File ID a chunk at a time.
+    The members are the stored files byte for byte; a file the DICOMDIR has no
+    record for (its SOP class has none) goes under OTHER/.
+    """
     with tempfile.TemporaryDirectory(prefix="efilm-dicomdir-") as work:
-        staging, output = Path(work) / "in", Path(work) / "out"
-        staging.mkdir()
         fileset = FileSet()
         fileset.ID = "EFILM"
-        unindexed: list[Path] = []
-        for number, instance in enumerate(_study_instances(study)):
-            path = staging / f"{number:06d}.dcm"
-            with default_storage.open(instance.storage_key, "rb") as source, path.open("wb") as copy:
-                shutil.copyfileobj(source, copy, 1 << 20)
-            try:
-                fileset.add(path)
-            except (ValueError, KeyError, AttributeError):
-                unindexed.append(path)  # a SOP class the DICOMDIR has no record for: still shipped
-        fileset.write(output)
+        instances = list(_study_instances(study))
+        indexed = {instance.sop_uid for instance in instances if _index(fileset, instance)}
+        fileset.write(Path(work))
+        file_ids = {str(entry.SOPInstanceUID): Path(entry.FileID).as_posix() for entry in fileset}
         with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-            for path in sorted(output.rglob("*")):
-                if path.is_file():
-                    archive.write(path, path.relative_to(output).as_posix())
-            for path in unindexed:
-                archive.write(path, f"OTHER/{path.name}")
-        return len(fileset) + len(unindexed)
+            archive.write(Path(work) / "DICOMDIR", "DICOMDIR")
+            for number, instance in enumerate(instances):
+                name = file_ids[instance.sop_uid] if instance.sop_uid in indexed else f"OTHER/{number:06d}.dcm"
+                _copy_into(archive, name, instance)
+        return len(instances)
+
+
+def _index(fileset: FileSet, instance: Instance) -> bool:
+    """Add the instance's header to the File-set; False for a SOP class the DICOMDIR has no record for."""
+    with default_storage.open(instance.storage_key, "rb") as handle:
+        header = read_header(handle)
+    try:
+        fileset.add(header)
+    except (ValueError, KeyError, AttributeError):
+        return False
+    return True
+
+
+def _copy_into(archive: zipfile.ZipFile, name: str, instance: Instance) -> None:
+    """The stored file as member `name`, copied a chunk at a time; a large one gets ZIP64 sizes (APPNOTE 4.5.3)."""
+    with (
+        default_storage.open(instance.storage_key, "rb") as source,
+        archive.open(name, "w", force_zip64=source.size >= ZIP64_FROM) as copy,
+    ):
+        shutil.copyfileobj(source, copy, CHUNK)
 
 
 def save_zip(source: Path, key: str) -> str:

@@ -66,20 +66,23 @@ def render_frame(
     frame: int = 0,
     window: tuple[float, float] | None = None,
     voi_function: str | None = None,
+    stored: np.ndarray | None = None,
 ) -> np.ndarray:
     """Display pixels of one frame: uint8, (rows, cols) greyscale or (rows, cols, 3) colour.
 
     `window=None` takes the file's first window (or the VOI LUT, or the frame's
     min-max); `window=(center, width)` overrides it, with `voi_function`
-    (LINEAR, LINEAR_EXACT, SIGMOID) or else the file's function.
+    (LINEAR, LINEAR_EXACT, SIGMOID) or else the file's function. `stored` is
+    the frame's stored values when the caller decoded them already (from the
+    frame alone, `imaging.frames`): `ds` is then the header, without pixel data.
     """
-    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+    if stored is None and "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         raise UnsupportedImage("the object holds no pixel data")
     frames = int(ds.get("NumberOfFrames") or 1)
     if not 0 <= frame < frames:
         raise UnsupportedImage(f"frame {frame} is out of range (the object has {frames})")
     photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
-    stored = decode_frame(ds, frame)
+    stored = decode_frame(ds, frame) if stored is None else stored
     if photometric in ("MONOCHROME1", "MONOCHROME2"):
         transform = frame_transform(ds, frame, window, voi_function, photometric)
         return render_greyscale(stored, transform, ds)
@@ -95,11 +98,13 @@ class ModalityFrame:
     invert: bool
 
 
-def modality_frame(ds: Dataset, frame: int = 0) -> ModalityFrame:
+def modality_frame(ds: Dataset, frame: int = 0, stored: np.ndarray | None = None) -> ModalityFrame:
     """Stored values through the Modality LUT (PS3.3 C.11.1), without VOI or presentation.
 
     Only for greyscale frames windowed by a center and width: a VOI LUT
-    Sequence cannot be applied elsewhere by a window, so those raise.
+    Sequence cannot be applied elsewhere by a window, so those raise. `stored`
+    is the frame's stored values when `ds` is a header without pixel data, as
+    in `render_frame`.
     """
     frames = int(ds.get("NumberOfFrames") or 1)
     photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
@@ -108,8 +113,7 @@ def modality_frame(ds: Dataset, frame: int = 0) -> ModalityFrame:
     transform = frame_transform(ds, frame, None, None, photometric)
     if transform.voi_lut is not None:
         raise UnsupportedImage("the image is windowed by a VOI LUT, not a center and width")
-    stored = decode_frame(ds, frame)
-    modality = _modality(stored, transform)
+    modality = _modality(decode_frame(ds, frame) if stored is None else stored, transform)
     window = transform.window or _min_max_window(modality)
     if np.all(modality == np.rint(modality)) and modality.min() >= -32768 and modality.max() <= 32767:
         return ModalityFrame(np.asarray(modality, dtype="<i2"), window, transform.invert)

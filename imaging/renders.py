@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-import pydicom
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -24,6 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 from PIL import Image, ImageDraw
 
+from imaging.frames import read_frame
 from imaging.models import Instance, Render, RenderStatus
 from imaging.rendering import RENDERER_VERSION, render_frame
 
@@ -150,9 +150,10 @@ def placeholder(spec: RenderSpec) -> bytes:
 
 
 def make_render(instance: Instance, spec: RenderSpec) -> bytes:
+    """The render of one frame, read from the stored file without its other frames."""
     with default_storage.open(instance.storage_key, "rb") as handle:
-        ds = pydicom.dcmread(handle)
-    return encode(render_frame(ds, spec.frame, window=spec.window), spec)
+        header, stored = read_frame(handle, spec.frame)
+    return encode(render_frame(header, spec.frame, window=spec.window, stored=stored), spec)
 
 
 @dataclass(frozen=True)

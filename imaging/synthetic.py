@@ -7,6 +7,7 @@ study twice yields the same bytes, so importing it twice changes nothing.
 
 import datetime as dt
 import io
+import struct
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -394,25 +395,43 @@ def small_instances(study: StudySpec, count: int, size: int = 64) -> Iterator[Da
 
 
 def write_large_multiframe(
-    path: Path, study: StudySpec, frames: int, rows: int = 512, columns: int = 512, series_key: str = "large"
+    path: Path,
+    study: StudySpec,
+    frames: int,
+    rows: int = 512,
+    columns: int = 512,
+    series_key: str = "large",
+    transfer_syntax: str = ExplicitVRLittleEndian,
+    noise: bool = False,
 ) -> Path:
     """A native 16-bit multi-frame CT of `frames` frames written to `path` a frame at a time.
 
     For objects of GBs (the region's largest): the header is made by pydicom,
     the Pixel Data element's header and value are written by hand (PS3.5 7.1.2,
-    Explicit VR Little Endian), so the object is never whole in memory. Each
-    frame differs (its number is in its first pixels).
+    Explicit VR Little Endian, or Big Endian with `transfer_syntax`), so the
+    object is never whole in memory. Each frame differs (`large_multiframe_frame`);
+    with `noise` its low bits are random, as a CT's are, so that it does not
+    deflate to a fraction of its size.
     """
     ds = base_dataset(study, CT_IMAGE, series_key, 4, 1, "CT")
     ds.SeriesDescription = "Large multi-frame"
     ds.Rows, ds.Columns, ds.NumberOfFrames = rows, columns, frames
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-    frame_bytes = rows * columns * 2
-    pattern = (np.arange(rows * columns, dtype=np.uint32) % 4096).astype("<u2").tobytes()
+    order = "<" if UID(transfer_syntax).is_little_endian else ">"
     with path.open("wb") as out:
-        out.write(to_bytes(with_file_meta(ds)))
-        out.write(b"\xe0\x7f\x10\x00OW\x00\x00" + (frames * frame_bytes).to_bytes(4, "little"))
+        out.write(to_bytes(with_file_meta(ds, transfer_syntax)))
+        out.write(struct.pack(f"{order}HH2sHL", 0x7FE0, 0x0010, b"OW", 0, frames * rows * columns * 2))
         for number in range(frames):
-            out.write(number.to_bytes(4, "little") + pattern[4:])
+            out.write(large_multiframe_frame(number, rows, columns, noise).astype(f"{order}u2").tobytes())
     return path
+
+
+def large_multiframe_frame(number: int, rows: int = 512, columns: int = 512, noise: bool = False) -> np.ndarray:
+    """Frame `number` of `write_large_multiframe`: a 12-bit ramp (with `noise`, plus up to 255 at random,
+    seeded by the number), the frame's number in its first two pixels."""
+    pixels = (np.arange(rows * columns, dtype=np.uint32) % 4096).astype(np.uint16)
+    if noise:
+        pixels += np.random.default_rng(number).integers(0, 256, rows * columns, dtype=np.uint16)
+    pixels[:2] = np.frombuffer(number.to_bytes(4, "little"), "<u2")
+    return pixels.reshape(rows, columns)

@@ -8,12 +8,12 @@ from pathlib import Path
 from celery.exceptions import CeleryError
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.utils import timezone
 from kombu.exceptions import KombuError
 
 from imaging.downloads import build_dicom_zip, build_jpeg_zip, save_zip
-from imaging.models import Study
+from imaging.models import Instance, Study
 from imaging.renders import PRESETS
 from imaging.tasks import tasks_run_inline
 from portal.models import Download, DownloadKind, DownloadStatus
@@ -27,7 +27,7 @@ KEEP_FOR = dt.timedelta(hours=24)  # then `purge_downloads` deletes the zip
 def request_download(
     study: Study, kind: DownloadKind, preset: str, user_id: int | None, share_id: int | None = None
 ) -> Download:
-    """The requester's download of this study; built now when small or without a broker, else queued."""
+    """The requester's download of this study; built now when small (`built_in_request`) or with no broker."""
     preset = preset if kind == DownloadKind.JPEG and preset in PRESETS else ""
     same = Download.objects.filter(
         study=study,
@@ -43,7 +43,7 @@ def request_download(
     download = Download.objects.create(
         study=study, kind=kind, preset=preset, requested_by_id=user_id, share_id=share_id
     )
-    if tasks_run_inline() or study.number_of_instances <= settings.DOWNLOAD_INLINE_MAX_INSTANCES:
+    if tasks_run_inline() or built_in_request(study):
         build(download.pk)
     else:
         from portal.tasks import build_download
@@ -55,6 +55,14 @@ def request_download(
             build(download.pk)
     download.refresh_from_db()
     return download
+
+
+def built_in_request(study: Study) -> bool:
+    """Whether the study is small enough to zip while its requester waits: few instances, and few bytes."""
+    if study.number_of_instances > settings.DOWNLOAD_INLINE_MAX_INSTANCES:
+        return False
+    size = Instance.objects.filter(series__study=study).aggregate(total=Sum("size_bytes"))["total"] or 0
+    return bool(size <= settings.DOWNLOAD_INLINE_MAX_BYTES)
 
 
 def build(download_id: int) -> str:

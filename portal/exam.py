@@ -12,7 +12,6 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
-import pydicom
 from django.core.files.storage import default_storage
 from django.db import connection
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
@@ -27,6 +26,7 @@ from django.utils.translation import gettext as _
 
 from imaging import image_views
 from imaging.access import StudyScope
+from imaging.frames import read_frame
 from imaging.models import DOCUMENT_MODALITIES, Instance, Report, Series, Study
 from imaging.rendering import UnsupportedImage, modality_frame
 from imaging.renders import MODALITY_PRESETS, PRESETS
@@ -404,7 +404,8 @@ def raw_values(request: HttpRequest, instance: Instance) -> HttpResponse:
     try:
         frame = int(request.GET.get("frame") or 0)
         with default_storage.open(instance.storage_key, "rb") as handle:
-            values = modality_frame(pydicom.dcmread(handle), frame)
+            header, stored = read_frame(handle, frame)  # that frame alone, not the file
+        values = modality_frame(header, frame, stored)
     except (ValueError, UnsupportedImage) as error:
         return HttpResponse(str(error), status=415, content_type="text/plain")
     body = values.values.tobytes()

@@ -304,8 +304,10 @@ CELERY_TASK_ROUTES = {
     "accounts.tasks.send_sms_through_gateway": {"queue": "interactive"},
 }
 RENDER_WAIT_SECONDS = env_int("RENDER_WAIT_SECONDS", 10)
-# Studies up to this many instances are zipped in the request; larger ones by a worker.
+# Studies up to this many instances and bytes are zipped in the request; larger ones by a worker
+# (one 2 GB multi-frame is a single instance, and zipping it outlasts a request).
 DOWNLOAD_INLINE_MAX_INSTANCES = env_int("DOWNLOAD_INLINE_MAX_INSTANCES", 50)
+DOWNLOAD_INLINE_MAX_BYTES = env_int("DOWNLOAD_INLINE_MAX_BYTES", 256 * 1024 * 1024)
 
 # import_dicom inflates zip members as it reads them and stops at these sizes: the sizes an
 # archive declares are the sender's word (a 1 MB zip bomb once took 2.2 GB of memory). A member

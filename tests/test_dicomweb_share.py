@@ -21,7 +21,7 @@ from django.utils import timezone
 from pydicom.encaps import generate_frames
 
 from imaging import synthetic
-from imaging.dicomweb import StoredPixels
+from imaging.frames import stored_pixels
 from imaging.ingest import ingest_instance
 from imaging.models import Hospital, Instance, Study
 from imaging.tokens import issue_token
@@ -623,9 +623,8 @@ def test_it_reads_native_frames_whatever_the_files_encoding(syntax: str) -> None
     ds["PixelData"].VR = "OW"
     stored_file = io.BytesIO()
     ds.save_as(stored_file, enforce_file_format=True)
-    stored_file.seek(0)
-    frames = StoredPixels.read(stored_file)
-    assert [frames.frame(index) for index in (2, 0)] == [pixels[2].tobytes(), pixels[0].tobytes()]
+    with stored_pixels(stored_file) as frames:
+        assert [frames.frame(index) for index in (2, 0)] == [pixels[2].tobytes(), pixels[0].tobytes()]
 
 
 def test_it_reads_single_bit_frames_that_do_not_start_on_a_byte() -> None:
@@ -638,11 +637,10 @@ def test_it_reads_single_bit_frames_that_do_not_start_on_a_byte() -> None:
     ds.PixelData = np.packbits(bits, bitorder="little").tobytes()
     stored_file = io.BytesIO()
     ds.save_as(stored_file, enforce_file_format=True)
-    stored_file.seek(0)
-    frames = StoredPixels.read(stored_file)
-    for index in range(5):
-        frame = np.unpackbits(np.frombuffer(frames.frame(index), np.uint8), bitorder="little")
-        assert frame[:9].tolist() == bits[index * 9 : index * 9 + 9].tolist()
+    with stored_pixels(stored_file) as frames:
+        for index in range(5):
+            frame = np.unpackbits(np.frombuffer(frames.frame(index), np.uint8), bitorder="little")
+            assert frame[:9].tolist() == bits[index * 9 : index * 9 + 9].tolist()
 
 
 def test_it_refuses_dicomweb_to_a_share_that_does_not_allow_downloads(alice: Client, exams: dict[str, Exam]) -> None:

@@ -17,8 +17,9 @@ from pydicom.fileset import FileSet
 
 import portal.exam
 from accounts.models import PhoneLink, User
-from imaging.models import Hospital, Study
+from imaging.models import Hospital, Instance, Study
 from imaging.synthetic import PatientSpec
+from portal.downloads import built_in_request
 from portal.models import AuditAction, AuditEvent, Download, DownloadStatus
 from tests.support.dicom import ALICE, BOB, study_spec
 from tests.support.exams import Exam, make_exam
@@ -263,9 +264,23 @@ def test_it_refuses_an_unknown_download_kind(alice: Client) -> None:
     assert alice.post(f"/my/studies/{exam.study.pk}/downloads/", {"kind": "tar"}).status_code == 400
 
 
+def test_it_zips_in_the_request_only_a_study_of_few_instances_and_few_bytes(hospital: Hospital, settings: Any) -> None:
+    study = make_exam(hospital, ALICE, "zip-size").study
+    size = sum(Instance.objects.filter(series__study=study).values_list("size_bytes", flat=True))
+    settings.DOWNLOAD_INLINE_MAX_INSTANCES, settings.DOWNLOAD_INLINE_MAX_BYTES = study.number_of_instances, size
+    assert built_in_request(study)
+    settings.DOWNLOAD_INLINE_MAX_BYTES = size - 1
+    assert not built_in_request(study)
+    settings.DOWNLOAD_INLINE_MAX_INSTANCES, settings.DOWNLOAD_INLINE_MAX_BYTES = study.number_of_instances - 1, size
+    assert not built_in_request(study)
+
+
 @pytest.mark.slow
-def test_it_builds_a_large_download_on_a_worker(workers: Workers, hospital: Hospital, settings: Any) -> None:
-    settings.DOWNLOAD_INLINE_MAX_INSTANCES = 1
+@pytest.mark.parametrize("limit", ["DOWNLOAD_INLINE_MAX_INSTANCES", "DOWNLOAD_INLINE_MAX_BYTES"])
+def test_it_builds_a_large_download_on_a_worker(
+    workers: Workers, hospital: Hospital, settings: Any, limit: str
+) -> None:
+    setattr(settings, limit, 1)  # more instances than this, or more bytes (one 2 GB multi-frame)
     exam = make_exam(hospital, ALICE, "a-big", slices=4)
     link(ALICE_PHONE, hospital, ALICE.patient_id)
     client = Client()
