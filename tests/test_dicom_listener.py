@@ -15,7 +15,6 @@ from typing import Any
 
 import pydicom
 import pytest
-from pydicom.data import get_testdata_files
 from pydicom.dataset import Dataset
 from pynetdicom import AE, build_role, evt
 from pynetdicom import _config as pynetdicom_config
@@ -26,7 +25,7 @@ from imaging.ingest import ingest_instance
 from imaging.models import Hospital, IngestConflict, Instance, Render, RenderStatus, Series, Study, UnflushedFile
 from imaging.renders import RenderSpec
 from imaging.tasks import middle_instance
-from tests.support.dicom import ct_bytes, ct_slice, stored_files, study_spec
+from tests.support.dicom import bundled_files, ct_bytes, ct_slice, stored_files, study_spec
 from tests.support.processes import (
     free_port,
     manage_process,
@@ -157,8 +156,7 @@ def bundled_storage_files() -> list[tuple[Path, str]]:
     """pydicom's bundled files with a storage SOP class, and the transfer syntax each is in."""
     storage_classes = set(_STORAGE_CLASSES.values())
     files = []
-    for name in sorted(get_testdata_files()):
-        path = Path(name)
+    for path in bundled_files():
         try:
             ds = pydicom.dcmread(path, stop_before_pixels=True)
             syntax = str(ds.file_meta.TransferSyntaxUID)

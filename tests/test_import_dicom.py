@@ -1,7 +1,6 @@
 """manage.py import_dicom: folders, zip archives, progress, summary, concurrency."""
 
 import io
-import os
 import subprocess
 import sys
 import zipfile
@@ -9,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
-from pydicom.data import get_testdata_file, get_testdata_files
+from pydicom.data import get_testdata_file
 
 from imaging import synthetic
 from imaging.models import Hospital, IngestConflict, Instance, Series, Study
-from tests.support.dicom import ct_bytes, stored_files, study_spec
+from tests.support.dicom import bundled_files, ct_bytes, stored_files, study_spec
 from tests.support.processes import subprocess_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,7 +99,7 @@ def test_it_imports_every_bundled_file_in_a_process_that_exits_cleanly(
     assert "Traceback" not in result.stderr
     summary = result.stdout.splitlines()[0]
     counted = sum(int(part.rsplit(": ", 1)[1]) for part in summary.split(", "))
-    files = [f for f in get_testdata_files() if os.path.isfile(f)]
+    files = [str(f) for f in bundled_files()]
     assert counted == len(files)
     assert Instance.objects.count() > 100
 

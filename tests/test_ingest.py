@@ -12,7 +12,7 @@ import psycopg
 import pydicom
 import pytest
 from django.db import OperationalError, close_old_connections, connection
-from pydicom.data import get_testdata_file, get_testdata_files
+from pydicom.data import get_testdata_file
 
 import imaging.ingest
 from imaging import synthetic
@@ -20,7 +20,7 @@ from imaging.headers import read_header
 from imaging.ingest import IngestOutcome, IngestUnavailable, RejectionKind, ingest_instance, instance_stored
 from imaging.models import Hospital, IngestConflict, Instance, PatientRecord, Report, ReportKind, Series, Study
 from imaging.storage import dicom_key
-from tests.support.dicom import ALICE, BOB, ct_bytes, ct_slice, stored_files, study_spec
+from tests.support.dicom import ALICE, BOB, bundled_files, ct_bytes, ct_slice, stored_files, study_spec
 from tests.support.processes import shared_database_url
 from tests.support.workers import wait_for
 
@@ -35,7 +35,7 @@ def index_rows() -> dict[str, list[dict[str, Any]]]:
 
 
 def test_it_indexes_or_rejects_every_bundled_test_file(hospital: Hospital, storage_root: Path) -> None:
-    files = [f for f in get_testdata_files() if os.path.isfile(f)]
+    files = [str(f) for f in bundled_files()]
     assert len(files) > 100
     outcomes = {}
     for path in files:

@@ -3,11 +3,9 @@
 import datetime as dt
 import io
 from collections.abc import Iterator
-from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.data import get_testdata_files
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
@@ -17,7 +15,7 @@ from imaging import synthetic
 from imaging.headers import InstanceHeader, read_header
 from imaging.raw_header import read_raw_header
 from imaging.synthetic import PatientSpec, StudySpec
-from tests.support.dicom import ct_bytes, ct_slice, study_spec
+from tests.support.dicom import bundled_files, ct_bytes, ct_slice, study_spec
 
 CHINESE = PatientSpec("PID-ZH", "Wang^Fang=王^芳", "F", dt.date(1990, 3, 4), "13900000009")
 
@@ -52,7 +50,7 @@ def synthetic_files() -> Iterator[bytes]:
 
 
 def test_it_reads_what_pydicom_reads_wherever_it_answers() -> None:
-    files = [Path(name).read_bytes() for name in get_testdata_files() if Path(name).is_file()]
+    files = [path.read_bytes() for path in bundled_files()]
     files += list(synthetic_files())
     answered = 0
     for data in files:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from pydicom.data import get_testdata_file, get_testdata_files
+from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.filewriter import dcmwrite
 from pydicom.pixels import convert_color_space
@@ -17,7 +17,7 @@ from pydicom.uid import ExplicitVRBigEndian
 
 from imaging import synthetic
 from imaging.rendering import UnsupportedImage, Window, apply_window, render_frame
-from tests.support.dicom import ct_slice, study_spec
+from tests.support.dicom import bundled_files, ct_slice, study_spec
 from tests.support.reference import compare_file, dcmj2pnm
 
 # Files where DCMTK and we disagree for a reason that is not our renderer's; each
@@ -31,7 +31,7 @@ YBR = ("YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420")
 
 
 def bundled_images() -> list[Path]:
-    return [Path(f) for f in sorted(get_testdata_files()) if Path(f).is_file() and Path(f).name not in NOT_OURS]
+    return [path for path in bundled_files() if path.name not in NOT_OURS]
 
 
 @pytest.mark.dcmtk

@@ -4,6 +4,7 @@ import datetime as dt
 from pathlib import Path
 
 import numpy as np
+import pydicom.data
 from pydicom.dataset import Dataset
 
 from imaging import synthetic
@@ -53,3 +54,9 @@ def stored_files(root: Path) -> list[Path]:
     """The DICOM objects (not renders) under a storage root, temporary files included."""
     folder = root / "dicom"
     return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def bundled_files() -> list[Path]:
+    """pydicom's own test files, as installed; `get_testdata_files` would also try to download others."""
+    folder = Path(pydicom.data.__file__).parent / "test_files"
+    return sorted(path for path in folder.rglob("*") if path.is_file() and path.suffix != ".py")
