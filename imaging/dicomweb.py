@@ -40,9 +40,8 @@ from pydicom.uid import UID, MPEGTransferSyntaxes
 
 from imaging import qido
 from imaging.access import StudyScope
+from imaging.dicom import is_valid_uid, read_without_pixels, stored_pixels
 from imaging.dicom_json import element
-from imaging.frames import read_header, stored_pixels
-from imaging.headers import is_valid_uid
 from imaging.ingest import IngestOutcome, IngestResult, IngestUnavailable, RejectionKind, ingest_instance
 from imaging.models import Hospital, Instance, InstanceQuerySet, Series, Study
 from imaging.multipart import CHUNK, BodyTooLarge, ContentType, Limits, MalformedMultipart, Readable, read_parts
@@ -771,7 +770,7 @@ def _json_array_stream(instances: list[Instance]) -> Iterator[bytes]:
 def instance_header_json(storage_key: str) -> dict[str, Any]:
     """A stored instance's data set in DICOM JSON, up to its pixel data and without bulk data."""
     with default_storage.open(storage_key, "rb") as handle:
-        dataset = read_header(handle)
+        dataset = read_without_pixels(handle)
     return _without_bulk_data(
         dataset.to_json_dict(bulk_data_threshold=BULK_DATA_THRESHOLD, bulk_data_element_handler=lambda _: _OMITTED)
     )

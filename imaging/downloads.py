@@ -4,7 +4,7 @@ Only the instances of the one study go in (they are selected by study, never
 by a list a requester sends). The zip is written to a temporary file, then
 saved to storage; nothing half-written is ever served. Memory stays flat
 whatever the study's size: stored files are copied in a chunk at a time and
-pictures rendered one at a time, each from its one frame (`imaging.frames`).
+pictures rendered one at a time, each from its one frame (`imaging.dicom.frames`).
 """
 
 import re
@@ -18,7 +18,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from pydicom.fileset import FileSet
 
-from imaging.frames import CHUNK, read_header
+from imaging.dicom import CHUNK, read_without_pixels
 from imaging.models import Instance, RenderStatus, Report, Study
 from imaging.renders import MODALITY_PRESETS, PRESETS, RenderSpec, ensure_render, read_render
 
@@ -73,7 +73,7 @@ def build_dicom_zip(study: Study, target: Path) -> int:
 def _index(fileset: FileSet, instance: Instance) -> bool:
     """Add the instance's header to the File-set; False for a SOP class the DICOMDIR has no record for."""
     with default_storage.open(instance.storage_key, "rb") as handle:
-        header = read_header(handle)
+        header = read_without_pixels(handle)
     try:
         fileset.add(header)
     except (ValueError, KeyError, AttributeError):

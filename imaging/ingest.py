@@ -53,8 +53,15 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from imaging import reports
-from imaging.headers import IdentityMismatch, InstanceHeader, InvalidHeader, read_header
+from imaging.dicom import (
+    IdentityMismatch,
+    InstanceHeader,
+    InvalidHeader,
+    RawHeader,
+    read_header,
+    read_raw_header,
+    structured_report_text,
+)
 from imaging.models import (
     Hospital,
     IngestConflict,
@@ -66,7 +73,6 @@ from imaging.models import (
     Study,
 )
 from imaging.prepared import run_prepared
-from imaging.raw_header import RawHeader, read_raw_header
 from imaging.storage import Content, chunks_of, dicom_key, flush, flushes_later, write_once
 
 logger = logging.getLogger(__name__)
@@ -786,7 +792,7 @@ def _attach_report(dataset: Dataset, header: InstanceHeader, study_id: int, inst
         title = str(dataset.get("DocumentTitle", "") or "")[:200]
         Report.objects.create(study_id=study_id, kind=ReportKind.PDF, instance_id=instance_id, title=title)
     else:
-        title, text = reports.structured_report_text(dataset)
+        title, text = structured_report_text(dataset)
         Report.objects.create(
             study_id=study_id, kind=ReportKind.STRUCTURED, instance_id=instance_id, title=title, text=text
         )

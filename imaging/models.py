@@ -406,7 +406,7 @@ class Report(models.Model):
         import pydicom
         from django.core.files.storage import default_storage
 
-        from imaging.reports import encapsulated_document
+        from imaging.dicom import encapsulated_document
 
         assert self.instance is not None
         with default_storage.open(self.instance.storage_key, "rb") as handle:

@@ -28,8 +28,8 @@ from django.db.models import Exists, F, Model, OuterRef, Q, QuerySet
 from django.http import QueryDict
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 
+from imaging.dicom import is_valid_uid
 from imaging.dicom_json import element
-from imaging.headers import is_valid_uid
 from imaging.matching import has_wildcards, matches_wildcard, matches_wildcard_exactly
 from imaging.models import Instance, PatientRecord, Series, Study
 

@@ -74,7 +74,7 @@ def render_frame(
     min-max); `window=(center, width)` overrides it, with `voi_function`
     (LINEAR, LINEAR_EXACT, SIGMOID) or else the file's function. `stored` is
     the frame's stored values when the caller decoded them already (from the
-    frame alone, `imaging.frames`): `ds` is then the header, without pixel data.
+    frame alone, `imaging.dicom.frames`): `ds` is then the header, without pixel data.
     """
     if stored is None and "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         raise UnsupportedImage("the object holds no pixel data")

@@ -23,7 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 from PIL import Image, ImageDraw
 
-from imaging.frames import read_frame
+from imaging.dicom import read_frame
 from imaging.models import Instance, Render, RenderStatus
 from imaging.rendering import RENDERER_VERSION, render_frame
 

@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 
 from imaging import image_views
 from imaging.access import StudyScope
-from imaging.frames import read_frame
+from imaging.dicom import read_frame
 from imaging.models import DOCUMENT_MODALITIES, Instance, Report, Series, Study
 from imaging.rendering import UnsupportedImage, modality_frame
 from imaging.renders import MODALITY_PRESETS, PRESETS

@@ -21,7 +21,7 @@ from django.utils import timezone
 from pydicom.encaps import generate_frames
 
 from imaging import synthetic
-from imaging.frames import stored_pixels
+from imaging.dicom import stored_pixels
 from imaging.ingest import ingest_instance
 from imaging.models import Hospital, Instance, Study
 from imaging.tokens import issue_token

@@ -1,4 +1,4 @@
-"""imaging.frames: one frame of a stored file, read alone, byte for byte what pydicom reads from the whole file."""
+"""imaging.dicom.frames: one frame of a stored file, read alone, byte for byte what pydicom reads from the file."""
 
 import io
 import warnings
@@ -14,7 +14,7 @@ from pydicom.pixels import pixel_array
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian
 
 from imaging import synthetic
-from imaging.frames import CHUNK, read_frame, read_header, stored_pixels
+from imaging.dicom import CHUNK, read_frame, read_without_pixels, stored_pixels
 from imaging.rendering import UnsupportedImage, decode_frame, render_frame
 from tests.support.dicom import ct_slice, study_spec
 
@@ -112,7 +112,7 @@ def test_it_reads_a_deflated_file_inflated_out_of_memory() -> None:
         assert pixels.frame(0) == whole.PixelData
         assert pixels.header.PatientName == whole.PatientName
     with path.open("rb") as handle:
-        assert "PixelData" not in read_header(handle)
+        assert "PixelData" not in read_without_pixels(handle)
 
 
 def test_it_gives_a_large_frame_in_chunks() -> None:
@@ -165,7 +165,7 @@ def test_it_refuses_an_object_without_pixel_data() -> None:
 
 def test_it_reads_the_header_without_pixel_data() -> None:
     ds = synthetic.with_file_meta(ct_slice(number=3), ExplicitVRLittleEndian)
-    header = read_header(saved(ds))
+    header = read_without_pixels(saved(ds))
     assert header.SOPInstanceUID == ds.SOPInstanceUID
     assert header.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
     assert "PixelData" not in header

@@ -16,7 +16,7 @@ from pydicom.data import get_testdata_file
 
 import imaging.ingest
 from imaging import synthetic
-from imaging.headers import read_header
+from imaging.dicom import read_header
 from imaging.ingest import IngestOutcome, IngestUnavailable, RejectionKind, ingest_instance, instance_stored
 from imaging.models import Hospital, IngestConflict, Instance, PatientRecord, Report, ReportKind, Series, Study
 from imaging.storage import dicom_key

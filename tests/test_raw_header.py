@@ -12,8 +12,7 @@ from pydicom.tag import Tag
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ImplicitVRLittleEndian
 
 from imaging import synthetic
-from imaging.headers import InstanceHeader, read_header
-from imaging.raw_header import read_raw_header
+from imaging.dicom import InstanceHeader, read_header, read_raw_header
 from imaging.synthetic import PatientSpec, StudySpec
 from tests.support.dicom import bundled_files, ct_bytes, ct_slice, study_spec
 

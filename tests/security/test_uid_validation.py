@@ -11,7 +11,7 @@ from django.test import Client
 from pydicom.uid import UID
 
 from imaging import synthetic
-from imaging.headers import is_valid_uid
+from imaging.dicom import is_valid_uid
 from imaging.ingest import IngestOutcome, ingest_instance
 from imaging.models import Hospital, Instance
 from imaging.tokens import issue_token

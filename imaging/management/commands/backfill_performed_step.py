@@ -6,7 +6,7 @@ import pydicom
 from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandParser
 
-from imaging.headers import performed_step
+from imaging.dicom import performed_step
 from imaging.models import Instance, Series
 
 TAGS = ["PerformedProcedureStepStartDate", "PerformedProcedureStepStartTime"]

@@ -39,7 +39,7 @@ from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEnd
 
 from imaging.rendering import UnsupportedImage, decode_frame
 
-__all__ = ["CHUNK", "StoredPixels", "read_frame", "read_header", "stored_pixels"]
+__all__ = ["CHUNK", "StoredPixels", "read_frame", "read_without_pixels", "stored_pixels"]
 
 CHUNK = 1024 * 1024  # a multiple of every word size, so swapped chunks stay whole words
 PIXEL_KEYWORDS = {0x7FE00008: "FloatPixelData", 0x7FE00009: "DoubleFloatPixelData", 0x7FE00010: "PixelData"}
@@ -76,7 +76,7 @@ def read_frame(handle: ReadableBuffer, index: int) -> tuple[Dataset, np.ndarray]
         return pixels.header, pixels.decode(index)
 
 
-def read_header(handle: ReadableBuffer) -> Dataset:
+def read_without_pixels(handle: ReadableBuffer) -> Dataset:
     """The data set up to its pixel data, with its file meta (a deflated file inflated out of memory)."""
     with _dataset_stream(handle) as (stream, meta):
         return _read_up_to_pixels(stream, meta)

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
-from imaging.headers import ENCAPSULATED_PDF, SR_PREFIX
+from imaging.dicom.headers import ENCAPSULATED_PDF, SR_PREFIX
 
 IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
 # Transfer syntaxes whose dataset is Explicit VR Little Endian but not deflated
