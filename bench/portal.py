@@ -618,7 +618,7 @@ def ingest_ct(hospital: "Hospital") -> None:
 def ensure_ct_renders() -> "Series":
     """The CT series, with every preview and the thumbnail in storage (made again if missing)."""
     from imaging.models import Instance, Series
-    from imaging.renders import RenderSpec, ensure_render
+    from imaging.rendering import RenderSpec, ensure_render
 
     series = Series.objects.get(study__study_uid=ct_spec().study_uid, modality="CT")
     images = list(Instance.objects.filter(series=series, has_pixels=True).order_by("pk"))
@@ -894,7 +894,7 @@ def forget_previews(series: "Series") -> None:
     from django.core.files.storage import default_storage
 
     from imaging.models import Render
-    from imaging.renders import PREVIEW_MAX_SIDE
+    from imaging.rendering import PREVIEW_MAX_SIDE
 
     renders = Render.objects.filter(instance__series=series, key__contains=f"/max{PREVIEW_MAX_SIDE}/")
     for key in renders.values_list("key", flat=True):

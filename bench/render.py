@@ -87,8 +87,7 @@ def in_process(files: list[Path]) -> None:
     """make_render's steps on each slice file: dcmread, render_frame, then JPEG preview and thumbnail."""
     import pydicom
 
-    from imaging.rendering import render_frame
-    from imaging.renders import RenderSpec, encode
+    from imaging.rendering import RenderSpec, encode, render_frame
 
     paths = files[:60] * 3
     # CPU time of this process: wall time on a shared VM swings by half with the neighbours.
@@ -125,7 +124,7 @@ def series_on_one_worker(files: list[Path]) -> None:
 
     from imaging.ingest import ingest_instance
     from imaging.models import Hospital, Instance, Series
-    from imaging.tasks import render_instance_previews, render_series_thumbnail
+    from imaging.rendering import render_instance_previews, render_series_thumbnail
 
     call_command("migrate", verbosity=0)
     hospital = Hospital.objects.create(code="bench", name="Bench")
@@ -156,7 +155,7 @@ def http_cached_preview(scratch: Path, connections: int, seconds: int, options: 
 
     from accounts.models import User
     from imaging.models import Instance
-    from imaging.renders import RenderSpec, ensure_render
+    from imaging.rendering import RenderSpec, ensure_render
 
     user = User.objects.create_superuser("bench", password="bench-password-0123")
     # A staff session counts only once a TOTP device is verified in it (django-otp).

@@ -21,6 +21,6 @@ class ImagingConfig(AppConfig):
         warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom\..*")
 
         from imaging.ingest import instance_stored
-        from imaging.tasks import schedule_renders
+        from imaging.rendering import schedule_renders
 
         instance_stored.connect(schedule_renders, dispatch_uid="imaging.schedule_renders")

@@ -19,8 +19,8 @@ from pydicom.dataset import Dataset
 from imaging import synthetic
 from imaging.ingest import IngestOutcome, ingest_instance
 from imaging.models import Hospital, HospitalAETitle
+from imaging.rendering import batched_renders
 from imaging.synthetic import PatientSpec, StudySpec
-from imaging.tasks import batched_renders
 
 logger = logging.getLogger(__name__)
 

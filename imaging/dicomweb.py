@@ -45,7 +45,7 @@ from imaging.dicom_json import element
 from imaging.ingest import IngestOutcome, IngestResult, IngestUnavailable, RejectionKind, ingest_instance
 from imaging.models import Hospital, Instance, InstanceQuerySet, Series, Study
 from imaging.multipart import CHUNK, BodyTooLarge, ContentType, Limits, MalformedMultipart, Readable, read_parts
-from imaging.tasks import batched_renders
+from imaging.rendering import batched_renders
 from imaging.tokens import hospital_for_token
 
 logger = logging.getLogger(__name__)

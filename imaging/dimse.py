@@ -49,7 +49,7 @@ from pynetdicom.sop_class import StorageCommitmentPushModel, Verification  # typ
 
 from imaging.ingest import FlushLedger, IngestOutcome, IngestUnavailable, RejectionKind, ingest_instance
 from imaging.models import Hospital, HospitalAETitle, Instance
-from imaging.tasks import RenderBatch, batched_renders
+from imaging.rendering import RenderBatch, batched_renders
 from imaging.upper_layer import (
     AFFECTED_SOP_CLASS,
     AFFECTED_SOP_INSTANCE,

@@ -20,7 +20,7 @@ from pydicom.fileset import FileSet
 
 from imaging.dicom import CHUNK, read_without_pixels
 from imaging.models import Instance, RenderStatus, Report, Study
-from imaging.renders import MODALITY_PRESETS, PRESETS, RenderSpec, ensure_render, read_render
+from imaging.rendering import MODALITY_PRESETS, PRESETS, RenderSpec, ensure_render, read_render
 
 MAX_FRAMES_PER_IMAGE = 300
 # A member of this size or more is written with ZIP64 sizes: zipfile must know before it writes

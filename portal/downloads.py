@@ -14,8 +14,7 @@ from kombu.exceptions import KombuError
 
 from imaging.downloads import build_dicom_zip, build_jpeg_zip, save_zip
 from imaging.models import Instance, Study
-from imaging.renders import PRESETS
-from imaging.tasks import tasks_run_inline
+from imaging.rendering import PRESETS, tasks_run_inline
 from portal.models import Download, DownloadKind, DownloadStatus
 
 logger = logging.getLogger(__name__)

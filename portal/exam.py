@@ -24,12 +24,19 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 
-from imaging import image_views
 from imaging.access import StudyScope
 from imaging.dicom import read_frame
 from imaging.models import DOCUMENT_MODALITIES, Instance, Report, Series, Study
-from imaging.rendering import UnsupportedImage, modality_frame
-from imaging.renders import MODALITY_PRESETS, PRESETS
+from imaging.rendering import (
+    IMAGE_CACHE,
+    MODALITY_PRESETS,
+    PRESETS,
+    UnsupportedImage,
+    modality_frame,
+    serve_preview,
+    serve_series_thumbnail,
+    serve_thumbnail,
+)
 from portal import audit
 from portal.models import AuditAction, Download, DownloadKind
 
@@ -385,17 +392,17 @@ def _image_entry(image: Instance, preview: str, raw: str) -> dict[str, Any]:
 def preview(request: HttpRequest, instance: Instance) -> HttpResponse:
     """A preview, recorded in the audit log (once per series, kind and session)."""
     audit.record_images(request, AuditAction.PREVIEWS, instance.series_id)
-    return image_views.serve_preview(request, instance)
+    return serve_preview(request, instance)
 
 
 def thumbnail(request: HttpRequest, instance: Instance) -> HttpResponse:
     audit.record_images(request, AuditAction.THUMBNAILS, instance.series_id)
-    return image_views.serve_thumbnail(request, instance)
+    return serve_thumbnail(request, instance)
 
 
 def series_thumbnail(request: HttpRequest, series: Series) -> HttpResponse:
     audit.record_images(request, AuditAction.THUMBNAILS, series.pk, series.study_id)
-    return image_views.serve_series_thumbnail(request, series)
+    return serve_series_thumbnail(request, series)
 
 
 def raw_values(request: HttpRequest, instance: Instance) -> HttpResponse:
@@ -420,7 +427,7 @@ def raw_values(request: HttpRequest, instance: Instance) -> HttpResponse:
     response["X-Invert"] = "1" if values.invert else "0"
     response["X-Voi-Function"] = values.window.function
     response["X-Window"] = f"{values.window.center:g},{values.window.width:g}"
-    response["Cache-Control"] = image_views.IMAGE_CACHE
+    response["Cache-Control"] = IMAGE_CACHE
     response["Vary"] = "Accept-Encoding"
     return response
 

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from imaging.tasks import TASK_OPTIONS
+from imaging.rendering import TASK_OPTIONS
 from portal import downloads
 
 

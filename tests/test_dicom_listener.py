@@ -23,8 +23,7 @@ from pynetdicom.sop_class import _STORAGE_CLASSES, StorageCommitmentPushModel
 from imaging import synthetic
 from imaging.ingest import ingest_instance
 from imaging.models import Hospital, IngestConflict, Instance, Render, RenderStatus, Series, Study, UnflushedFile
-from imaging.renders import RenderSpec
-from imaging.tasks import middle_instance
+from imaging.rendering import RenderSpec, middle_instance
 from tests.support.dicom import bundled_files, ct_bytes, ct_slice, stored_files, study_spec
 from tests.support.processes import (
     free_port,

@@ -14,8 +14,8 @@ from pydicom.pixels import pixel_array
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian
 
 from imaging import synthetic
-from imaging.dicom import CHUNK, read_frame, read_without_pixels, stored_pixels
-from imaging.rendering import UnsupportedImage, decode_frame, render_frame
+from imaging.dicom import CHUNK, UnsupportedImage, decode_frame, read_frame, read_without_pixels, stored_pixels
+from imaging.rendering import render_frame
 from tests.support.dicom import ct_slice, study_spec
 
 NATIVE_FILES = [

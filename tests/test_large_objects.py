@@ -25,7 +25,7 @@ from imaging import synthetic
 from imaging.downloads import build_dicom_zip, build_jpeg_zip
 from imaging.ingest import ingest_instance
 from imaging.models import Hospital, Instance
-from imaging.renders import RenderSpec, make_render
+from imaging.rendering import RenderSpec, make_render
 from imaging.tokens import issue_token
 from portal.models import Download, DownloadStatus
 from tests.support.dicom import ALICE, study_spec

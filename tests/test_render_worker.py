@@ -8,8 +8,7 @@ from django.test import Client
 from accounts.models import StaffRole
 from imaging.ingest import ingest_instance
 from imaging.models import Hospital, Instance, Render, RenderStatus, Series
-from imaging.renders import RenderSpec
-from imaging.tasks import render_instance_previews, render_series_thumbnail
+from imaging.rendering import RenderSpec, render_instance_previews, render_series_thumbnail
 from tests.support.dicom import ct_bytes
 from tests.support.people import make_staff, sign_in_staff
 from tests.support.workers import Workers, wait_for

@@ -14,8 +14,7 @@ from accounts.models import StaffRole
 from imaging import synthetic
 from imaging.ingest import ingest_instance
 from imaging.models import Hospital, Instance, Render, RenderStatus, Series
-from imaging.rendering import RENDERER_VERSION
-from imaging.renders import PRESETS, RenderSpec, ensure_render, read_render
+from imaging.rendering import PRESETS, RENDERER_VERSION, RenderSpec, ensure_render, read_render
 from tests.support.dicom import ct_bytes, ct_slice, study_spec
 from tests.support.people import make_staff, sign_in_staff
 

@@ -28,9 +28,8 @@ from imaging import synthetic
 from imaging.flushing import check_unflushed_files
 from imaging.ingest import IngestOutcome, IngestUnavailable, ingest_instance
 from imaging.models import Hospital, IngestConflict, Instance, Render, RenderStatus, UnflushedFile
-from imaging.renders import RenderSpec, ensure_render, read_render
+from imaging.rendering import RenderSpec, ensure_render, middle_instance, read_render
 from imaging.storage import flushes_later, storage_root, write_once
-from imaging.tasks import middle_instance
 from imaging.tokens import issue_token
 from portal.models import Download, DownloadStatus
 from portal.settings import s3_storage

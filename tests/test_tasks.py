@@ -1,9 +1,8 @@
-"""imaging.tasks: how renders are scheduled after ingest."""
+"""imaging.rendering.tasks: how renders are scheduled after ingest."""
 
 import pytest
 
-from imaging import tasks
-from imaging.tasks import RenderBatch, batched_renders, schedule_renders
+from imaging.rendering import RenderBatch, batched_renders, schedule_renders, tasks
 
 
 @pytest.fixture
@@ -59,3 +58,14 @@ def test_it_sends_nothing_for_an_empty_batch(sent: list[tuple[int, list[int]]]) 
     with batched_renders():
         pass
     assert sent == []
+
+
+def test_it_keeps_the_task_names_messages_were_queued_under() -> None:
+    """The tasks moved from imaging/tasks.py: a message in the broker, and CELERY_TASK_ROUTES, still name them."""
+    moved = [tasks.render_instance_previews, tasks.render_series_thumbnail, tasks.render_series, tasks.render_on_demand]
+    assert [task.name for task in moved] == [
+        "imaging.tasks.render_instance_previews",
+        "imaging.tasks.render_series_thumbnail",
+        "imaging.tasks.render_series",
+        "imaging.tasks.render_on_demand",
+    ]

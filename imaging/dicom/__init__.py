@@ -6,7 +6,8 @@
   the plain case (PS3.5 7.1);
 - `reports`: a study's report out of an Encapsulated PDF or an SR document
   (PS3.3 C.17.3);
-- `frames`: a stored object's frames, read one at a time (PS3.5 8.2, A.4, A.5).
+- `frames`: a stored object's frames, read one at a time (PS3.5 8.2, A.4, A.5);
+- `pixels`: a frame's stored values, decoded (PS3.5 8.1.1).
 """
 
 from imaging.dicom.frames import CHUNK, StoredPixels, read_frame, read_without_pixels, stored_pixels
@@ -21,6 +22,7 @@ from imaging.dicom.headers import (
     performed_step,
     read_header,
 )
+from imaging.dicom.pixels import UnsupportedImage, decode_frame
 from imaging.dicom.raw_header import RawHeader, read_raw_header
 from imaging.dicom.reports import encapsulated_document, structured_report_text
 
@@ -34,6 +36,8 @@ __all__ = [
     "InvalidHeader",
     "RawHeader",
     "StoredPixels",
+    "UnsupportedImage",
+    "decode_frame",
     "encapsulated_document",
     "is_valid_uid",
     "performed_step",

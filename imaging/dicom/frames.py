@@ -37,7 +37,7 @@ from pydicom.filereader import read_dataset, read_preamble
 from pydicom.tag import BaseTag
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from imaging.rendering import UnsupportedImage, decode_frame
+from imaging.dicom.pixels import UnsupportedImage, decode_frame
 
 __all__ = ["CHUNK", "StoredPixels", "read_frame", "read_without_pixels", "stored_pixels"]
 

@@ -18,7 +18,7 @@ from django.db import DatabaseError, connections
 from imaging.dimse import HospitalDirectory, RegionServices, file_prefix, supported_contexts
 from imaging.flushing import FlushLedger, check_unflushed_files
 from imaging.models import HospitalAETitle
-from imaging.tasks import prepare_render_queue
+from imaging.rendering import prepare_render_queue
 from imaging.upper_layer import (
     AcceptorSettings,
     Server,

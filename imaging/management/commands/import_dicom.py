@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from imaging.ingest import IngestOutcome, IngestResult, IngestUnavailable, ingest_instance
 from imaging.models import Hospital
-from imaging.tasks import batched_renders
+from imaging.rendering import batched_renders
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw
 
 from imaging.dicom import read_frame
 from imaging.models import Instance, Render, RenderStatus
-from imaging.rendering import RENDERER_VERSION, render_frame
+from imaging.rendering.pipeline import RENDERER_VERSION, render_frame
 
 logger = logging.getLogger(__name__)
 

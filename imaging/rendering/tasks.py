@@ -3,6 +3,10 @@
 Tasks are idempotent (a render is keyed by what it shows and made once),
 acknowledged late, time-limited, and retried only for transient failures:
 a broken image is recorded and answered with a placeholder, never retried.
+
+Celery's autodiscovery looks for `imaging.tasks`; this module is imported,
+and its tasks registered, by `ImagingConfig.ready`, which connects
+`schedule_renders` to ingest's `instance_stored`.
 """
 
 import contextlib
@@ -16,7 +20,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from imaging.models import Instance, Series
-from imaging.renders import RenderSpec, ensure_render
+from imaging.rendering.renders import RenderSpec, ensure_render
 
 logger = logging.getLogger(__name__)
 
@@ -31,9 +35,11 @@ TASK_OPTIONS = {
     # with a result backend every call would otherwise subscribe to its result.
     "ignore_result": True,
 }
+# The tasks keep the names they were queued under when this module was imaging/tasks.py:
+# messages in a broker, and CELERY_TASK_ROUTES, name them so.
 
 
-@shared_task(**TASK_OPTIONS)  # type: ignore[untyped-decorator]
+@shared_task(**TASK_OPTIONS, name="imaging.tasks.render_instance_previews")  # type: ignore[untyped-decorator]
 def render_instance_previews(instance_id: int) -> list[str]:
     """Previews of every frame (up to a bound) at the file's window."""
     instance = Instance.objects.filter(pk=instance_id, has_pixels=True).first()
@@ -43,7 +49,7 @@ def render_instance_previews(instance_id: int) -> list[str]:
     return [ensure_render(instance, RenderSpec(frame)).status for frame in range(frames)]
 
 
-@shared_task(**TASK_OPTIONS)  # type: ignore[untyped-decorator]
+@shared_task(**TASK_OPTIONS, name="imaging.tasks.render_series_thumbnail")  # type: ignore[untyped-decorator]
 def render_series_thumbnail(series_id: int) -> str:
     """The series' thumbnail, from its middle image in anatomical order."""
     instance = middle_instance(series_id)
@@ -52,7 +58,7 @@ def render_series_thumbnail(series_id: int) -> str:
     return ensure_render(instance, RenderSpec.thumbnail()).status
 
 
-@shared_task(**TASK_OPTIONS)  # type: ignore[untyped-decorator]
+@shared_task(**TASK_OPTIONS, name="imaging.tasks.render_series")  # type: ignore[untyped-decorator]
 def render_series(series_id: int, instance_ids: list[int]) -> list[str]:
     """A batch of one series' images: the thumbnail first (what a list shows), then previews."""
     statuses = [render_series_thumbnail(series_id)]
@@ -61,7 +67,7 @@ def render_series(series_id: int, instance_ids: list[int]) -> list[str]:
     return statuses
 
 
-@shared_task(**TASK_OPTIONS)  # type: ignore[untyped-decorator]
+@shared_task(**TASK_OPTIONS, name="imaging.tasks.render_on_demand")  # type: ignore[untyped-decorator]
 def render_on_demand(instance_id: int, spec: dict[str, object]) -> str:
     instance = Instance.objects.filter(pk=instance_id, has_pixels=True).first()
     if instance is None:

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from kombu.exceptions import KombuError
 
 from imaging.models import Instance, RenderStatus, Series
-from imaging.renders import (
+from imaging.rendering.renders import (
     InvalidRenderRequest,
     RenderSpec,
     ensure_render,
@@ -21,7 +21,7 @@ from imaging.renders import (
     read_render,
     wait_for_render,
 )
-from imaging.tasks import middle_instance, render_on_demand, tasks_run_inline
+from imaging.rendering.tasks import middle_instance, render_on_demand, tasks_run_inline
 
 # Images of a person stay in the browser's cache briefly: a shared computer does not keep them
 # for a year. Past that, the ETag makes reloading a 304 without a body, so the viewer stays fast.
