@@ -4,7 +4,7 @@ A C-STORE is answered only when its file is on disk and its index row has
 committed, and a sender waits for each answer before it sends the next object.
 Done in turn, the two flushes (each a disk cache flush) are most of a small
 object's time. So the listener writes the file, unflushed, and sends the one
-statement that indexes the instance (`imaging.prepared`), which also inserts an
+statement that indexes the instance (`imaging.ingest.prepared`), which also inserts an
 `UnflushedFile` row:
 
 - a small object (up to `DICOM_JOURNAL_MAX_BYTES`) has its bytes in that row, so

@@ -14,7 +14,7 @@ import pytest
 from django.db import OperationalError, close_old_connections, connection
 from pydicom.data import get_testdata_file
 
-import imaging.ingest
+import imaging.ingest.funnel
 from imaging import synthetic
 from imaging.dicom import read_header
 from imaging.ingest import IngestOutcome, IngestUnavailable, RejectionKind, ingest_instance, instance_stored
@@ -287,7 +287,7 @@ def test_it_removes_the_file_it_wrote_when_the_database_fails(
     def database_down(*args: object, **kwargs: object) -> None:
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr("imaging.ingest._insert_instance", database_down)
+    monkeypatch.setattr("imaging.ingest.funnel._insert_instance", database_down)
     with pytest.raises(IngestUnavailable, match="database"):
         ingest_instance(ct_bytes(), hospital)
     assert stored_files(storage_root) == []
@@ -332,7 +332,7 @@ def test_it_removes_the_file_when_the_database_fails_while_it_is_written(
 ) -> None:
     assert ingest_instance(ct_bytes(number=1), hospital).outcome == IngestOutcome.STORED
     backend = connection.connection.info.backend_pid
-    write_file = imaging.ingest._write_file
+    write_file = imaging.ingest.funnel._write_file
 
     def database_dies_meanwhile(key: str, content: bytes, flush: bool) -> bool:
         with psycopg.connect(shared_database_url().replace("postgres://", "postgresql://"), autocommit=True) as admin:
@@ -340,7 +340,7 @@ def test_it_removes_the_file_when_the_database_fails_while_it_is_written(
         return write_file(key, content, flush)
 
     with monkeypatch.context() as patch:
-        patch.setattr("imaging.ingest._write_file", database_dies_meanwhile)
+        patch.setattr("imaging.ingest.funnel._write_file", database_dies_meanwhile)
         with pytest.raises(IngestUnavailable, match="database"):
             ingest_instance(ct_bytes(number=2), hospital)
     assert len(stored_files(storage_root)) == 1

@@ -1,4 +1,4 @@
-"""imaging.prepared: a prepared statement sent through libpq, with work done while it runs."""
+"""imaging.ingest.prepared: a prepared statement sent through libpq, with work done while it runs."""
 
 import datetime as dt
 import math
@@ -7,7 +7,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from imaging.prepared import run_prepared
+from imaging.ingest.prepared import run_prepared
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("require_postgres")]
 

@@ -62,6 +62,7 @@ from imaging.dicom import (
     read_raw_header,
     structured_report_text,
 )
+from imaging.ingest.prepared import run_prepared
 from imaging.models import (
     Hospital,
     IngestConflict,
@@ -72,7 +73,6 @@ from imaging.models import (
     Series,
     Study,
 )
-from imaging.prepared import run_prepared
 from imaging.storage import Content, chunks_of, dicom_key, flush, flushes_later, write_once
 
 logger = logging.getLogger(__name__)
