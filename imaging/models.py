@@ -418,7 +418,7 @@ class UnflushedFile(models.Model):
 
     The listener flushes a C-STORE's file while the statement that indexes it
     runs, or, for a small object, commits its bytes here and flushes the file
-    later (`imaging.flushing`). Until the flush is known to have succeeded this
+    later (`imaging.listener.flushing`). Until the flush is known to have succeeded this
     row says so; start-up checks the file of every row left by a crash, writes
     it again from `content` where it can, and otherwise takes out of the index
     an instance whose file did not survive (its sender was never told it was

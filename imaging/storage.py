@@ -71,7 +71,7 @@ class AtomicFileSystemStorage(FileSystemStorage):
         """Make `name` hold `content` durably; False when it held that already.
 
         With `flush=False` a new file is left for the caller to flush (`flush`):
-        the listener flushes it while the index statement runs (`imaging.flushing`).
+        the listener flushes it while the index statement runs (`imaging.listener.flushing`).
 
         A DICOM object's file is created under its key and written under an
         exclusive lock, then flushed: one journal commit, where a temporary file

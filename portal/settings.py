@@ -336,7 +336,7 @@ DICOM_ARTIM_SECONDS = env_int("DICOM_ARTIM_SECONDS", 30)
 # A burst of silent connections must not fill it before a real sender's (it was 40).
 DICOM_LISTEN_BACKLOG = env_int("DICOM_LISTEN_BACKLOG", 4096)
 # A C-STORE object up to this size goes into the index with its row, and its file is flushed later
-# (imaging.flushing); a larger one is flushed while its row is written. 0: every file flushed at once.
+# (imaging.listener.flushing); a larger one is flushed while its row is written. 0: every file flushed at once.
 DICOM_JOURNAL_MAX_BYTES = env_int("DICOM_JOURNAL_MAX_BYTES", 64 * 1024)
 # A C-STORE dataset larger than this is written to DICOM_SPOOL_DIR as it arrives instead of being
 # held in memory (the region's largest objects are GBs); smaller ones, most of them, stay in memory.

@@ -456,7 +456,7 @@ def test_it_takes_out_of_the_index_at_start_up_what_a_crash_left_without_its_fil
     monkeypatch: pytest.MonkeyPatch,
     settings: Any,
 ) -> None:
-    from imaging.flushing import FlushLedger
+    from imaging.listener import FlushLedger
 
     settings.DICOM_JOURNAL_MAX_BYTES = 0  # flushed meanwhile: no bytes to write it from
 

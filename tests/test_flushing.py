@@ -1,4 +1,4 @@
-"""imaging.flushing: a C-STORE's file flushed while its index statement runs, or a small object's
+"""imaging.listener.flushing: a C-STORE's file flushed while its index statement runs, or a small object's
 bytes committed with its index row and its file flushed later; and what a crash leaves."""
 
 import errno
@@ -12,9 +12,9 @@ import psycopg
 import pytest
 from django.db import connection
 
-from imaging import flushing, storage
-from imaging.flushing import Checked, FileFlusher, FlushLedger, check_unflushed_files
+from imaging import storage
 from imaging.ingest import IngestOutcome, IngestResult, ingest_instance
+from imaging.listener import Checked, FileFlusher, FlushLedger, check_unflushed_files, flushing
 from imaging.models import Hospital, Instance, Series, Study, UnflushedFile
 from imaging.storage import flush
 from tests.support.dicom import ct_bytes, stored_files
@@ -159,7 +159,7 @@ def test_it_commits_a_small_objects_bytes_with_its_row_and_flushes_its_file_late
         real_forget(instance_ids)
 
     monkeypatch.setattr(FileFlusher, "flush_all", recording_flush_all)
-    monkeypatch.setattr("imaging.flushing.forget", recording_forget)
+    monkeypatch.setattr("imaging.listener.flushing.forget", recording_forget)
     monkeypatch.setattr("imaging.ingest.funnel.flush", lambda key: pytest.fail(f"{key} flushed before the answer"))
     ledger = FlushLedger(sweep_every=3600).start()  # sweeps only when stopped
     with monkeypatch.context() as first_image:
@@ -196,14 +196,14 @@ def test_it_writes_anew_from_the_index_the_files_whose_flush_failed(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(FileFlusher, "flush_all", failing_flush_all)
-    monkeypatch.setattr("imaging.flushing.replace_durably", failing_replace)
+    monkeypatch.setattr("imaging.listener.flushing.replace_durably", failing_replace)
     assert ingest_instance(ct_bytes(number=2), hospital, ledger=ledger).outcome == IngestOutcome.STORED
     marked = Instance.objects.get(instance_number=2)
     first_inode = (storage_root / marked.storage_key).stat().st_ino
     assert not ledger.wait_until_swept(timeout=0.5)  # sweeps come and go; the row and its bytes stay
     assert bytes(UnflushedFile.objects.get().content) == ct_bytes(number=2)
 
-    monkeypatch.setattr("imaging.flushing.replace_durably", storage.replace_durably)
+    monkeypatch.setattr("imaging.listener.flushing.replace_durably", storage.replace_durably)
     assert ledger.wait_until_swept(timeout=10)
     assert UnflushedFile.objects.count() == 0
     path = storage_root / marked.storage_key
@@ -255,7 +255,7 @@ def test_it_writes_again_at_start_up_the_small_files_a_crash_lost(
     for number in (1, 2, 3, 4):
         assert ingest_instance(ct_bytes(number=number), hospital, ledger=ledger).ok
     # The crash: no sweep ran; one file cut short, one gone, one whole.
-    monkeypatch.setattr("imaging.flushing.forget", lambda instance_ids: None)
+    monkeypatch.setattr("imaging.listener.flushing.forget", lambda instance_ids: None)
     ledger.stop()
     monkeypatch.undo()
     short, gone, whole = (Instance.objects.get(instance_number=n) for n in (2, 3, 4))
@@ -276,7 +276,7 @@ def test_it_leaves_for_the_next_start_a_file_it_cannot_write_now(
     ledger = FlushLedger(sweep_every=3600).start()
     for number in (1, 2, 3):
         assert ingest_instance(ct_bytes(number=number), hospital, ledger=ledger).ok
-    monkeypatch.setattr("imaging.flushing.forget", lambda instance_ids: None)
+    monkeypatch.setattr("imaging.listener.flushing.forget", lambda instance_ids: None)
     ledger.stop()  # the crash: no row dropped
     monkeypatch.undo()
     broken = Instance.objects.get(instance_number=2)
@@ -288,7 +288,7 @@ def test_it_leaves_for_the_next_start_a_file_it_cannot_write_now(
             raise OSError(errno.ENOSPC, "No space left on device")
         real_replace(key, content)
 
-    monkeypatch.setattr("imaging.flushing.replace_durably", full_disk_for_two)
+    monkeypatch.setattr("imaging.listener.flushing.replace_durably", full_disk_for_two)
     assert check_unflushed_files() == Checked(whole=1, left=1)
     assert list(UnflushedFile.objects.values_list("instance_id", flat=True)) == [broken.pk]
     monkeypatch.undo()

@@ -25,8 +25,8 @@ from django.utils import timezone
 from PIL import Image
 
 from imaging import synthetic
-from imaging.flushing import check_unflushed_files
 from imaging.ingest import IngestOutcome, IngestUnavailable, ingest_instance
+from imaging.listener import check_unflushed_files
 from imaging.models import Hospital, IngestConflict, Instance, Render, RenderStatus, UnflushedFile
 from imaging.rendering import RenderSpec, ensure_render, middle_instance, read_render
 from imaging.storage import flushes_later, storage_root, write_once

@@ -30,15 +30,17 @@ from pynetdicom.pdu_primitives import A_ASSOCIATE, ImplementationClassUIDNotific
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from imaging import synthetic
-from imaging.dimse import TRANSFER_SYNTAXES, file_prefix, received_file
-from imaging.upper_layer import (
+from imaging.listener import (
     IMPLEMENTATION_CLASS_UID,
     IMPLEMENTATION_VERSION_NAME,
+    TRANSFER_SYNTAXES,
     AcceptorSettings,
     Association,
     Message,
     Server,
+    file_prefix,
     presentation_context,
+    received_file,
 )
 from tests.support.dicom import ct_slice
 from tests.support.processes import free_port

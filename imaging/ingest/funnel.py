@@ -7,7 +7,7 @@ Every entry point (file import, C-STORE, STOW-RS) calls `ingest_instance`:
 3. write the file to storage atomically under a key that names its content
    (nothing is written when that key holds the same content already); on a
    local filesystem the listener flushes it while step 4 runs
-   (`imaging.flushing`), an object store's PUT is durable already;
+   (`imaging.listener.flushing`), an object store's PUT is durable already;
 4. upsert patient record, study, series and instance in one transaction;
 5. compare with what the index held: identical bytes change nothing, different
    bytes under a known SOPInstanceUID are recorded as a conflict and the file
@@ -126,7 +126,7 @@ class IngestResult:
 
 class FlushLedger(Protocol):
     """Told of each instance whose file is flushed, or is left to it to flush, so that its
-    `UnflushedFile` row goes once the file is durable (`imaging.flushing`)."""
+    `UnflushedFile` row goes once the file is durable (`imaging.listener.flushing`)."""
 
     def flushed(self, instance_id: int) -> None: ...
 
@@ -155,7 +155,7 @@ def ingest_instance(
     come and go with the page cache instead of sitting in the process's heap.
     With a `ledger`, the file is flushed while the index statement runs, or
     later with its bytes in the index, where that can be done
-    (`imaging.flushing`). `sha256` is the hex SHA-256 of `source`'s bytes when
+    (`imaging.listener.flushing`). `sha256` is the hex SHA-256 of `source`'s bytes when
     the caller has it (the listener hashes a C-STORE as it arrives). With
     `study_uid` (STOW-RS to `/studies/{uid}`, PS3.18 10.5.1), an object of
     another study is rejected before anything is written.
@@ -387,7 +387,7 @@ def _store_new(
 ) -> IngestResult:
     """Write the file, then the index rows: nothing in the index names a file that is not durable,
     unless an `UnflushedFile` row says that its flush was still running, or holds its bytes
-    (`imaging.flushing`)."""
+    (`imaging.listener.flushing`)."""
     key = dicom_key(header.study_uid, header.series_uid, header.sop_uid, sha256)
     overlap = ledger is not None and _can_overlap(header)
     wrote = _write_file(key, content, flush=not overlap)

@@ -1,7 +1,7 @@
 """One prepared statement on PostgreSQL, with other work done while the server runs it.
 
 psycopg sends a statement and waits for its answer in one call. The listener
-has a file to flush in the meantime (`imaging.flushing`), so this sends the
+has a file to flush in the meantime (`imaging.listener.flushing`), so this sends the
 statement through libpq (psycopg's `pgconn`), calls `meanwhile`, then reads the
 answer. Parameters go as text, which the server reads by the types it inferred
 when it prepared the statement; that is also cheaper than psycopg's adapters.

@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from imaging.models import Hospital
-from imaging.upper_layer import (
+from imaging.listener.upper_layer import (
     AFFECTED_SOP_CLASS,
     C_ECHO_RQ,
     COMMAND_FIELD,
@@ -31,6 +30,7 @@ from imaging.upper_layer import (
     ui,
     us,
 )
+from imaging.models import Hospital
 from tests.support.dicom import ct_bytes
 from tests.support.workers import wait_for
 from tests.test_dicom_listener import Listener, dcmtk, start_listener, store_response

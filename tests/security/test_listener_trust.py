@@ -22,9 +22,8 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from imaging.demo import ensure_hospitals
-from imaging.dimse import HospitalDirectory
+from imaging.listener import AcceptorSettings, HospitalDirectory, Server, open_listening_socket, server_tls_context
 from imaging.models import Hospital, HospitalAETitle, Instance
-from imaging.upper_layer import AcceptorSettings, Server, open_listening_socket, server_tls_context
 from tests.support.certificates import Certificate, certificate_authority, issued
 from tests.support.dicom import ct_bytes, stored_files
 from tests.support.processes import free_port, manage_process, output_of, subprocess_env

@@ -15,19 +15,23 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections
 
-from imaging.dimse import HospitalDirectory, RegionServices, file_prefix, supported_contexts
-from imaging.flushing import FlushLedger, check_unflushed_files
-from imaging.models import HospitalAETitle
-from imaging.rendering import prepare_render_queue
-from imaging.upper_layer import (
+from imaging.listener import (
     AcceptorSettings,
+    FlushLedger,
+    HospitalDirectory,
+    RegionServices,
     Server,
     SiblingLoads,
     Spooling,
+    check_unflushed_files,
+    file_prefix,
     open_listening_socket,
     remove_stale_spool_files,
     server_tls_context,
+    supported_contexts,
 )
+from imaging.models import HospitalAETitle
+from imaging.rendering import prepare_render_queue
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # Set by SIGTERM/SIGINT. Installed before any fork, so a child that has not yet

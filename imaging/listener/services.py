@@ -1,6 +1,6 @@
 """The region's DICOM listener: Storage, Verification and Storage Commitment SCP.
 
-The protocol is `imaging.upper_layer`'s; this module is what the listener does.
+The protocol is `imaging.listener.upper_layer`'s; this module is what the listener does.
 
 Hospitals' PACS and modalities associate with the region's AE title; the calling
 AE title says which hospital sends. Every C-STORE goes through
@@ -48,9 +48,7 @@ from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import StorageCommitmentPushModel, Verification  # type: ignore[attr-defined]
 
 from imaging.ingest import FlushLedger, IngestOutcome, IngestUnavailable, RejectionKind, ingest_instance
-from imaging.models import Hospital, HospitalAETitle, Instance
-from imaging.rendering import RenderBatch, batched_renders
-from imaging.upper_layer import (
+from imaging.listener.upper_layer import (
     AFFECTED_SOP_CLASS,
     AFFECTED_SOP_INSTANCE,
     IMPLEMENTATION_CLASS_UID,
@@ -60,11 +58,13 @@ from imaging.upper_layer import (
     Message,
     presentation_context,
 )
+from imaging.models import Hospital, HospitalAETitle, Instance
+from imaging.rendering import RenderBatch, batched_renders
 
 logger = logging.getLogger(__name__)
 
 # What a storage context may use. Which one is accepted is the sender's first
-# proposal among these (imaging.upper_layer._take_senders_choice), so images are
+# proposal among these (imaging.listener.upper_layer._take_senders_choice), so images are
 # stored as the modality sent them.
 TRANSFER_SYNTAXES = [
     ExplicitVRLittleEndian,
@@ -172,7 +172,7 @@ def supported_contexts() -> list[PresentationContext]:
 class RegionServices:
     """What the listener does with a C-STORE and an N-ACTION; counts the stores in flight.
 
-    With a `ledger` (`imaging.flushing.FlushLedger`), a C-STORE's file is
+    With a `ledger` (`imaging.listener.flushing.FlushLedger`), a C-STORE's file is
     flushed while its index statement runs.
     """
 

@@ -10,7 +10,7 @@ encodes the A-ASSOCIATE-AC and -RJ; it remains the SCU for the listener's own
 outgoing associations.
 
 The service behind the protocol (what a C-STORE does) is `Services`, which
-`imaging.dimse` implements.
+`imaging.listener.services` implements.
 
 With an `ssl.SSLContext` in `AcceptorSettings.tls` the listener serves the
 Secure Transport Connection Profile (PS3.15 B.1): every connection is TLS 1.2
@@ -273,7 +273,7 @@ def _process_exists(pid: int) -> bool:
 
 
 class Services(Protocol):
-    """What the listener does with what arrives; `imaging.dimse.RegionServices`."""
+    """What the listener does with what arrives; `imaging.listener.services.RegionServices`."""
 
     def accepts_calling(self, association: "Association") -> bool: ...
 
