@@ -12,8 +12,8 @@ from django.test import Client
 
 from accounts.models import StaffRole
 from imaging import synthetic
+from imaging.dicomweb.multipart import CHUNK, read_parts
 from imaging.models import Hospital, Instance, Study
-from imaging.multipart import CHUNK, read_parts
 from imaging.tokens import issue_token
 from tests.support.dicom import BOB, ct_bytes, ct_slice, study_spec
 from tests.support.people import make_staff, sign_in_staff

@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 
 from imaging import synthetic
+from imaging.dicomweb.multipart import CHUNK
 from imaging.models import Hospital, Instance
-from imaging.multipart import CHUNK
 from imaging.tokens import issue_token
 from tests.support.dicom import ct_bytes, ct_slice, stored_files
 from tests.support.stow import LazyStowBody, post_stream

@@ -2,8 +2,8 @@
 
 WADO-RS retrieves instances, their metadata and their frames (10.4.1.1.3), as
 stored: nothing is transcoded. QIDO-RS searches the six resources of PS3.18
-Table 10.6.1-1; what it matches and answers is `imaging.qido`'s. Browser viewers on the origins listed in
-`DICOMWEB_CORS_ORIGINS` may call every endpoint (`with_cors`, applied in
+Table 10.6.1-1; what it matches and answers is `imaging.dicomweb.qido`'s.
+Browser viewers on the origins listed in `DICOMWEB_CORS_ORIGINS` may call every endpoint (`with_cors`, applied in
 imaging/urls.py).
 
 Hospitals authenticate with `Authorization: Bearer <token>` (issued by
@@ -38,13 +38,21 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 from pydicom.uid import UID, MPEGTransferSyntaxes
 
-from imaging import qido
 from imaging.access import StudyScope
 from imaging.dicom import is_valid_uid, read_without_pixels, stored_pixels
-from imaging.dicom_json import element
+from imaging.dicomweb import qido
+from imaging.dicomweb.dicom_json import element
+from imaging.dicomweb.multipart import (
+    CHUNK,
+    BodyTooLarge,
+    ContentType,
+    Limits,
+    MalformedMultipart,
+    Readable,
+    read_parts,
+)
 from imaging.ingest import IngestOutcome, IngestResult, IngestUnavailable, RejectionKind, ingest_instance
 from imaging.models import Hospital, Instance, InstanceQuerySet, Series, Study
-from imaging.multipart import CHUNK, BodyTooLarge, ContentType, Limits, MalformedMultipart, Readable, read_parts
 from imaging.rendering import batched_renders
 from imaging.tokens import hospital_for_token
 

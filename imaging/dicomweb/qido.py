@@ -29,8 +29,8 @@ from django.http import QueryDict
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 
 from imaging.dicom import is_valid_uid
-from imaging.dicom_json import element
-from imaging.matching import has_wildcards, matches_wildcard, matches_wildcard_exactly
+from imaging.dicomweb.dicom_json import element
+from imaging.dicomweb.matching import has_wildcards, matches_wildcard, matches_wildcard_exactly
 from imaging.models import Instance, PatientRecord, Series, Study
 
 __all__ = [
