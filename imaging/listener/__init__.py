@@ -1,7 +1,9 @@
 """The region's DICOM listener: the C-STORE, C-ECHO and Storage Commitment SCP.
 
-- `upper_layer`: the DICOM Upper Layer as association acceptor (PS3.8), PDUs
-  and DIMSE messages read and written by hand, one thread per association;
+- `pdu`, `messages`, `association`, `server`: the DICOM Upper Layer as
+  association acceptor, written by hand: PDUs (PS3.8 9.3), DIMSE messages
+  (PS3.7 6.3, E.1), one thread per association, and the accepting of
+  connections across the listener's processes;
 - `services`: what the listener does with what arrives (`RegionServices`):
   every C-STORE through `imaging.ingest`, Storage Commitment from the index;
 - `flushing`: a C-STORE's file flush and its index commit made one, and the
@@ -10,7 +12,17 @@
 `manage.py dicom_listener` runs it.
 """
 
+from imaging.listener.association import (
+    IMPLEMENTATION_CLASS_UID,
+    IMPLEMENTATION_VERSION_NAME,
+    AcceptorSettings,
+    Association,
+    Services,
+    presentation_context,
+)
 from imaging.listener.flushing import Checked, FileFlusher, FlushLedger, check_unflushed_files
+from imaging.listener.messages import Message, Spooling, remove_stale_spool_files
+from imaging.listener.server import Server, SiblingLoads, open_listening_socket, server_tls_context
 from imaging.listener.services import (
     TRANSFER_SYNTAXES,
     HospitalDirectory,
@@ -18,20 +30,6 @@ from imaging.listener.services import (
     file_prefix,
     received_file,
     supported_contexts,
-)
-from imaging.listener.upper_layer import (
-    IMPLEMENTATION_CLASS_UID,
-    IMPLEMENTATION_VERSION_NAME,
-    AcceptorSettings,
-    Association,
-    Message,
-    Server,
-    SiblingLoads,
-    Spooling,
-    open_listening_socket,
-    presentation_context,
-    remove_stale_spool_files,
-    server_tls_context,
 )
 
 __all__ = [
@@ -47,6 +45,7 @@ __all__ = [
     "Message",
     "RegionServices",
     "Server",
+    "Services",
     "SiblingLoads",
     "Spooling",
     "check_unflushed_files",

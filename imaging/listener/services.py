@@ -1,6 +1,6 @@
 """The region's DICOM listener: Storage, Verification and Storage Commitment SCP.
 
-The protocol is `imaging.listener.upper_layer`'s; this module is what the listener does.
+The protocol is `imaging.listener.association`'s; this module is what the listener does.
 
 Hospitals' PACS and modalities associate with the region's AE title; the calling
 AE title says which hospital sends. Every C-STORE goes through
@@ -48,23 +48,21 @@ from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import StorageCommitmentPushModel, Verification  # type: ignore[attr-defined]
 
 from imaging.ingest import FlushLedger, IngestOutcome, IngestUnavailable, RejectionKind, ingest_instance
-from imaging.listener.upper_layer import (
-    AFFECTED_SOP_CLASS,
-    AFFECTED_SOP_INSTANCE,
+from imaging.listener.association import (
     IMPLEMENTATION_CLASS_UID,
     IMPLEMENTATION_VERSION_NAME,
     STORAGE_COMMITMENT_INSTANCE,
     Association,
-    Message,
     presentation_context,
 )
+from imaging.listener.messages import AFFECTED_SOP_CLASS, AFFECTED_SOP_INSTANCE, Message
 from imaging.models import Hospital, HospitalAETitle, Instance
 from imaging.rendering import RenderBatch, batched_renders
 
 logger = logging.getLogger(__name__)
 
 # What a storage context may use. Which one is accepted is the sender's first
-# proposal among these (imaging.listener.upper_layer._take_senders_choice), so images are
+# proposal among these (imaging.listener.association._take_senders_choice), so images are
 # stored as the modality sent them.
 TRANSFER_SYNTAXES = [
     ExplicitVRLittleEndian,

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from imaging.listener.upper_layer import (
+from imaging.listener.messages import (
     AFFECTED_SOP_CLASS,
     C_ECHO_RQ,
     COMMAND_FIELD,

@@ -1,13 +1,12 @@
-"""The DICOM Upper Layer and DIMSE of the region's listener, as association acceptor.
+"""One association, accepted and served on its own thread, from A-ASSOCIATE-RQ to release or abort.
 
-PDUs as PS3.8 9.3, the command set as PS3.7 6.3 and E.1 (Implicit VR Little
-Endian, group 0000). One thread per association reads PDUs with blocking reads
-and answers each request on that same thread. pynetdicom's acceptor hands every
-message through three threads and a state machine, ~1.1 ms per C-STORE before
-any work; this one costs ~0.1 ms. pynetdicom still decodes the A-ASSOCIATE-RQ,
-negotiates presentation contexts and roles (`negotiate_as_acceptor`), and
-encodes the A-ASSOCIATE-AC and -RJ; it remains the SCU for the listener's own
-outgoing associations.
+PDUs as PS3.8 9.3 (`imaging.listener.pdu`), the command set as PS3.7 6.3 and
+E.1 (`imaging.listener.messages`). The association's thread reads PDUs with
+blocking reads and answers each request on that same thread. pynetdicom still
+decodes the A-ASSOCIATE-RQ, negotiates presentation contexts and roles
+(`negotiate_as_acceptor`), and encodes the A-ASSOCIATE-AC and -RJ; it remains
+the SCU for the listener's own outgoing associations (docs/architecture.md
+says why its acceptor is not used).
 
 The service behind the protocol (what a C-STORE does) is `Services`, which
 `imaging.listener.services` implements.
@@ -24,25 +23,19 @@ import contextlib
 import hashlib
 import itertools
 import logging
-import multiprocessing
-import os
-import select
 import socket
 import ssl
 import struct
-import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from io import BytesIO
-from pathlib import Path
-from typing import BinaryIO, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom.dsutils import decode, encode
+from pynetdicom.dsutils import encode
 from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RJ, A_ASSOCIATE_RQ
 from pynetdicom.pdu_primitives import (
     A_ASSOCIATE,
@@ -53,6 +46,64 @@ from pynetdicom.pdu_primitives import (
 )
 from pynetdicom.presentation import PresentationContext, negotiate_as_acceptor
 
+from imaging.listener.messages import (
+    ACTION_TYPE_ID,
+    AFFECTED_SOP_CLASS,
+    AFFECTED_SOP_INSTANCE,
+    C_CANCEL_RQ,
+    C_ECHO_RQ,
+    C_STORE_RQ,
+    COMMAND_FIELD,
+    DATASET_TYPE,
+    ERROR_COMMENT,
+    EVENT_TYPE_ID,
+    MESSAGE_ID,
+    MESSAGE_ID_RESPONDED_TO,
+    N_ACTION_RQ,
+    N_EVENT_REPORT_RQ,
+    NO_DATASET,
+    REQUESTED_SOP_CLASS,
+    REQUESTED_SOP_INSTANCE,
+    RESPONSE_BIT,
+    STATUS,
+    STATUS_SOP_CLASS_NOT_SUPPORTED,
+    STATUS_SUCCESS,
+    STATUS_UNRECOGNIZED_OPERATION,
+    AcceptedContext,
+    Message,
+    Spooling,
+    command_us,
+    decode_command,
+    encode_command,
+    lo,
+    ui,
+    us,
+)
+from imaging.listener.pdu import (
+    A_ABORT_PDU,
+    A_ASSOCIATE_RQ_PDU,
+    A_RELEASE_RP,
+    A_RELEASE_RQ_PDU,
+    ABORT_BY_PROVIDER,
+    ABORT_BY_USER,
+    INVALID_PARAMETER,
+    LARGEST_ASSOCIATE_RQ,
+    LARGEST_OTHER_PDU,
+    LARGEST_PDU,
+    P_DATA_TF_PDU,
+    PDU_HEADER,
+    REJECT_CALLED_AE,
+    REJECT_CALLING_AE,
+    REJECT_CONTEXT_NAME,
+    REJECT_LOCAL_LIMIT,
+    REJECT_PROTOCOL_VERSION,
+    UNEXPECTED_PDU,
+    PeerGone,
+    ProtocolError,
+    pdata,
+    pdvs,
+)
+
 logger = logging.getLogger(__name__)
 
 # Who we are on the wire and in the files we write (PS3.7 D.3.3.2, PS3.10 7.1): our own
@@ -62,214 +113,6 @@ IMPLEMENTATION_VERSION_NAME = "EFILM_1"
 
 APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"  # PS3.7 A.2.1
 STORAGE_COMMITMENT_INSTANCE = "1.2.840.10008.1.20.1.1"  # the well-known SOP instance (PS3.4 J.3.1)
-
-A_ASSOCIATE_RQ_PDU, A_ASSOCIATE_AC_PDU, A_ASSOCIATE_RJ_PDU = 0x01, 0x02, 0x03
-P_DATA_TF_PDU, A_RELEASE_RQ_PDU, A_RELEASE_RP_PDU, A_ABORT_PDU = 0x04, 0x05, 0x06, 0x07
-A_RELEASE_RP = struct.pack(">BBIL", A_RELEASE_RP_PDU, 0, 4, 0)
-LARGEST_PDU = 64 << 20  # refuse (abort) a PDU that claims more: no peer needs it, and it would be read into memory
-# What each PDU type can hold (PS3.8 9.3), checked on its 6-byte header before its body is read
-# into memory: a peer not yet trusted must not make the listener allocate what it claims.
-# An A-ASSOCIATE-RQ of 64 KiB has room for ~500 presentation contexts of ten transfer syntaxes.
-LARGEST_ASSOCIATE_RQ = 64 << 10
-LARGEST_OTHER_PDU = {A_RELEASE_RQ_PDU: 4, A_RELEASE_RP_PDU: 4, A_ABORT_PDU: 4}  # PS3.8 9.3.6-9.3.8: fixed length 4
-
-# Command elements (PS3.7 E.1-1)
-GROUP_LENGTH = 0x00000000
-AFFECTED_SOP_CLASS = 0x00000002
-REQUESTED_SOP_CLASS = 0x00000003
-COMMAND_FIELD = 0x00000100
-MESSAGE_ID = 0x00000110
-MESSAGE_ID_RESPONDED_TO = 0x00000120
-DATASET_TYPE = 0x00000800
-STATUS = 0x00000900
-ERROR_COMMENT = 0x00000902
-AFFECTED_SOP_INSTANCE = 0x00001000
-REQUESTED_SOP_INSTANCE = 0x00001001
-EVENT_TYPE_ID = 0x00001002
-ACTION_TYPE_ID = 0x00001008
-NO_DATASET = 0x0101
-
-C_STORE_RQ, C_ECHO_RQ, N_EVENT_REPORT_RQ, N_ACTION_RQ, C_CANCEL_RQ = 0x0001, 0x0030, 0x0100, 0x0130, 0x0FFF
-RESPONSE_BIT = 0x8000
-STATUS_SUCCESS = 0x0000
-STATUS_UNRECOGNIZED_OPERATION = 0x0211
-STATUS_SOP_CLASS_NOT_SUPPORTED = 0x0122
-
-# A-ASSOCIATE-RJ (result, source, diagnostic), PS3.8 9.3.4
-REJECT_CALLING_AE = (0x01, 0x01, 0x03)
-REJECT_CALLED_AE = (0x01, 0x01, 0x07)
-REJECT_CONTEXT_NAME = (0x01, 0x01, 0x02)
-REJECT_PROTOCOL_VERSION = (0x01, 0x02, 0x02)
-REJECT_LOCAL_LIMIT = (0x02, 0x03, 0x02)
-
-# A-ABORT source and reason, PS3.8 9.3.8
-ABORT_BY_USER, ABORT_BY_PROVIDER = 0x00, 0x02
-UNEXPECTED_PDU, INVALID_PARAMETER = 0x02, 0x06
-
-_HEADER = struct.Struct(">BBI")
-_PDV = struct.Struct(">IBB")
-_ELEMENT = struct.Struct("<HHI")
-_US = struct.Struct("<H")
-
-
-class ProtocolError(Exception):
-    """The peer broke PS3.8: the association is aborted."""
-
-
-class PeerGone(Exception):
-    """The peer aborted or closed the connection."""
-
-
-@dataclass(frozen=True)
-class AcceptedContext:
-    context_id: int
-    abstract_syntax: str
-    transfer_syntax: str
-
-    @property
-    def is_implicit_vr(self) -> bool:
-        return self.transfer_syntax == "1.2.840.10008.1.2"
-
-    @property
-    def is_little_endian(self) -> bool:
-        return self.transfer_syntax != "1.2.840.10008.1.2.2"
-
-    @property
-    def is_deflated(self) -> bool:
-        return self.transfer_syntax == "1.2.840.10008.1.2.1.99"
-
-
-@dataclass(frozen=True)
-class Spooling:
-    """Where a C-STORE dataset larger than `above` bytes goes as it arrives, instead of memory."""
-
-    directory: Path
-    above: int
-
-
-SPOOL_PREFIX = "c-store-"
-
-
-@dataclass
-class Message:
-    """One DIMSE message: its command elements (raw values) and its dataset fragments.
-
-    A C-STORE dataset that grows past `Spooling.above` is written to a file
-    in `Spooling.directory` (its Part 10 prefix first) as its fragments
-    arrive, so the listener holds a PDU or two of it, not the whole object. If
-    that file cannot be written (a full disk), the rest of the message is
-    still read, and dropped: `spool_error` says why.
-    """
-
-    context: AcceptedContext
-    command: dict[int, bytes]
-    fragments: list[memoryview] = field(default_factory=list)
-    # With `AcceptorSettings.file_prefix`: what goes before the dataset in its file, and a SHA-256
-    # of that and of the fragments, updated as each arrives (while the sender still sends the rest).
-    prefix: bytes = b""
-    digest: "hashlib._Hash | None" = None
-    size: int = 0  # dataset bytes received
-    spooling: Spooling | None = None
-    spool_path: Path | None = None  # the Part 10 file, once the dataset went to disk
-    spool_error: OSError | None = None
-    _spool: BinaryIO | None = None
-
-    def add_fragment(self, fragment: memoryview) -> None:
-        if self.digest is not None:
-            self.digest.update(fragment)
-        self.size += len(fragment)
-        if self.spool_error is not None:
-            return
-        try:
-            if self._spool is None and self.spooling is not None and self.size > self.spooling.above:
-                self._spool_to_disk(self.spooling.directory)
-            if self._spool is None:
-                self.fragments.append(fragment)
-            else:
-                self._spool.write(fragment)
-        except OSError as error:
-            self._spool_failed(error)
-
-    def received_all(self) -> None:
-        """The last fragment is in: a spooled dataset's file is closed, so it can be read whole."""
-        if self._spool is None:
-            return
-        try:
-            self._spool.close()
-        except OSError as error:
-            self._spool_failed(error)
-        self._spool = None
-
-    def discard(self) -> None:
-        """Let go of what was received: a spooled dataset's file is removed."""
-        self.fragments.clear()
-        if self._spool is not None:
-            with contextlib.suppress(OSError):
-                self._spool.close()
-            self._spool = None
-        if self.spool_path is not None:
-            with contextlib.suppress(FileNotFoundError):
-                self.spool_path.unlink()
-            self.spool_path = None
-
-    def _spool_to_disk(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-", dir=directory)
-        self.spool_path = Path(name)
-        self._spool = os.fdopen(fd, "wb")
-        self._spool.write(self.prefix)
-        for fragment in self.fragments:
-            self._spool.write(fragment)
-        self.fragments.clear()
-
-    def _spool_failed(self, error: OSError) -> None:
-        logger.warning("cannot spool a C-STORE dataset of %d bytes so far: %s", self.size, error)
-        self.discard()
-        self.spool_error = error
-
-    @property
-    def command_field(self) -> int:
-        return command_us(self.command, COMMAND_FIELD)
-
-    @property
-    def message_id(self) -> int:
-        return command_us(self.command, MESSAGE_ID)
-
-    def uid(self, tag: int) -> str:
-        return self.command.get(tag, b"").decode("ascii", "replace").rstrip("\0 ")
-
-    def dataset_bytes(self) -> bytes:
-        return b"".join(self.fragments)
-
-    def dataset(self) -> Dataset:
-        return decode(
-            BytesIO(self.dataset_bytes()),
-            self.context.is_implicit_vr,
-            self.context.is_little_endian,
-            self.context.is_deflated,
-        )
-
-
-def remove_stale_spool_files(directory: Path) -> int:
-    """Remove the spooled datasets of listener processes that are gone (killed mid-message); how many."""
-    removed = 0
-    for path in directory.glob(f"{SPOOL_PREFIX}*"):
-        pid = path.name.removeprefix(SPOOL_PREFIX).partition("-")[0]
-        if pid.isdigit() and not _process_exists(int(pid)):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-                removed += 1
-    return removed
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Services(Protocol):
@@ -284,6 +127,18 @@ class Services(Protocol):
     def deliver_report_elsewhere(self, association: "Association", report: Dataset, event_type: int) -> None: ...
 
     def association_ended(self, association: "Association") -> None: ...
+
+
+class Acceptor(Protocol):
+    """What an association asks of the server that accepted it (`imaging.listener.server.Server`)."""
+
+    services: Services
+
+    def publish_load(self) -> None: ...
+
+    def established_count(self) -> int: ...
+
+    def forget(self, association: "Association") -> None: ...
 
 
 @dataclass
@@ -305,55 +160,10 @@ class AcceptorSettings:
     spooling: Spooling | None = None  # large C-STORE datasets go to disk as they arrive
 
 
-def command_us(command: dict[int, bytes], tag: int) -> int:
-    value = command.get(tag)
-    if value is None or len(value) != 2:
-        raise ProtocolError(f"command element ({tag >> 16:04X},{tag & 0xFFFF:04X}) is missing or not a US")
-    return int(_US.unpack(value)[0])
-
-
-def decode_command(data: bytes) -> dict[int, bytes]:
-    """A command set's elements, raw (PS3.7 6.3.1: Implicit VR Little Endian)."""
-    elements: dict[int, bytes] = {}
-    offset = 0
-    while offset < len(data):
-        if offset + 8 > len(data):
-            raise ProtocolError("the command set ends inside an element header")
-        group, element, length = _ELEMENT.unpack_from(data, offset)
-        offset += 8
-        if offset + length > len(data):
-            raise ProtocolError("a command element runs past the command set")
-        elements[group << 16 | element] = bytes(data[offset : offset + length])
-        offset += length
-    return elements
-
-
-def encode_command(elements: dict[int, bytes]) -> bytes:
-    """A command set with its group length, elements in tag order, values padded to even length."""
-    body = b"".join(
-        _ELEMENT.pack(tag >> 16, tag & 0xFFFF, len(value)) + value for tag, value in sorted(elements.items())
-    )
-    return _ELEMENT.pack(0, 0, 4) + struct.pack("<I", len(body)) + body
-
-
-def us(value: int) -> bytes:
-    return _US.pack(value)
-
-
-def ui(value: str) -> bytes:
-    raw = value.encode("ascii")
-    return raw + b"\0" if len(raw) % 2 else raw
-
-
-def lo(value: str) -> bytes:
-    raw = value.encode("ascii", "replace")[:64]
-    return raw + b" " if len(raw) % 2 else raw
-
-
 class Association:
     """One association, served on its own thread from A-ASSOCIATE-RQ to release or abort."""
 
-    def __init__(self, sock: socket.socket, address: tuple[str, int], settings: AcceptorSettings, server: "Server"):
+    def __init__(self, sock: socket.socket, address: tuple[str, int], settings: AcceptorSettings, server: Acceptor):
         self.sock = sock
         self.address = address
         self.settings = settings
@@ -662,7 +472,7 @@ class Association:
                 yield self._pending.popleft()
             pdu_type, _, body = self._read_pdu()
             if pdu_type == P_DATA_TF_PDU:
-                self._pending.extend(_pdvs(body))
+                self._pending.extend(pdvs(body))
             elif pdu_type == A_RELEASE_RQ_PDU:
                 yield None, 0, memoryview(b"")  # answered (or aborted) by the reader, who knows the message
             elif pdu_type == A_ABORT_PDU:
@@ -680,9 +490,9 @@ class Association:
     def _send_message(self, context_id: int, command: bytes, dataset: bytes | None) -> None:
         """A message as P-DATA-TF PDUs of one PDV each, within the peer's maximum length."""
         largest = self.peer_max_pdu - 6 if self.peer_max_pdu else 1 << 30
-        pdus = [_pdata(context_id, 0x01, command, largest)]
+        pdus = [pdata(context_id, 0x01, command, largest)]
         if dataset is not None:
-            pdus.append(_pdata(context_id, 0x00, dataset, largest))
+            pdus.append(pdata(context_id, 0x00, dataset, largest))
         self._send(b"".join(pdus))
 
     # ------------------------------------------------------------- transport
@@ -697,7 +507,7 @@ class Association:
         (time.monotonic), every read waits only until then.
         """
         header = self._read_exactly(6, deadline)
-        pdu_type, _, length = _HEADER.unpack(header)
+        pdu_type, _, length = PDU_HEADER.unpack(header)
         if pdu_type == P_DATA_TF_PDU:
             if length > self._largest_pdata:
                 raise ProtocolError(f"a P-DATA-TF PDU of {length} bytes, above the {self._largest_pdata} advertised")
@@ -763,225 +573,6 @@ def _remaining(deadline: float) -> float:
     if left <= 0:
         raise TimeoutError("the deadline has passed")
     return left
-
-
-def _pdvs(body: memoryview) -> Iterator[tuple[int, int, memoryview]]:
-    offset = 0
-    while offset < len(body):
-        if offset + 6 > len(body):
-            raise ProtocolError("a PDV item header runs past its PDU")
-        length, context_id, control = _PDV.unpack_from(body, offset)
-        if length < 2 or offset + 4 + length > len(body):
-            raise ProtocolError("a PDV item runs past its PDU")
-        yield context_id, control, body[offset + 6 : offset + 4 + length]
-        offset += 4 + length
-
-
-def _pdata(context_id: int, control: int, data: bytes, largest: int) -> bytes:
-    """`data` as P-DATA-TF PDUs; the last fragment's header says so (PS3.8 E.2)."""
-    chunks = [data[start : start + largest] for start in range(0, len(data), largest)] or [b""]
-    pdus = []
-    for number, chunk in enumerate(chunks):
-        flags = control | (0x02 if number == len(chunks) - 1 else 0x00)
-        pdv = _PDV.pack(len(chunk) + 2, context_id, flags) + chunk
-        pdus.append(_HEADER.pack(P_DATA_TF_PDU, 0, len(pdv)) + pdv)
-    return b"".join(pdus)
-
-
-class SiblingLoads:
-    """How busy each listener process sharing the socket is, in memory they share (made before the fork).
-
-    Per process: its associations established or negotiating, and when it last
-    accepted (time.monotonic, one clock for all processes). Written on each
-    association's start and end, read before each accept: never per PDU.
-    """
-
-    def __init__(self, processes: int) -> None:
-        self._busy = multiprocessing.RawArray("i", processes)
-        self._accepted = multiprocessing.RawArray("d", processes)
-        self.index = 0  # this process's slot, set in the child after the fork
-
-    def publish(self, busy: int) -> None:
-        self._busy[self.index] = busy
-
-    def accepted(self, when: float) -> None:
-        self._accepted[self.index] = when
-
-    def least_busy_sibling(self, fresh_window: float) -> int:
-        """The least load among the other processes, a connection accepted within `fresh_window` counting as one."""
-        now = time.monotonic()
-        return min(
-            (
-                self._busy[index] + (now - self._accepted[index] < fresh_window)
-                for index in range(len(self._busy))
-                if index != self.index
-            ),
-            default=0,
-        )
-
-
-class Server:
-    """Accepts associations from a listening socket, one thread each.
-
-    Several listener processes may share the socket (opened before they fork).
-    A process that is busy with associations lets an idle sibling take the next
-    connection first, so two senders end up on two processes (and two cores)
-    instead of wherever the kernel's wake-up order sends them. Busy means
-    associations established or negotiating, and a connection accepted in the
-    last 50 ms (two senders that start together come a few ms apart, before
-    the first one's A-ASSOCIATE-RQ is read). A silent connection stops counting
-    then (hundreds of them once made every process pause seconds per accept),
-    and ARTIM closes it (PS3.8 9.1.5). With `siblings`, a process pauses only
-    if a sibling is less busy, so a burst of connections is taken at full speed.
-    """
-
-    busy_delay = 0.05  # seconds per association in progress: enough for an idle sibling to wake
-    longest_pause = 0.2  # however busy: a sender waits no longer to be accepted
-    fresh_window = 0.05  # a connection just accepted counts as busy for this long
-
-    def __init__(
-        self,
-        sock: socket.socket,
-        settings: AcceptorSettings,
-        services: Services,
-        shared: bool,
-        siblings: SiblingLoads | None = None,
-    ) -> None:
-        self.sock = sock
-        self.settings = settings
-        self.services = services
-        self.shared = shared
-        self.siblings = siblings  # without it, a shared socket's siblings are taken to be idle
-        self._last_accept = 0.0
-        self._associations: set[Association] = set()
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._stopped = threading.Event()
-
-    def serve_forever(self) -> None:
-        try:
-            while not self._stopping.is_set():
-                ready, _, _ = select.select([self.sock], [], [], 0.2)
-                if ready:
-                    self._accept_one()
-        finally:
-            self._stopped.set()
-
-    def _accept_one(self) -> None:
-        if self.shared:
-            self._give_way()
-        try:
-            conn, address = self.sock.accept()
-        except (BlockingIOError, InterruptedError):  # a sibling took it
-            return
-        self._last_accept = time.monotonic()
-        if self.siblings is not None:
-            self.siblings.accepted(self._last_accept)
-        refusal = self._refusal(address[0])
-        if refusal:
-            logger.warning("closing a connection from %s at once: %s", address[0], refusal)
-            conn.close()
-            return
-        conn.setblocking(True)
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self.settings.tls is not None:  # the handshake is the association thread's: a slow peer cannot stall accept
-            conn = self.settings.tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
-        association = Association(conn, address, self.settings, self)
-        with self._lock:
-            self._associations.add(association)
-        threading.Thread(target=association.run, name=f"association-{address[0]}:{address[1]}", daemon=True).start()
-
-    def _give_way(self) -> None:
-        """Pause before accept in proportion to how much busier this process is than its least busy sibling."""
-        busy = self.busy_count() + (time.monotonic() - self._last_accept < self.fresh_window)
-        least = self.siblings.least_busy_sibling(self.fresh_window) if self.siblings is not None else 0
-        if busy > least:
-            time.sleep(min(self.busy_delay * (busy - least), self.longest_pause))
-
-    def publish_load(self) -> None:
-        """Tell the sibling processes how busy this one is now (an association started or ended)."""
-        if self.siblings is not None:
-            self.siblings.publish(self.busy_count())
-
-    def _refusal(self, host: str) -> str | None:
-        """Why a new connection from `host` is closed unread: one of this process's caps is reached.
-
-        Each connection holds a thread, and before A-ASSOCIATE-AC nobody has
-        been trusted; closing beats an A-ASSOCIATE-RJ, which needs the request read.
-        """
-        with self._lock:
-            open_ = [association for association in self._associations if association.is_open]
-        if sum(1 for association in open_ if association.address[0] == host) >= (
-            self.settings.max_connections_per_address
-        ):
-            return f"{self.settings.max_connections_per_address} connections from this address"
-        if sum(1 for association in open_ if not association.is_established) >= self.settings.max_unauthenticated:
-            return f"{self.settings.max_unauthenticated} connections not yet associated"
-        return None
-
-    def established_count(self) -> int:
-        with self._lock:
-            return sum(1 for association in self._associations if association.is_established and association.is_open)
-
-    def busy_count(self) -> int:
-        """Associations established or negotiating: two senders that start together come a few ms apart."""
-        with self._lock:
-            return sum(
-                1
-                for association in self._associations
-                if association.is_open and (association.is_established or association.is_negotiating)
-            )
-
-    def open_count(self) -> int:
-        """Associations accepted and not yet ended, established or not."""
-        with self._lock:
-            return sum(1 for association in self._associations if association.is_open)
-
-    def associations(self) -> list[Association]:
-        with self._lock:
-            return list(self._associations)
-
-    def forget(self, association: Association) -> None:
-        with self._lock:
-            self._associations.discard(association)
-        self.publish_load()
-
-    def shutdown(self) -> None:
-        """Stop accepting; associations in progress carry on."""
-        self._stopping.set()
-        self._stopped.wait(timeout=5)
-
-    def abort_all(self) -> None:
-        for association in self.associations():
-            association.abort()
-
-
-def open_listening_socket(host: str, port: int, backlog: int = socket.SOMAXCONN) -> socket.socket:
-    """The socket every listener process accepts from.
-
-    Its backlog holds connections the kernel has completed and no process has
-    accepted yet; past it a sender's SYN goes unanswered and it retries after
-    1 s, then 3 s. Linux caps it at net.core.somaxconn.
-    """
-    sock = socket.create_server((host, port), backlog=backlog, reuse_port=False)
-    sock.setblocking(False)
-    return sock
-
-
-def server_tls_context(certificate: str, key: str, client_ca: str | None = None) -> ssl.SSLContext:
-    """The listener's TLS, TLS 1.2 or later (PS3.15 B.1, with BCP 195's floor as DCMTK's default profile).
-
-    With `client_ca`, every sender must present a certificate that CA issued
-    (mutual authentication); which certificate an AE title must use is
-    `HospitalAETitle.tls_certificate_sha256`'s.
-    """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(certificate, key)
-    if client_ca:
-        context.load_verify_locations(cafile=client_ca)
-        context.verify_mode = ssl.CERT_REQUIRED
-    return context
 
 
 def presentation_context(
