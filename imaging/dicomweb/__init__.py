@@ -1,16 +1,19 @@
 """DICOMweb over the regional index: STOW-RS, QIDO-RS and WADO-RS (PS3.18).
 
-- `views`: the endpoints imaging/urls.py routes, who may call them
-  (`DicomWebAccess`), CORS;
+- `views`: the endpoints imaging/urls.py routes, each handing over to its
+  transaction: `stow` (PS3.18 10.5), `qido` (10.6) or `wado` (10.4);
+- `auth`: who asks, and what they may see (`DicomWebAccess`); `cors`: which
+  browser origins may call;
+- `responses`: media types, the Accept header's negotiation, problem answers;
 - `qido`: what a search matches and answers (PS3.18 10.6), with the wildcard
   matching of `matching` (PS3.4 C.2.2.2.4);
 - `dicom_json`: attributes in the DICOM JSON Model (PS3.18 F.2);
 - `multipart`: STOW-RS bodies read as they stream in (RFC 2387).
 """
 
+from imaging.dicomweb.auth import DicomWebAccess, access_for
+from imaging.dicomweb.cors import with_cors
 from imaging.dicomweb.views import (
-    DicomWebAccess,
-    access_for,
     instance_metadata,
     retrieve_frames,
     retrieve_instance,
@@ -24,7 +27,6 @@ from imaging.dicomweb.views import (
     studies,
     study,
     study_metadata,
-    with_cors,
 )
 
 __all__ = [
