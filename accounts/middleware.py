@@ -32,7 +32,7 @@ class SessionLimitsMiddleware:
 
 
 def mark_signed_in(request: HttpRequest) -> None:
-    # A sign-in ends any shared-link session in this browser (portal.shares.SESSION_KEY).
+    # A sign-in ends any shared-link session in this browser (portal.sharing.shares.SESSION_KEY).
     request.session.pop("share_id", None)
     now = int(time.time())
     request.session["signed_in_at"] = now

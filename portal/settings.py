@@ -87,6 +87,12 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "accounts",
     "imaging",
+    # The product, as apps inside the project (portal/<app>/), and the project itself last.
+    "portal.audit",
+    "portal.exams",
+    "portal.sharing",
+    "portal.issuance",
+    "portal.dashboard",
     "portal",
 ]
 

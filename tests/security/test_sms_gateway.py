@@ -23,8 +23,8 @@ from accounts.signin import code_message
 from accounts.sms import send_sms, wait_for_deliveries
 from accounts.tasks import retry_delay, send_sms_through_gateway
 from imaging.models import Hospital
-from portal import shares
 from portal.celery import app
+from portal.sharing import shares
 from tests.support.dicom import ALICE
 from tests.support.exams import Exam, make_exam
 from tests.support.people import ALICE_PHONE, UNKNOWN_PHONE, link, make_staff, sign_in_staff
