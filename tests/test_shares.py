@@ -265,8 +265,8 @@ def _pk(kind: str, exam: Exam, download_pk: int) -> int:
 
 @pytest.mark.parametrize("name", [n for n, (kind, _) in OBJECT_OF.items() if kind])
 def test_it_answers_404_for_anything_but_the_shared_study(alice: Client, exams: dict[str, Exam], name: str) -> None:
-    from portal.exams.downloads import request_download
     from portal.exams.models import DownloadKind
+    from portal.exams.tasks import request_download
 
     url, code, share = create(alice, exams["alice"], allow_download="on")
     clinician = open_as_clinician(url, code)

@@ -1,21 +1,22 @@
-"""Downloads of a study: asked for on a page, built once (here or by a worker), fetched by who asked."""
+"""Downloads of a study: asked for on a page, built once (in the request or by a worker), fetched by who asked.
+
+Asking for one goes through `portal.exams.tasks.request_download`, which owns
+the choice between building it now and queueing it.
+"""
 
 import datetime as dt
 import logging
 import tempfile
 from pathlib import Path
 
-from celery.exceptions import CeleryError
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db.models import Q, Sum
 from django.utils import timezone
-from kombu.exceptions import KombuError
 
 from imaging.downloads import build_dicom_zip, build_jpeg_zip, save_zip
 from imaging.models import Instance, Study
 from imaging.renders import PRESETS
-from imaging.tasks import tasks_run_inline
 from portal.exams.models import Download, DownloadKind, DownloadStatus
 
 logger = logging.getLogger(__name__)
@@ -24,10 +25,10 @@ CLAIM_STALE_AFTER = dt.timedelta(minutes=30)
 KEEP_FOR = dt.timedelta(hours=24)  # then `purge_downloads` deletes the zip
 
 
-def request_download(
+def find_or_add(
     study: Study, kind: DownloadKind, preset: str, user_id: int | None, share_id: int | None = None
-) -> Download:
-    """The requester's download of this study; built now when small (`built_in_request`) or with no broker."""
+) -> tuple[Download, bool]:
+    """The requester's download of this study (preparing or ready, under a day old), or a new one; (it, new)."""
     preset = preset if kind == DownloadKind.JPEG and preset in PRESETS else ""
     same = Download.objects.filter(
         study=study,
@@ -39,22 +40,11 @@ def request_download(
         created_at__gt=timezone.now() - KEEP_FOR,
     ).first()
     if same is not None:  # asked twice (or twenty times): one zip
-        return same
+        return same, False
     download = Download.objects.create(
         study=study, kind=kind, preset=preset, requested_by_id=user_id, share_id=share_id
     )
-    if tasks_run_inline() or built_in_request(study):
-        build(download.pk)
-    else:
-        from portal.exams.tasks import build_download
-
-        try:
-            build_download.apply_async((download.pk,), queue="interactive", retry=False)
-        except (CeleryError, KombuError, OSError) as error:
-            logger.warning("download %s built in the request: no broker (%s)", download.pk, error)
-            build(download.pk)
-    download.refresh_from_db()
-    return download
+    return download, True
 
 
 def built_in_request(study: Study) -> bool:

@@ -21,8 +21,8 @@ from portal.exams.access import (
     patient_access,
     patient_required,
 )
-from portal.exams.downloads import request_download
 from portal.exams.models import Download, DownloadStatus
+from portal.exams.tasks import request_download
 
 
 @require_GET

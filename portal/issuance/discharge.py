@@ -23,6 +23,7 @@ from accounts.sms import send_sms
 from imaging.models import PatientRecord, Study
 from portal.issuance.models import FilmChoice, Issuance
 from portal.sharing import qr, shares
+from portal.sharing.models import ShareLink
 
 SHARE_EXPIRY = "30d"
 
@@ -93,6 +94,11 @@ def ready_message(hospital: str) -> str:
             "Your imaging exams at %(hospital)s are ready in the regional e-film portal: %(url)s "
             "Sign in with this mobile number."
         ) % {"hospital": hospital, "url": f"{settings.SITE_URL}/"}
+
+
+def phone_of_issued_share(sender: object, share: ShareLink, **kwargs: object) -> str | None:
+    """The number a clinic issued the share to, for the sharing app's texts (`patient_phone_of_share`)."""
+    return Issuance.objects.filter(share=share).exclude(phone="").values_list("phone", flat=True).first()
 
 
 def revoke(issuance: Issuance) -> bool:

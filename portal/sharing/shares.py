@@ -19,13 +19,17 @@ import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Case, DateTimeField, F, Q, Value, When
+from django.dispatch import Signal
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.sms import send_sms
 from imaging.models import Study
+from portal.audit import trail
+from portal.audit.models import AuditAction
 from portal.sharing.models import ShareLink, ShareOpen
 
 TOKEN_BYTES = 32
@@ -43,6 +47,11 @@ EXPIRY_CHOICES = {
     "30d": dt.timedelta(days=30),
 }
 DEFAULT_EXPIRY = "7d"
+
+# Sent with `share` when the patient of a share they did not make is to be texted: an app above
+# this one answers with the number it knows (portal.issuance: the number a clinic issued the
+# share to), or None. A signal, so that sharing imports none of the apps that make shares.
+patient_phone_of_share = Signal()
 
 
 @dataclass(frozen=True)
@@ -254,13 +263,15 @@ def _browser(request: HttpRequest) -> str:
 
 def _tell_patient(share: ShareLink, text: str) -> None:
     """An SMS to the patient whose exam it is: the sharer, or the number a clinic issued the share to."""
-    from portal.issuance.models import Issuance
-
-    phone = getattr(share.created_by, "phone", None)
-    if not phone:
-        phone = Issuance.objects.filter(share=share).exclude(phone="").values_list("phone", flat=True).first()
+    phone = getattr(share.created_by, "phone", None) or _phone_given_elsewhere(share)
     if phone:
         send_sms(phone, text)
+
+
+def _phone_given_elsewhere(share: ShareLink) -> str | None:
+    """The patient's number as an app above this one knows it (`patient_phone_of_share`'s first answer)."""
+    answers = patient_phone_of_share.send(sender=ShareLink, share=share)
+    return next((phone for _receiver, phone in answers if phone), None)
 
 
 def dicomweb_share(request: HttpRequest, token: str, code: str | None) -> ShareLink | None:
@@ -287,11 +298,6 @@ def _note_dicomweb_use(request: HttpRequest, share: ShareLink) -> None:
     It goes in the patient's log of openings (and texts them on the first, if
     asked) and in the audit log; a viewer sends hundreds of requests a study.
     """
-    from django.core.cache import cache
-
-    from portal.audit import trail
-    from portal.audit.models import AuditAction
-
     if not cache.add(f"share-dicomweb:{share.pk}", 1, timeout=3600):
         return
     log_opening(request, share, f"DICOMweb {_browser(request)}".strip())

@@ -24,8 +24,8 @@ from imaging.models import Instance, Report, Series, Study
 from portal.audit import trail
 from portal.audit.models import AuditAction
 from portal.exams import pages
-from portal.exams.downloads import request_download
 from portal.exams.models import Download, DownloadStatus
+from portal.exams.tasks import request_download
 from portal.sharing import shares
 from portal.sharing.models import ShareLink
 
