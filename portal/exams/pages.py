@@ -82,9 +82,10 @@ class StudyFilters:
 class StudyRow:
     """One line of a study list, its links and texts made once, its markup made here.
 
-    A patient's list of fifty studies cost 30 ms of template work (a URL
-    reversed, a plural chosen and a dozen variables looked up per study): a
-    row is now one string built here, and the page's template places them.
+    Template work was most of a list's cost (a URL reversed, a plural chosen
+    and a dozen variables looked up per study: docs/architecture.md, Speed of
+    the patient pages): a row is one string built here, and the page's
+    template places them.
     """
 
     pk: int
@@ -148,9 +149,8 @@ def _list_section(
 ) -> SafeString:
     """The list section (filters, count, rows) made from the listed rows, kept by its arguments.
 
-    A request that finds the section made costs the query and no markup (for
-    fifty studies: 0.05 ms to find it, 1 ms to make it, of a 2.5 ms request).
-    It can be kept because it is a function of its arguments alone: the rows
+    A request that finds the section made costs the query and no markup. It
+    can be kept because it is a function of its arguments alone: the rows
     are the query's whole answer for the requester's scope, compared value by
     value (not a version, a timestamp or a hash), so a new study, series or
     report, a record linked or unlinked, changes the key and shows at once,
