@@ -12,6 +12,7 @@ run: setup demo
 
 test: install messages
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports --no-logo
 	$(PY) -m mypy .
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -37,6 +38,7 @@ messages: install
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo
 
 typecheck: install
 	$(PY) -m mypy .
@@ -55,4 +57,4 @@ bench: install
 	$(PY) bench/ingest_import.py
 
 clean:
-	rm -rf var staticfiles .pytest_cache .mypy_cache .ruff_cache
+	rm -rf var staticfiles .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

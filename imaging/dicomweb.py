@@ -55,7 +55,7 @@ DICOM_JSON = "application/dicom+json"
 DICOM = "application/dicom"
 SERVICE_PATH = "/dicomweb"
 # Resolves a share's credentials; portal depends on imaging, so it is named, not imported.
-DEFAULT_SHARE_RESOLVER = "portal.shares.dicomweb_share"
+DEFAULT_SHARE_RESOLVER = "portal.sharing.shares.dicomweb_share"
 DEFAULT_STAFF_SCOPE = "accounts.staff.staff_scope_of"
 ANY_SYNTAX = "*"
 BULK_DATA_THRESHOLD = 1024
