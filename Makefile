@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup install demo messages lint typecheck worker listener serve bench clean
+.PHONY: run test setup install demo messages lint typecheck worker beat listener serve bench clean
 
 run: setup demo
 	$(PY) manage.py runserver $(HOST):$(PORT)
@@ -45,6 +45,10 @@ typecheck: install
 
 worker: install
 	$(VENV)/bin/celery -A portal worker -Q interactive,bulk --loglevel=INFO
+
+beat: install
+	mkdir -p var
+	$(VENV)/bin/celery -A portal beat --schedule var/celerybeat-schedule --loglevel=INFO
 
 listener: install
 	$(PY) manage.py dicom_listener

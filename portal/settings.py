@@ -310,6 +310,14 @@ CELERY_TASK_ROUTES = {
     "accounts.tasks.send_sms_through_gateway": {"queue": "interactive"},
 }
 RENDER_WAIT_SECONDS = env_int("RENDER_WAIT_SECONDS", 10)
+# Renders whose message the broker never took (it was down) are queued by imaging.tasks.sweep_renders:
+# run by `celery beat` every RENDER_SWEEP_SECONDS, over the images received in the last
+# RENDER_SWEEP_LOOKBACK_MINUTES (`manage.py sweep_renders --hours N` looks further back).
+RENDER_SWEEP_SECONDS = env_int("RENDER_SWEEP_SECONDS", 600)
+RENDER_SWEEP_LOOKBACK_MINUTES = env_int("RENDER_SWEEP_LOOKBACK_MINUTES", 60)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-renders": {"task": "imaging.tasks.sweep_renders", "schedule": RENDER_SWEEP_SECONDS},
+}
 # Studies up to this many instances and bytes are zipped in the request; larger ones by a worker
 # (one 2 GB multi-frame is a single instance, and zipping it outlasts a request).
 DOWNLOAD_INLINE_MAX_INSTANCES = env_int("DOWNLOAD_INLINE_MAX_INSTANCES", 50)

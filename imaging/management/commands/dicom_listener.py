@@ -18,7 +18,7 @@ from django.db import DatabaseError, connections
 from imaging.dimse import HospitalDirectory, RegionServices, file_prefix, supported_contexts
 from imaging.flushing import FlushLedger, check_unflushed_files
 from imaging.models import HospitalAETitle
-from imaging.tasks import prepare_render_queue
+from imaging.tasks import RenderSender, prepare_render_queue
 from imaging.upper_layer import (
     AcceptorSettings,
     Server,
@@ -192,7 +192,9 @@ def serve(options: dict[str, Any], listening: socket.socket, siblings: SiblingLo
         spooling=Spooling(settings.DICOM_SPOOL_DIR, settings.DICOM_SPOOL_ABOVE_BYTES),
     )
     ledger = FlushLedger().start()
-    services = RegionServices(directory, ledger)
+    # No C-STORE answer waits for the broker. One process sweeps: a listener killed lost its pending renders.
+    renders = RenderSender().start(sweep=siblings is None or siblings.index == 0)
+    services = RegionServices(directory, ledger, renders)
     server = Server(listening, acceptor, services, shared=siblings is not None, siblings=siblings)
     prepare_render_queue()
     # Django, pydicom and pynetdicom leave ~10^5 long-lived objects; the
@@ -210,6 +212,7 @@ def serve(options: dict[str, Any], listening: socket.socket, siblings: SiblingLo
     services.stopping = True
     services.wait_until_idle(options["drain_seconds"])
     server.abort_all()
+    renders.stop()
     ledger.stop()
     connections.close_all()
 
