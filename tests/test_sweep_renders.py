@@ -1,6 +1,7 @@
 """manage.py sweep_renders and the sweep_renders task: renders whose message was lost are queued again."""
 
 import datetime as dt
+import sys
 from io import StringIO
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from imaging.models import Hospital, Instance, Render, RenderStatus, Series
 from imaging.renders import RenderSpec
 from imaging.tasks import middle_instance, sweep_renders
 from tests.support.dicom import ct_bytes, study_spec
+from tests.support.processes import background, output_of, subprocess_env
+from tests.support.workers import BROKER, Workers, wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -112,3 +115,20 @@ def test_it_walks_back_through_more_images_than_one_batch(
     instances = stored_unrendered(hospital, monkeypatch, count=5)
     assert sweep_renders(settle_seconds=0) == 5
     assert sorted(pk for _, instance_ids in sent for pk in instance_ids) == [i.pk for i in instances]
+
+
+def test_it_sweeps_on_celery_beats_schedule(
+    workers: Workers, hospital: Hospital, monkeypatch: pytest.MonkeyPatch, storage_root: Path, tmp_path: Path
+) -> None:
+    """`make beat`: a real `celery beat` (RENDER_SWEEP_SECONDS=1) sends the sweep, a real worker renders."""
+    instances = stored_unrendered(hospital, monkeypatch)
+    Instance.objects.update(received_at=timezone.now() - dt.timedelta(minutes=2))  # past the sweep's settling time
+    workers.start()
+    env = {**subprocess_env(storage_root), "CELERY_BROKER_URL": BROKER, "RENDER_SWEEP_SECONDS": "1"}
+    command = [sys.executable, "-m", "celery", "-A", "portal", "beat", "--schedule", str(tmp_path / "schedule")]
+    beat = background(command, env)
+    try:
+        assert wait_for(lambda: ready_previews(instances) == 3, timeout=60), output_of(beat)[-2000:]
+    finally:
+        beat.terminate()
+        beat.wait(timeout=30)
