@@ -5,13 +5,14 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup install demo messages lint typecheck worker listener serve bench clean
+.PHONY: run test setup install demo messages lint typecheck worker beat listener serve bench clean
 
 run: setup demo
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 test: install messages
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports --no-logo
 	$(PY) -m mypy .
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -37,12 +38,17 @@ messages: install
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo
 
 typecheck: install
 	$(PY) -m mypy .
 
 worker: install
 	$(VENV)/bin/celery -A portal worker -Q interactive,bulk --loglevel=INFO
+
+beat: install
+	mkdir -p var
+	$(VENV)/bin/celery -A portal beat --schedule var/celerybeat-schedule --loglevel=INFO
 
 listener: install
 	$(PY) manage.py dicom_listener
@@ -55,4 +61,4 @@ bench: install
 	$(PY) bench/ingest_import.py
 
 clean:
-	rm -rf var staticfiles .pytest_cache .mypy_cache .ruff_cache
+	rm -rf var staticfiles .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -5,7 +5,6 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from django.utils.translation import gettext as _
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
@@ -33,16 +32,6 @@ class HospitalTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="api"'
-
-
-class HospitalTokenScheme(OpenApiAuthenticationExtension):
-    """How /api/v1/schema describes `HospitalTokenAuthentication`: HTTP bearer."""
-
-    target_class = HospitalTokenAuthentication
-    name = "hospitalToken"
-
-    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {"type": "http", "scheme": "bearer", "description": "a hospital token (manage.py issue_hospital_token)"}
 
 
 class IsHospital(permissions.BasePermission):

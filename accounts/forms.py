@@ -75,16 +75,28 @@ def staff_totp_device(user: Any) -> Device | None:
     return TOTPDevice.objects.devices_for_user(user, confirmed=True).first()
 
 
-class StaffSignInForm(OTPAuthenticationForm):
-    """Username, password and the code of the staff member's authenticator app.
+def device_to_verify(user: Any, posted: str | None) -> str:
+    """The persistent id of the device to check: the one posted if it is the user's, else their TOTP device.
 
     Staff have one TOTP device; it is the one verified, so the person does not
     pick a device (django-otp otherwise asks, to avoid trying every device).
     """
+    if posted:
+        device = Device.from_persistent_id(posted)
+        if device is not None and device.user_id == user.pk:
+            return posted
+    device = staff_totp_device(user)
+    return device.persistent_id if device is not None else ""
 
-    def _chosen_device(self, user: Any) -> Device | None:
-        chosen: Device | None = super()._chosen_device(user)
-        return chosen or staff_totp_device(user)
+
+class StaffSignInForm(OTPAuthenticationForm):
+    """Username, password and the code of the staff member's authenticator app."""
+
+    def clean_otp(self, user: Any) -> None:
+        # django-otp's public step for the second factor, reading the `otp_device` field.
+        if user is not None:
+            self.cleaned_data["otp_device"] = device_to_verify(user, self.cleaned_data.get("otp_device"))
+        super().clean_otp(user)
 
     def clean(self) -> dict[str, Any]:
         return clean_with_one_message(self, super().clean)
@@ -93,9 +105,10 @@ class StaffSignInForm(OTPAuthenticationForm):
 class StaffAdminSignInForm(OTPAdminAuthenticationForm):
     """The admin's sign-in (/admin/login/): the same three factors and the same one message."""
 
-    def _chosen_device(self, user: Any) -> Device | None:
-        chosen: Device | None = super()._chosen_device(user)
-        return chosen or staff_totp_device(user)
+    def clean_otp(self, user: Any) -> None:
+        if user is not None:
+            self.cleaned_data["otp_device"] = device_to_verify(user, self.cleaned_data.get("otp_device"))
+        super().clean_otp(user)
 
     def clean(self) -> dict[str, Any]:
         return clean_with_one_message(self, super().clean)

@@ -32,7 +32,7 @@ class SessionLimitsMiddleware:
 
 
 def mark_signed_in(request: HttpRequest) -> None:
-    # A sign-in ends any shared-link session in this browser (portal.shares.SESSION_KEY).
+    # A sign-in ends any shared-link session in this browser (portal.sharing.shares.SESSION_KEY).
     request.session.pop("share_id", None)
     now = int(time.time())
     request.session["signed_in_at"] = now
@@ -46,17 +46,31 @@ class VerifiedDeviceMiddleware(OTPMiddleware):
     loads the device the session was verified with; as for the user
     (`accounts.backends.UserBackend`), compiling the query cost more than
     running it. django-otp still checks the device's owner and confirmation.
+
+    The one private name of django-otp the project uses: `_device_from_persistent_id`
+    is OTPMiddleware's hook for that load (django-otp 1.7.5; its signature and its
+    call are pinned by tests/test_accounts_middleware.py). Without it, the
+    middleware would be django-otp's own, only slower.
     """
 
     def _device_from_persistent_id(self, persistent_id: str) -> Device | None:
-        with contextlib.suppress(ValueError, LookupError):
-            model_label, device_id = self._normalize_persistent_id(persistent_id).rsplit("/", 1)
-            device_class = apps.get_model(*model_label.split("."))
-            if issubclass(device_class, Device):
-                table = device_class._meta.db_table
-                sql = f"SELECT * FROM {table} WHERE id = %s"  # noqa: S608 - the name is the model's
-                return next(iter(device_class.objects.raw(sql, [int(device_id)])), None)
-        return None
+        return device_of_persistent_id(persistent_id)
+
+
+def device_of_persistent_id(persistent_id: str) -> Device | None:
+    """The device a persistent id names ("app_label.model/id", `Device.persistent_id`), or None.
+
+    What django-otp's public `Device.from_persistent_id` answers, in one plain
+    query on the device model's table. Ids in the format of django-otp before
+    1.0 (full import paths) name no device: this portal never made one.
+    """
+    with contextlib.suppress(ValueError, LookupError):
+        model_label, device_id = persistent_id.rsplit("/", 1)
+        device_class = apps.get_model(model_label)
+        if issubclass(device_class, Device):
+            sql = f"SELECT * FROM {device_class._meta.db_table} WHERE id = %s"  # noqa: S608 - the name is the model's
+            return next(iter(device_class.objects.raw(sql, [int(device_id)])), None)
+    return None
 
 
 class DeviceCookieMiddleware:

@@ -38,3 +38,11 @@ def masked(e164: str) -> str:
     if len(national) > 7:
         national = national[:3] + "****" + national[-4:]
     return f"+{number.country_code} {national}"
+
+
+def masked_number(to: str) -> str:
+    """`masked`, or a placeholder: a log line must not fail on a malformed number."""
+    try:
+        return masked(to)
+    except phonenumbers.NumberParseException:
+        return "(malformed number)"

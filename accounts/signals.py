@@ -21,8 +21,8 @@ from accounts.device_cookies import (
     subject_of_staff,
     trusted_device,
 )
-from portal import audit
-from portal.models import AuditAction
+from portal.audit import trail
+from portal.audit.models import AuditAction
 
 
 def count_trusted_device_failure(
@@ -48,7 +48,7 @@ def remember_signed_in_device(sender: object, request: HttpRequest | None, user:
     subject = subject_of_phone(phone) if phone else subject_of_staff(user.get_username())
     nonce = trusted_device(request, subject)
     if not phone and not nonce:
-        audit.record(request, AuditAction.STAFF_NEW_DEVICE)
+        trail.record(request, AuditAction.STAFF_NEW_DEVICE)
     if not phone and nonce:  # a patient's device is forgiven in accounts.signin.verify_code
         throttle.record_success(throttle.SignInClient(client_network(request.META.get("REMOTE_ADDR")), nonce))
     remember_after_response(request, subject)

@@ -60,8 +60,9 @@ def _as_if_sending(phone: str) -> None:
     """A known number's last step with nothing to find or change: the time of the answer does not tell.
 
     The same three queries (the user, the device, the code's update) and the
-    same message; what a known number adds, handing the text on, takes well
-    under a millisecond (issue 15).
+    same message; what a known number adds is handing the text on: a thread
+    started in the request whose work comes after the response
+    (accounts.tasks.hand_off; issue 15, and docs/architecture.md, Signing in).
     """
     User.objects.filter(phone=phone).first()
     SMSDevice.objects.filter(user__phone=phone).first()

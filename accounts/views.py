@@ -14,8 +14,8 @@ from accounts.middleware import mark_signed_in
 from accounts.phones import masked
 from accounts.signin import request_code, verify_code
 from accounts.throttle import client_for
-from portal import audit
-from portal.models import AuditAction
+from portal.audit import trail
+from portal.audit.models import AuditAction
 
 PENDING_PHONE = "signin_phone"
 
@@ -58,7 +58,7 @@ def enter_code(request: HttpRequest) -> HttpResponse:
         if user is not None:
             login(request, user, backend="accounts.backends.UserBackend")  # cycles the session key
             mark_signed_in(request)
-            audit.record(request, AuditAction.SIGN_IN)
+            trail.record(request, AuditAction.SIGN_IN)
             return redirect("patient:studies")
     status = 429 if refusal and refusal.retry_after else 400 if request.method == "POST" else 200
     context = {"form": form, "refusal": refusal, "phone": masked(phone)}

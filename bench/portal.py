@@ -342,7 +342,7 @@ def wipe(storage: Path) -> None:
 
     tables = [
         model._meta.db_table
-        for label in ("imaging", "accounts", "portal", "sessions")
+        for label in ("imaging", "accounts", "audit", "exams", "sharing", "issuance", "sessions")
         for model in apps.get_app_config(label).get_models()
     ]
     with connection.cursor() as cursor:

@@ -57,7 +57,7 @@ from pathlib import Path
 from accounts.models import User
 from imaging.ingest import ingest_instance
 from imaging.models import Hospital, Instance
-from portal.shares import create_share
+from portal.sharing.shares import create_share
 hospital = Hospital.objects.create(code="bench", name="Bench")
 result = ingest_instance(Path({source!r}), hospital)
 assert result.ok, result.reason

@@ -87,6 +87,12 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "accounts",
     "imaging",
+    # The product, as apps inside the project (portal/<app>/), and the project itself last.
+    "portal.audit",
+    "portal.exams",
+    "portal.sharing",
+    "portal.issuance",
+    "portal.dashboard",
     "portal",
 ]
 
@@ -146,8 +152,8 @@ TEMPLATES = [
 ]
 
 # Database: SQLite under var/ unless DATABASE_URL says otherwise. SQLite runs in
-# WAL mode (a commit costs ~0.1 ms instead of ~1.3 ms with the rollback journal)
-# and takes its write lock at BEGIN so concurrent writers wait instead of failing.
+# WAL mode (a commit is cheaper than with the rollback journal: docs/architecture.md,
+# Settings) and takes its write lock at BEGIN so concurrent writers wait instead of failing.
 DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'portal.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -304,6 +310,15 @@ CELERY_TASK_ROUTES = {
     "accounts.tasks.send_sms_through_gateway": {"queue": "interactive"},
 }
 RENDER_WAIT_SECONDS = env_int("RENDER_WAIT_SECONDS", 10)
+# Renders whose message the broker never took (it was down) are queued by the task imaging.tasks.sweep_renders
+# (imaging/rendering/tasks.py):
+# run by `celery beat` every RENDER_SWEEP_SECONDS, over the images received in the last
+# RENDER_SWEEP_LOOKBACK_MINUTES (`manage.py sweep_renders --hours N` looks further back).
+RENDER_SWEEP_SECONDS = env_int("RENDER_SWEEP_SECONDS", 600)
+RENDER_SWEEP_LOOKBACK_MINUTES = env_int("RENDER_SWEEP_LOOKBACK_MINUTES", 60)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-renders": {"task": "imaging.tasks.sweep_renders", "schedule": RENDER_SWEEP_SECONDS},
+}
 # Studies up to this many instances and bytes are zipped in the request; larger ones by a worker
 # (one 2 GB multi-frame is a single instance, and zipping it outlasts a request).
 DOWNLOAD_INLINE_MAX_INSTANCES = env_int("DOWNLOAD_INLINE_MAX_INSTANCES", 50)

@@ -18,7 +18,13 @@ from accounts.sms import SMS, outbox
 from imaging.models import Hospital, HospitalAETitle
 from tests.support.services import require
 
-pytest_plugins = ["tests.support.workers", "tests.support.browser", "tests.support.clock"]
+pytest_plugins = [
+    "tests.support.workers",
+    "tests.support.browser",
+    "tests.support.clock",
+    "tests.support.postgres",
+    "tests.support.redis_server",
+]
 
 LOOPBACK = "127.0.0.0/8\n::1/128"  # where the tests' DICOM senders are
 

@@ -1,5 +1,6 @@
 """accounts.middleware: the staff's verified TOTP device, loaded on every request."""
 
+from importlib.metadata import version
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from django.test import RequestFactory
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts import middleware
 from accounts.middleware import VerifiedDeviceMiddleware
 from accounts.models import User
 
@@ -76,3 +78,23 @@ def test_it_leaves_a_session_without_a_device_unverified(clerk: User) -> None:
     user, _ = verified_user(clerk, None)
     assert user.is_authenticated
     assert not user.is_verified()
+
+
+def test_it_loads_the_device_through_the_one_django_otp_hook_it_overrides(
+    clerk: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OTPMiddleware._device_from_persistent_id is private to django-otp: this pins the version it was
+    checked against and that the middleware still loads the session's device through it, once."""
+    assert version("django-otp") == "1.7.5", "check VerifiedDeviceMiddleware against the new OTPMiddleware"
+    device = TOTPDevice.objects.create(user=clerk, name="phone", confirmed=True)
+    loaded: list[str] = []
+    load_device = middleware.device_of_persistent_id
+
+    def load(persistent_id: str) -> Any:
+        loaded.append(persistent_id)
+        return load_device(persistent_id)
+
+    monkeypatch.setattr(middleware, "device_of_persistent_id", load)
+    user, _ = verified_user(clerk, device.persistent_id)
+    assert loaded == [device.persistent_id]
+    assert user.otp_device == device

@@ -65,7 +65,7 @@ def test_the_page_names_the_hashed_entry_module(collected: Collected, settings: 
     settings.STATIC_ROOT = root
     settings.STORAGES = {**settings.STORAGES, "staticfiles": PRODUCTION}
     assert static("js/viewer/main.js") == "/static/" + manifest["js/viewer/main.js"]
-    template = read(Path(settings.BASE_DIR) / "templates" / "portal" / "viewer.html")
+    template = read(Path(settings.BASE_DIR) / "templates" / "exams" / "viewer.html")
     assert """<script type="module" src="{% static 'js/viewer/main.js' %}">""" in template
 
 

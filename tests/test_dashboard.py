@@ -24,8 +24,10 @@ from django.utils import timezone
 from accounts.models import PhoneLink, StaffRole, User
 from imaging.models import Hospital, PatientRecord, Study
 from imaging.synthetic import PatientSpec
-from portal import dashboard
-from portal.models import Actor, AuditAction, AuditEvent, FilmChoice, Issuance, ShareLink, ShareOpen
+from portal.audit.models import Actor, AuditAction, AuditEvent
+from portal.dashboard import figures as dashboard
+from portal.issuance.models import FilmChoice, Issuance
+from portal.sharing.models import ShareLink, ShareOpen
 from tests.support.dicom import ALICE, BOB
 from tests.support.exams import make_exam
 from tests.support.people import ALICE_PHONE, BOB_PHONE, Staff, link, make_staff, sign_in_staff

@@ -25,7 +25,8 @@ from imaging.dicom import stored_pixels
 from imaging.ingest import ingest_instance
 from imaging.models import Hospital, Instance, Study
 from imaging.tokens import issue_token
-from portal.models import AuditAction, AuditEvent, ShareLink, ShareOpen
+from portal.audit.models import AuditAction, AuditEvent
+from portal.sharing.models import ShareLink, ShareOpen
 from tests.support.dicom import ALICE, BOB, ct_slice, study_spec
 from tests.support.exams import Exam, make_exam
 from tests.support.people import ALICE_PHONE, BOB_PHONE, link, sign_in_patient

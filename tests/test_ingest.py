@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pydicom
 import pytest
-from django.db import OperationalError, close_old_connections, connection
+from django.db import DatabaseError, OperationalError, close_old_connections, connection
 from pydicom.data import get_testdata_file
 
 import imaging.ingest.funnel
@@ -294,6 +294,21 @@ def test_it_removes_the_file_it_wrote_when_the_database_fails(
     assert Instance.objects.count() == 0
 
 
+def test_it_asks_for_a_resend_when_the_database_fails_without_naming_why(
+    hospital: Hospital, storage_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bare DatabaseError is the database's failure, not the object's: refusing it (0xC210) would lose it."""
+
+    def unnamed_failure(*args: object, **kwargs: object) -> None:
+        raise DatabaseError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr("imaging.ingest.funnel._insert_instance", unnamed_failure)
+    with pytest.raises(IngestUnavailable, match="server closed"):
+        ingest_instance(ct_bytes(), hospital)
+    assert stored_files(storage_root) == []
+    assert Instance.objects.count() == 0
+
+
 def test_it_replaces_a_half_written_file_a_crash_left_under_the_key(hospital: Hospital, storage_root: Path) -> None:
     data = ct_bytes()
     header = read_header(pydicom.dcmread(io.BytesIO(data)))
@@ -376,3 +391,84 @@ def test_it_locks_a_series_row_before_its_study_row(transactional_db: None, hosp
         holder.rollback()
         writer.join(timeout=10)
     assert outcome == [IngestOutcome.STORED]
+
+
+# A store whose index write reached PostgreSQL and whose answer was lost with the connection (the
+# server went down between its commit's flush and its answer): ingest asks the database again.
+LOST = "consuming input failed: server closed the connection unexpectedly"
+
+
+def answer_lost(after_the_write: bool) -> Any:
+    """`run_prepared` whose connection dies with no word from the server: after the write ran, or before."""
+    run_prepared = imaging.ingest.funnel.run_prepared
+
+    def lost(*args: Any, **kwargs: Any) -> Any:
+        if after_the_write:
+            run_prepared(*args, **kwargs)
+        raise psycopg.OperationalError(LOST)
+
+    return lost
+
+
+@pytest.fixture
+def ledger() -> Any:
+    from imaging.listener import FlushLedger
+
+    running = FlushLedger(sweep_every=0.05).start()
+    yield running
+    running.stop()
+
+
+@pytest.mark.usefixtures("require_postgres")
+def test_it_answers_stored_when_the_database_took_the_row_but_its_answer_was_lost(
+    transactional_db: None, hospital: Hospital, storage_root: Path, monkeypatch: pytest.MonkeyPatch, ledger: Any
+) -> None:
+    ingest_instance(ct_bytes(number=1), hospital, ledger=ledger)  # the series is known: one statement
+    announced: list[int] = []
+    monkeypatch.setattr("imaging.ingest.funnel.run_prepared", answer_lost(after_the_write=True))
+    instance_stored.connect(lambda sender, instance_id, **kwargs: announced.append(instance_id), weak=False)
+    try:
+        result = ingest_instance(ct_bytes(number=2), hospital, ledger=ledger)
+    finally:
+        instance_stored.receivers.pop()
+    assert result.outcome == IngestOutcome.STORED
+    assert announced == [result.instance_id]  # renders are scheduled as for any store
+    instance = Instance.objects.get(pk=result.instance_id)
+    assert (storage_root / instance.storage_key).read_bytes() == ct_bytes(number=2)
+    assert wait_for(lambda: not imaging.models.UnflushedFile.objects.exists(), timeout=10)  # flushed, then dropped
+
+
+@pytest.mark.usefixtures("require_postgres")
+def test_it_refuses_and_removes_the_file_when_the_lost_write_did_not_commit(
+    transactional_db: None, hospital: Hospital, storage_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest_instance(ct_bytes(number=1), hospital)
+    monkeypatch.setattr("imaging.ingest.funnel.run_prepared", answer_lost(after_the_write=False))
+    with pytest.raises(IngestUnavailable, match="server closed the connection"):
+        ingest_instance(ct_bytes(number=2), hospital)
+    assert list(Instance.objects.values_list("instance_number", flat=True)) == [1]
+    assert len(stored_files(storage_root)) == 1
+
+
+@pytest.mark.usefixtures("require_postgres")
+def test_it_keeps_the_file_of_a_lost_write_while_the_database_cannot_say_whether_it_took_it(
+    transactional_db: None, hospital: Hospital, storage_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest_instance(ct_bytes(number=1), hospital)
+    write_then_lose = answer_lost(after_the_write=True)
+    port = connection.settings_dict["PORT"]
+
+    def write_then_lose_the_server(*args: Any, **kwargs: Any) -> Any:
+        connection.settings_dict["PORT"] = 1  # nothing listens there: the database stays away
+        return write_then_lose(*args, **kwargs)
+
+    monkeypatch.setattr("imaging.ingest.funnel.IN_DOUBT_SECONDS", 0.5)
+    monkeypatch.setattr("imaging.ingest.funnel.run_prepared", write_then_lose_the_server)
+    try:
+        with pytest.raises(IngestUnavailable, match="not back to say"):
+            ingest_instance(ct_bytes(number=2), hospital)
+    finally:
+        connection.settings_dict["PORT"] = port
+        connection.close()
+    kept = Instance.objects.get(instance_number=2)  # the write had committed: its row names its file
+    assert (storage_root / kept.storage_key).read_bytes() == ct_bytes(number=2)

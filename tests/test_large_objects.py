@@ -27,7 +27,7 @@ from imaging.ingest import ingest_instance
 from imaging.models import Hospital, Instance
 from imaging.rendering import RenderSpec, make_render
 from imaging.tokens import issue_token
-from portal.models import Download, DownloadStatus
+from portal.exams.models import Download, DownloadStatus
 from tests.support.dicom import ALICE, study_spec
 from tests.support.people import ALICE_PHONE, link, sign_in_patient
 

@@ -13,7 +13,7 @@ from django.urls import get_resolver
 
 from accounts.models import User
 from imaging.models import Hospital
-from portal.shares import create_share
+from portal.sharing.shares import create_share
 from tests.support.dicom import ALICE, BOB
 from tests.support.exams import Exam, make_download, make_exam
 from tests.support.people import ALICE_PHONE, BOB_PHONE, link, sign_in_patient
@@ -121,7 +121,7 @@ def test_it_lists_only_the_patients_own_studies(people: dict[str, Any]) -> None:
 
 
 def test_it_never_shows_one_patients_list_to_another(people: dict[str, Any]) -> None:
-    # Lists are kept once made (portal.exam._list_section): each patient in turn, twice, in one language.
+    # Lists are kept once made (portal.exams.pages._list_section): each patient in turn, twice, in one language.
     for _ in range(2):
         for me, other in (("alice", "bob"), ("bob", "alice")):
             client, mine, *_ = people[me]

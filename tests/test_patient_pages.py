@@ -15,12 +15,13 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from pydicom.fileset import FileSet
 
-import portal.exam
+import portal.exams.pages
 from accounts.models import PhoneLink, User
 from imaging.models import Hospital, Instance, Study
 from imaging.synthetic import PatientSpec
-from portal.downloads import built_in_request
-from portal.models import AuditAction, AuditEvent, Download, DownloadStatus
+from portal.audit.models import AuditAction, AuditEvent
+from portal.exams.downloads import built_in_request
+from portal.exams.models import Download, DownloadStatus
 from tests.support.dicom import ALICE, BOB, study_spec
 from tests.support.exams import Exam, make_exam
 from tests.support.people import ALICE_PHONE, BOB_PHONE, link, sign_in_patient
@@ -82,15 +83,15 @@ def test_it_lists_studies_in_a_fixed_number_of_queries(hospital: Hospital, alice
 
 
 def test_it_makes_an_unchanged_list_once(alice: Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    portal.exam._list_section.cache_clear()
+    portal.exams.pages._list_section.cache_clear()
     built: list[int] = []
-    make_row = portal.exam._row
+    make_row = portal.exams.pages._row
 
     def counted_row(study: dict[str, Any], *args: Any) -> Any:
         built.append(study["pk"])
         return make_row(study, *args)
 
-    monkeypatch.setattr(portal.exam, "_row", counted_row)
+    monkeypatch.setattr(portal.exams.pages, "_row", counted_row)
     study = _exam_of("a-city").study
     alice.get("/my/")
     assert built == [study.pk]

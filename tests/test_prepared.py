@@ -2,12 +2,15 @@
 
 import datetime as dt
 import math
+import os
+import signal
 
 import psycopg
 import pytest
 from django.db import connection
 
 from imaging.ingest.prepared import run_prepared
+from tests.support.postgres import PrivateCluster
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("require_postgres")]
 
@@ -63,3 +66,12 @@ def test_it_raises_the_servers_error_and_the_connection_goes_on() -> None:
     with pytest.raises(psycopg.errors.DivisionByZero):
         run_prepared(raw(), "SELECT 1 / %s::int", [0])
     assert run_prepared(raw(), "SELECT 1 / %s::int", [1]) == ((b"1",), None)
+
+
+def test_it_calls_a_connection_lost_under_it_an_operational_error(private_postgres: PrivateCluster) -> None:
+    """libpq reports a connection lost with no word from the server (its backend killed) as an error result
+    without SQLSTATE, which psycopg names a bare DatabaseError; ingest must hear "unavailable", not "refused"."""
+    with private_postgres.connect("postgres") as lost:
+        os.kill(lost.info.backend_pid, signal.SIGKILL)
+        with pytest.raises(psycopg.OperationalError, match="server closed the connection"):
+            run_prepared(lost, "SELECT %s::int", [1])  # type: ignore[arg-type]

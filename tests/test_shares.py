@@ -18,9 +18,10 @@ from PIL import Image
 
 from accounts.models import User
 from imaging.models import Hospital
-from portal import shares
-from portal.models import AuditAction, AuditEvent, ShareLink, ShareOpen
-from portal.qr import qr_png
+from portal.audit.models import AuditAction, AuditEvent
+from portal.sharing import shares
+from portal.sharing.models import ShareLink, ShareOpen
+from portal.sharing.qr import qr_png
 from tests.support.dicom import ALICE, BOB
 from tests.support.exams import Exam, make_exam
 from tests.support.people import ALICE_PHONE, BOB_PHONE, link, sign_in_patient
@@ -264,8 +265,8 @@ def _pk(kind: str, exam: Exam, download_pk: int) -> int:
 
 @pytest.mark.parametrize("name", [n for n, (kind, _) in OBJECT_OF.items() if kind])
 def test_it_answers_404_for_anything_but_the_shared_study(alice: Client, exams: dict[str, Exam], name: str) -> None:
-    from portal.downloads import request_download
-    from portal.models import DownloadKind
+    from portal.exams.models import DownloadKind
+    from portal.exams.tasks import request_download
 
     url, code, share = create(alice, exams["alice"], allow_download="on")
     clinician = open_as_clinician(url, code)

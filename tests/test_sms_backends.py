@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from accounts.sms import SMS, HttpGatewayBackend, SMSGatewayError, send_sms
+from accounts.sms import SMS, send_sms
+from accounts.sms_gateway import SMSGatewayError, deliver
 from accounts.tasks import send_sms_through_gateway
 
 
@@ -62,7 +63,7 @@ def gateway(settings: Any) -> Iterator[HTTPServer]:
 
 
 def test_it_posts_to_the_gateway_with_credentials_and_template(gateway: HTTPServer) -> None:
-    HttpGatewayBackend.deliver("+8613800000001", "hello")
+    deliver("+8613800000001", "hello")
     assert Gateway.received == [
         {
             "body": {"to": "+8613800000001", "text": "hello", "sender": "EFILM", "template": "T-1"},
@@ -74,7 +75,7 @@ def test_it_posts_to_the_gateway_with_credentials_and_template(gateway: HTTPServ
 def test_it_reports_the_gateways_status(gateway: HTTPServer) -> None:
     Gateway.failures_left = 1
     with pytest.raises(SMSGatewayError, match="503"):
-        HttpGatewayBackend.deliver("+8613800000001", "hello")
+        deliver("+8613800000001", "hello")
 
 
 def test_it_retries_a_failing_gateway_from_a_task(gateway: HTTPServer, settings: Any) -> None:
@@ -89,4 +90,4 @@ def test_it_reports_an_unreachable_gateway(settings: Any) -> None:
     settings.SMS_GATEWAY_URL = "http://127.0.0.1:9/send"
     settings.SMS_GATEWAY_TIMEOUT = 1
     with pytest.raises(SMSGatewayError, match="unreachable"):
-        HttpGatewayBackend.deliver("+8613800000001", "hello")
+        deliver("+8613800000001", "hello")

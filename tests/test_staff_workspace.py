@@ -11,7 +11,9 @@ from django.urls import get_resolver, reverse
 
 from accounts.models import PhoneLink, StaffRole, SuggestedPhone, User
 from imaging.models import Hospital, Instance
-from portal.models import AuditAction, AuditEvent, FilmChoice, Issuance, ShareLink
+from portal.audit.models import AuditAction, AuditEvent
+from portal.issuance.models import FilmChoice, Issuance
+from portal.sharing.models import ShareLink
 from tests.support.dicom import ALICE, BOB
 from tests.support.exams import Exam, make_exam
 from tests.support.people import ALICE_PHONE, make_staff, sign_in_patient, sign_in_staff
@@ -283,7 +285,7 @@ def test_it_lets_the_patient_see_and_end_the_share_made_at_discharge(
     patient = Client()
     sign_in_patient(patient, ALICE_PHONE)
     assert f'data-share="{share.pk}"' in patient.get("/my/shares/").content.decode()
-    from portal.shares import check_code
+    from portal.sharing.shares import check_code
 
     for _ in range(5):
         check_code(share, "not-the-code")
@@ -311,7 +313,7 @@ def test_it_keeps_a_link_that_was_there_before_the_issuance(clerk: Client, exams
 
 
 def test_it_refuses_a_file_too_long_for_a_day(clerk: Client, exams: dict[str, Exam]) -> None:
-    from portal.issuance import BULK_MAX_ROWS
+    from portal.issuance.bulk import BULK_MAX_ROWS
 
     rows = "".join(f"X{n},A{n},13800000001,efilm\n" for n in range(BULK_MAX_ROWS + 1))
     response = upload(clerk, "mrn,accession,phone,choice\n" + rows)

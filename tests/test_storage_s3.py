@@ -31,7 +31,7 @@ from imaging.models import Hospital, IngestConflict, Instance, Render, RenderSta
 from imaging.rendering import RenderSpec, ensure_render, middle_instance, read_render
 from imaging.storage import flushes_later, storage_root, write_once
 from imaging.tokens import issue_token
-from portal.models import Download, DownloadStatus
+from portal.exams.models import Download, DownloadStatus
 from portal.settings import s3_storage
 from tests.support.dicom import ALICE, ct_bytes, ct_slice
 from tests.support.exams import make_exam

@@ -28,7 +28,7 @@ from imaging.models import Hospital, Instance, InstanceQuerySet, Series, Study
 from imaging.tokens import hospital_for_token
 
 # Resolves a share's credentials; portal depends on imaging, so it is named, not imported.
-DEFAULT_SHARE_RESOLVER = "portal.shares.dicomweb_share"
+DEFAULT_SHARE_RESOLVER = "portal.sharing.shares.dicomweb_share"
 DEFAULT_STAFF_SCOPE = "accounts.staff.staff_scope_of"
 
 

@@ -17,7 +17,13 @@ Every entry point (file import, C-STORE, STOW-RS) calls `ingest_instance`:
    and phone links are scheduled.
 
 A failure after step 3 removes the file this call wrote, so nothing half-written
-stays behind.
+stays behind. When the connection to the database was lost with no word from
+the server while the index write ran, that write may have committed all the
+same (the server went down between its commit's flush and its answer): ingest
+then waits for the database to answer again and asks it. A write that
+committed is a store like any other; one that did not is refused (the sender
+retries); and if the database stays away, the file is kept, for the row that
+may name it, and a re-send adopts it.
 """
 
 import contextlib
@@ -26,19 +32,29 @@ import hashlib
 import io
 import logging
 import mmap
+import time
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, cast
 
+import psycopg
 import pydicom
 from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
 from django.db import models as db_models
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -72,6 +88,7 @@ from imaging.models import (
     ReportKind,
     Series,
     Study,
+    UnflushedFile,
 )
 from imaging.storage import Content, chunks_of, dicom_key, flush, flushes_later, write_once
 
@@ -83,6 +100,8 @@ instance_stored = Signal()
 series_created = Signal()
 
 UNDEFINED_LENGTH = 0xFFFFFFFF
+# How long a store whose index write was cut off waits for the database to say whether it committed.
+IN_DOUBT_SECONDS = 10.0
 # Values larger than this are left in a mapped file by pydicom until asked for.
 DEFER_SIZE = 64 * 1024
 # (FFFE,E000) and (FFFE,E0DD) read as little-endian 32-bit words (PS3.5 7.5).
@@ -389,6 +408,7 @@ def _store_new(
     unless an `UnflushedFile` row says that its flush was still running, or holds its bytes
     (`imaging.listener.flushing`)."""
     key = dicom_key(header.study_uid, header.series_uid, header.sop_uid, sha256)
+    _connect()  # before the file: a database that refuses us leaves nothing behind
     overlap = ledger is not None and _can_overlap(header)
     wrote = _write_file(key, content, flush=not overlap)
     try:
@@ -403,14 +423,8 @@ def _store_new(
             flush_meanwhile=overlap and wrote and not journal,
             journal=bytes(content) if journal else None,
         )
-    except BaseException as error:
-        if wrote:
-            default_storage.delete(key)
-        if isinstance(error, OperationalError | InterfaceError):
-            raise IngestUnavailable(f"the index database is unavailable: {error}") from error
-        if isinstance(error, DatabaseError | ValueError):
-            raise _Rejected(RejectionKind.INVALID, f"the index refused a header value: {error}") from error
-        raise
+    except BaseException as error:  # noqa: BLE001 - raised again below unless the write committed after all
+        indexed = _after_index_failure(error, header.sop_uid, key, wrote)
     if indexed.flush_error is not None:  # the row stays, marked, for a re-send or start-up to settle
         raise _flush_failed(indexed.flush_error)
     if ledger is not None and indexed.journaled:
@@ -427,6 +441,79 @@ def _store_new(
         lambda: instance_stored.send(sender=Instance, instance_id=indexed.instance_id, series_id=indexed.series_id)
     )
     return _result(header, IngestOutcome.STORED, instance_id=indexed.instance_id)
+
+
+def _after_index_failure(error: BaseException, sop_uid: str, key: str, wrote: bool) -> "_Indexed":
+    """What a failed index write leaves: its row, if it committed after all; otherwise the exception to
+    raise, with the file this call wrote removed unless a row may name it."""
+    if _may_have_committed(error):
+        try:
+            committed = _committed_row(sop_uid, key)
+        except (OperationalError, InterfaceError):
+            raise IngestUnavailable(
+                f"the index database went away during the write and is not back to say whether it took it: {error}"
+            ) from error
+        if committed is not None:
+            logger.warning("the index write of %s committed although its answer was lost: %s", sop_uid, error)
+            return committed
+    if wrote:
+        default_storage.delete(key)
+    if isinstance(error, DataError | IntegrityError | ValueError):  # the object's fault: the sender must not retry
+        raise _Rejected(RejectionKind.INVALID, f"the index refused a header value: {error}") from error
+    if isinstance(error, DatabaseError):  # the database's (down, or a lost connection): the sender retries
+        raise IngestUnavailable(f"the index database is unavailable: {error}") from error
+    raise error
+
+
+def _committed_row(sop_uid: str, key: str) -> "_Indexed | None":
+    """Whether a write whose answer was lost committed the instance under `key`: its row, or None.
+
+    Asked once the database answers again; raises OperationalError if it does
+    not within `IN_DOUBT_SECONDS`, or at once inside an outer transaction (its
+    connection cannot be opened anew). A large object's file was being flushed
+    while the write ran: it is flushed again here, its outcome lost with the
+    write's.
+    """
+    if connection.in_atomic_block:
+        raise OperationalError("inside a transaction: the connection cannot be opened anew")
+    deadline = time.monotonic() + IN_DOUBT_SECONDS
+    unflushed = UnflushedFile.objects.filter(instance=OuterRef("pk"))
+    rows = Instance.objects.filter(sop_uid=sop_uid, storage_key=key).annotate(
+        marked=Exists(unflushed), journaled=Exists(unflushed.filter(content__isnull=False))
+    )
+    while True:
+        with contextlib.suppress(DatabaseError):
+            connection.close()
+        try:
+            row = rows.values_list("pk", "series_id", "sha256", "marked", "journaled").first()
+            break
+        except (OperationalError, InterfaceError):
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+    if row is None:
+        return None
+    instance_id, series_id, sha256, marked, journaled = row
+    flush_error = _flush_now(key) if marked and not journaled else None
+    return _Indexed(instance_id, series_id, sha256, True, marked=marked, journaled=journaled, flush_error=flush_error)
+
+
+def _connect() -> None:
+    try:
+        connection.ensure_connection()
+    except (OperationalError, InterfaceError) as error:
+        raise IngestUnavailable(f"the index database is unavailable: {error}") from error
+
+
+def _may_have_committed(error: BaseException) -> bool:
+    """Whether the index write that raised `error` may have committed all the same.
+
+    So it may when psycopg lost the connection without the server saying why
+    (no SQLSTATE): a server killed between its commit's WAL flush and its
+    answer. One that reports an error (a shutdown's 57P01 included) rolled back.
+    """
+    cause = error.__cause__
+    return isinstance(error, OperationalError) and isinstance(cause, psycopg.OperationalError) and not cause.sqlstate
 
 
 def _write_file(key: str, content: Content, flush: bool) -> bool:

@@ -83,10 +83,15 @@ def _first_row(pgconn: pq.abc.PGconn, conn: "psycopg.Connection[object]") -> Row
     row: Row | None = None
     failed: pq.abc.PGresult | None = None
     while True:
-        pgconn.consume_input()
-        while pgconn.is_busy():
-            _wait(pgconn, select.POLLIN)
+        try:
             pgconn.consume_input()
+            while pgconn.is_busy():
+                _wait(pgconn, select.POLLIN)
+                pgconn.consume_input()
+        except psycopg.OperationalError:
+            if failed is None or not _sqlstate(failed):
+                raise
+            break  # the server said why before it closed the connection (a shutdown, 57P01): raise that
         result = pgconn.get_result()
         if result is None:
             break
@@ -100,10 +105,19 @@ def _first_row(pgconn: pq.abc.PGconn, conn: "psycopg.Connection[object]") -> Row
 
 
 def _raise_if_failed(result: pq.abc.PGresult | None, conn: "psycopg.Connection[object]") -> None:
+    """The server's error as psycopg names it by its SQLSTATE; an error without one is libpq's own
+    report of a lost connection, which psycopg would call a bare DatabaseError: an OperationalError."""
     if result is None:
         raise psycopg.OperationalError("the server sent no answer")
-    if result.status == pq.ExecStatus.FATAL_ERROR:
-        raise error_from_result(result, encoding=conn.info.encoding)
+    if result.status != pq.ExecStatus.FATAL_ERROR:
+        return
+    if not _sqlstate(result):
+        raise psycopg.OperationalError(result.get_error_message(conn.info.encoding).strip())
+    raise error_from_result(result, encoding=conn.info.encoding)
+
+
+def _sqlstate(result: pq.abc.PGresult) -> bytes | None:
+    return result.error_field(pq.DiagnosticField.SQLSTATE)
 
 
 def _wait(pgconn: pq.abc.PGconn, event: int) -> None:

@@ -57,7 +57,7 @@ from imaging.listener.association import (
 )
 from imaging.listener.messages import AFFECTED_SOP_CLASS, AFFECTED_SOP_INSTANCE, Message
 from imaging.models import Hospital, HospitalAETitle, Instance
-from imaging.rendering import RenderBatch, batched_renders
+from imaging.rendering import RenderBatch, RenderSender, batched_renders
 
 logger = logging.getLogger(__name__)
 
@@ -171,12 +171,16 @@ class RegionServices:
     """What the listener does with a C-STORE and an N-ACTION; counts the stores in flight.
 
     With a `ledger` (`imaging.listener.flushing.FlushLedger`), a C-STORE's file is
-    flushed while its index statement runs.
+    flushed while its index statement runs. With `renders` (an
+    `imaging.rendering.tasks.RenderSender`), render messages leave from its thread.
     """
 
-    def __init__(self, directory: HospitalDirectory, ledger: FlushLedger | None = None) -> None:
+    def __init__(
+        self, directory: HospitalDirectory, ledger: FlushLedger | None = None, renders: RenderSender | None = None
+    ) -> None:
         self.directory = directory
         self.ledger = ledger
+        self.renders = renders
         self.stopping = False
         self._in_flight = 0
         self._idle = threading.Condition()
@@ -228,7 +232,7 @@ class RegionServices:
             return STATUS_OUT_OF_RESOURCES, f"cannot spool the object: {message.spool_error.strerror}"
         close_old_connections()
         try:
-            with batched_renders(association_renders(association)):
+            with batched_renders(association_renders(association, self.renders)):
                 result = ingest_instance(
                     message.spool_path or received_file(message),
                     hospital,
@@ -308,10 +312,10 @@ def _padded(value: bytes, pad: bytes) -> bytes:
     return value + pad if len(value) % 2 else value
 
 
-def association_renders(association: Association) -> RenderBatch:
+def association_renders(association: Association, sender: RenderSender | None = None) -> RenderBatch:
     """The association's render batch: one message per series, not two per image."""
     if not isinstance(association.renders, RenderBatch):
-        association.renders = RenderBatch()
+        association.renders = RenderBatch(send=sender.send if sender is not None else None)
     return association.renders
 
 

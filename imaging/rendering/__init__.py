@@ -4,8 +4,9 @@
   N.2), pure functions over a pydicom dataset;
 - `renders`: a render named by what it shows (`RenderSpec`), made once and
   kept in storage (`ensure_render`), the window presets;
-- `tasks`: the Celery tasks that make renders after ingest and on demand, and
-  the batching that sends them (`batched_renders`);
+- `tasks`: the Celery tasks that make renders after ingest and on demand, the
+  batching that sends them (`batched_renders`, the listener's `RenderSender`),
+  and the sweep that queues those whose message was lost (`sweep_renders`);
 - `views`: serving a render over HTTP, for a requester a view has checked.
 """
 
@@ -35,6 +36,7 @@ from imaging.rendering.renders import (
 from imaging.rendering.tasks import (
     TASK_OPTIONS,
     RenderBatch,
+    RenderSender,
     batched_renders,
     middle_instance,
     prepare_render_queue,
@@ -43,6 +45,8 @@ from imaging.rendering.tasks import (
     render_series,
     render_series_thumbnail,
     schedule_renders,
+    sweep_missing_renders,
+    sweep_renders,
     tasks_run_inline,
 )
 from imaging.rendering.views import IMAGE_CACHE, serve_preview, serve_render, serve_series_thumbnail, serve_thumbnail
@@ -59,6 +63,7 @@ __all__ = [
     "ModalityFrame",
     "RenderBatch",
     "RenderOutcome",
+    "RenderSender",
     "RenderSpec",
     "UnsupportedImage",
     "Window",
@@ -82,5 +87,7 @@ __all__ = [
     "serve_render",
     "serve_series_thumbnail",
     "serve_thumbnail",
+    "sweep_missing_renders",
+    "sweep_renders",
     "tasks_run_inline",
 ]

@@ -59,10 +59,14 @@ class RenderSpec:
     image_format: str = "jpeg"
 
     def key(self, instance: Instance) -> str:
+        return self.key_of(instance.sop_uid)
+
+    def key_of(self, sop_uid: str) -> str:
+        """The key of this render of the instance `sop_uid`."""
         window = "file" if self.window is None else f"c{self.window[0]:g}w{self.window[1]:g}"
         size = f"max{self.size}" if self.size else "full"
         extension = "jpg" if self.image_format == "jpeg" else "png"
-        return f"renders/{instance.sop_uid}/f{self.frame}/{window}/{size}/v{RENDERER_VERSION}.{extension}"
+        return f"renders/{sop_uid}/f{self.frame}/{window}/{size}/v{RENDERER_VERSION}.{extension}"
 
     @property
     def content_type(self) -> str:

@@ -16,7 +16,7 @@ from accounts.models import LinkSource, PhoneLink, StaffRole, SuggestedPhone, Us
 from imaging import synthetic
 from imaging.ingest import ingest_instance
 from imaging.models import Hospital, PatientRecord
-from portal.models import AuditAction, AuditEvent
+from portal.audit.models import AuditAction, AuditEvent
 from tests.support.dicom import ALICE, ct_slice, study_spec
 from tests.support.exams import Exam, make_exam
 from tests.support.people import ALICE_PHONE, last_code, make_staff, sign_in_patient, sign_in_staff

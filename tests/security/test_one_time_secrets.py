@@ -16,8 +16,8 @@ from django.test import Client
 
 from accounts.models import StaffRole
 from imaging.models import Hospital
-from portal.patient import NEW_SHARE
-from portal.staff import SLIP
+from portal.issuance.views import SLIP
+from portal.sharing.patient_views import NEW_SHARE
 from tests.support.dicom import ALICE
 from tests.support.exams import Exam, make_exam
 from tests.support.people import ALICE_PHONE, link, make_staff, sign_in_patient, sign_in_staff

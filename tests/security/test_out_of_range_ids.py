@@ -15,7 +15,7 @@ from django.urls.converters import IntConverter
 from accounts.models import StaffRole, User
 from imaging.models import Hospital
 from portal.converters import MAX_ID, DatabaseId
-from portal.shares import create_share
+from portal.sharing.shares import create_share
 from tests.support.dicom import ALICE
 from tests.support.exams import make_exam
 from tests.support.people import ALICE_PHONE, link, make_staff, sign_in_patient, sign_in_staff

@@ -9,8 +9,9 @@ from django.test import Client
 from django.utils import timezone
 
 from imaging.models import Hospital
-from portal import shares
-from portal.models import AuditAction, AuditEvent, ShareLink
+from portal.audit.models import AuditAction, AuditEvent
+from portal.sharing import shares
+from portal.sharing.models import ShareLink
 from tests.support.dicom import ALICE
 from tests.support.exams import Exam, make_exam
 from tests.support.people import ALICE_PHONE, link, sign_in_patient

@@ -20,11 +20,11 @@ from django.urls import reverse
 
 from accounts.models import StaffRole, User
 from accounts.signin import code_message
-from accounts.sms import send_sms, wait_for_deliveries
-from accounts.tasks import retry_delay, send_sms_through_gateway
+from accounts.sms import send_sms
+from accounts.tasks import retry_delay, send_sms_through_gateway, wait_for_deliveries
 from imaging.models import Hospital
-from portal import shares
 from portal.celery import app
+from portal.sharing import shares
 from tests.support.dicom import ALICE
 from tests.support.exams import Exam, make_exam
 from tests.support.people import ALICE_PHONE, UNKNOWN_PHONE, link, make_staff, sign_in_staff

@@ -22,7 +22,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.device_cookies import COOKIE_NAME
 from accounts.models import SignInFailure, StaffRole
 from imaging.models import Hospital
-from portal.models import AuditAction, AuditEvent
+from portal.audit.models import AuditAction, AuditEvent
 from tests.support.people import STAFF_PASSWORD, Staff, make_staff
 
 pytestmark = pytest.mark.django_db

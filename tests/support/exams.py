@@ -7,8 +7,8 @@ from imaging import synthetic
 from imaging.ingest import ingest_instance
 from imaging.models import Hospital, Instance, Series, Study
 from imaging.synthetic import PatientSpec
-from portal.downloads import request_download
-from portal.models import Download, DownloadKind
+from portal.exams.models import Download, DownloadKind
+from portal.exams.tasks import request_download
 from tests.support.dicom import ct_bytes, study_spec
 
 

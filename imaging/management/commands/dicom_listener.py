@@ -31,7 +31,7 @@ from imaging.listener import (
     supported_contexts,
 )
 from imaging.models import HospitalAETitle
-from imaging.rendering import prepare_render_queue
+from imaging.rendering import RenderSender, prepare_render_queue
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # Set by SIGTERM/SIGINT. Installed before any fork, so a child that has not yet
@@ -196,7 +196,9 @@ def serve(options: dict[str, Any], listening: socket.socket, siblings: SiblingLo
         spooling=Spooling(settings.DICOM_SPOOL_DIR, settings.DICOM_SPOOL_ABOVE_BYTES),
     )
     ledger = FlushLedger().start()
-    services = RegionServices(directory, ledger)
+    # No C-STORE answer waits for the broker. One process sweeps: a listener killed lost its pending renders.
+    renders = RenderSender().start(sweep=siblings is None or siblings.index == 0)
+    services = RegionServices(directory, ledger, renders)
     server = Server(listening, acceptor, services, shared=siblings is not None, siblings=siblings)
     prepare_render_queue()
     # Django, pydicom and pynetdicom leave ~10^5 long-lived objects; the
@@ -214,6 +216,7 @@ def serve(options: dict[str, Any], listening: socket.socket, siblings: SiblingLo
     services.stopping = True
     services.wait_until_idle(options["drain_seconds"])
     server.abort_all()
+    renders.stop()
     ledger.stop()
     connections.close_all()
 

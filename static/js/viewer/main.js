@@ -1,4 +1,4 @@
-/* The image viewer of templates/portal/viewer.html: the entry module, which
+/* The image viewer of templates/exams/viewer.html: the entry module, which
  * wires the others together and starts.
  *
  * One series at a time: a manifest (JSON, manifest.js) lists its images in

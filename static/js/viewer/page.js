@@ -1,4 +1,4 @@
-/* The viewer page's elements (templates/portal/viewer.html) and its strings.
+/* The viewer page's elements (templates/exams/viewer.html) and its strings.
  *
  * Every string the viewer shows comes translated from the data-* attributes of
  * #viewer-strings; the English here stands in only for one the page lacks.

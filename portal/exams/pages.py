@@ -1,0 +1,421 @@
+"""What every requester's exam pages share: the list, the exam, the viewer's manifest, pixels, downloads.
+
+Nothing here checks access. The views of each kind of requester (the patient's,
+portal.exams.views; the share's, portal.sharing.views; the staff's,
+portal.issuance.views) load objects through their own access helper and pass
+them in, with an `ExamAccess` that says what they may do and where their URLs live.
+"""
+
+import datetime as dt
+import functools
+import gzip
+import html
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.files.storage import default_storage
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import translation
+from django.utils.dateformat import format as format_date
+from django.utils.formats import get_format
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language, ngettext
+from django.utils.translation import gettext as _
+
+from imaging.access import STUDY_LIST_COLUMNS, StudyScope, listed_studies
+from imaging.dicom import read_frame
+from imaging.models import DOCUMENT_MODALITIES, Instance, Report, Series, Study
+from imaging.rendering import (
+    IMAGE_CACHE,
+    MODALITY_PRESETS,
+    PRESETS,
+    UnsupportedImage,
+    modality_frame,
+    serve_preview,
+    serve_series_thumbnail,
+    serve_thumbnail,
+)
+from portal.audit import trail
+from portal.audit.models import AuditAction
+from portal.exams.models import Download, DownloadKind
+
+STRIP_LENGTH = 6  # series thumbnails per study in the list
+
+
+def preset_labels() -> dict[str, str]:
+    return {
+        "file": _("File window"),
+        "soft_tissue": _("Soft tissue"),
+        "lung": _("Lung"),
+        "bone": _("Bone"),
+        "brain": _("Brain"),
+        "liver": _("Liver"),
+    }
+
+
+@dataclass(frozen=True)
+class ExamAccess:
+    """What a requester may do with the exams in `scope`, and the URL namespace of their pages."""
+
+    scope: StudyScope
+    namespace: str
+    user_id: int | None = None
+    report: bool = True
+    download: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def url(self, name: str, *args: Any) -> str:
+        return reverse(f"{self.namespace}:{name}", args=args)
+
+
+@dataclass(frozen=True)
+class StudyFilters:
+    hospital: str = ""
+    modality: str = ""
+
+    @classmethod
+    def from_query(cls, params: Any) -> "StudyFilters":
+        return cls(str(params.get("hospital", ""))[:32], str(params.get("modality", ""))[:16].upper())
+
+    def match(self, study: dict[str, Any]) -> bool:
+        if self.hospital and study["hospital__code"] != self.hospital:
+            return False
+        return not (self.modality and self.modality not in study["modalities"].split("\\"))
+
+
+@dataclass(frozen=True)
+class StudyRow:
+    """One line of a study list, its links and texts made once, its markup made here.
+
+    Template work was most of a list's cost (a URL reversed, a plural chosen
+    and a dozen variables looked up per study: docs/architecture.md, Speed of
+    the patient pages): a row is one string built here, and the page's
+    template places them.
+    """
+
+    pk: int
+    url: str
+    date: str
+    modalities: list[str]
+    description: str
+    hospital: str
+    body_parts: str
+    images: str
+    report: str
+    has_report: bool
+    strip: list[str]
+
+    def __str__(self) -> str:
+        return self.__html__()  # templates call str() first: keep it marked safe
+
+    def __html__(self) -> SafeString:
+        # Every value goes through html.escape (quotes too): Django's format_html per badge and
+        # thumbnail was most of the cost of a fifty-study list.
+        e = html.escape
+        badges = "".join(f'<span class="badge">{e(m)}</span> ' for m in self.modalities)
+        facts = f'<span class="body-part">{e(self.body_parts)}</span> · ' if self.body_parts else ""
+        report_class = "report-ready" if self.has_report else "report-pending"
+        strip = "".join(f'<img src="{e(u)}" alt="" width="64" height="64" loading="lazy">' for u in self.strip)
+        strip = f'<div class="strip" aria-hidden="true">{strip}</div>' if strip else ""
+        return mark_safe(  # noqa: S308 - built from escaped values only
+            f'<li class="study" data-study="{self.pk}"><a class="study-link" href="{e(self.url)}">'
+            f'<span class="date">{e(self.date)}</span><span class="what">{badges}{e(self.description)}</span>'
+            f'<span class="hospital">{e(self.hospital)}</span><span class="facts">{facts}'
+            f'<span class="images">{e(self.images)}</span> · <span class="{report_class}">{e(self.report)}</span>'
+            f"</span></a>{strip}</li>"
+        )
+
+
+LIST_SECTIONS_KEPT = 64  # per process: a fifty-study section and its key take about 0.1 MB
+
+
+def study_list(access: ExamAccess, filters: StudyFilters) -> dict[str, Any]:
+    """The requester's studies, newest first, filtered, as the page's list section.
+
+    Steps: one query loads the scope's studies with their image series
+    (`imaging.access.listed_studies`); the section is made from exactly those
+    rows (`_list_section`), and kept by them. The query runs on every request,
+    so the number of queries is fixed and what the list shows is never older
+    than the request.
+    """
+    section = _list_section(
+        listed_studies(access.scope),
+        filters,
+        get_language(),
+        access.url("study", 0),
+        access.url("series-thumbnail", 0),
+    )
+    return {"study_list": section}
+
+
+@functools.lru_cache(maxsize=LIST_SECTIONS_KEPT)
+def _list_section(
+    listed: tuple[tuple[Any, ...], ...], filters: StudyFilters, language: str, study_url: str, thumbnail_url: str
+) -> SafeString:
+    """The list section (filters, count, rows) made from the listed rows, kept by its arguments.
+
+    A request that finds the section made costs the query and no markup. It
+    can be kept because it is a function of its arguments alone: the rows
+    are the query's whole answer for the requester's scope, compared value by
+    value (not a version, a timestamp or a hash), so a new study, series or
+    report, a record linked or unlinked, changes the key and shows at once,
+    and two requesters share a section only when their scopes list the very
+    same rows. It is rendered without the request (no context processors), so
+    nothing else of the requester can enter it.
+    """
+    with translation.override(language):
+        return render_to_string(
+            "exams/study_list.html", _list_context(listed, filters, language, study_url, thumbnail_url)
+        )
+
+
+def _list_context(
+    listed: tuple[tuple[Any, ...], ...], filters: StudyFilters, language: str, study_url: str, thumbnail_url: str
+) -> dict[str, Any]:
+    studies, series = _grouped(listed)
+    texts = {
+        "date_format": get_format("DATE_FORMAT"),
+        "date_unknown": _("Date unknown"),
+        "exam": _("Exam"),
+        "report_ready": _("Report ready"),
+        "report_pending": _("No report yet"),
+    }
+    rows = [
+        _row(study, study_url, _strip(series[study["pk"]], thumbnail_url), texts, language)
+        for study in studies
+        if filters.match(study)
+    ]
+    return {
+        "studies": rows,
+        # One string for the template to place: fifty variable lookups cost more than the rows.
+        "rows_html": mark_safe("".join(row.__html__() for row in rows)),  # noqa: S308 - escaped row by row
+        "hospitals": sorted({(s["hospital__code"], s["hospital__name"]) for s in studies}, key=lambda h: h[1]),
+        "modalities": sorted({m for s in studies for m in _image_modalities(s["modalities"])}),
+        "filters": filters,
+        "total": len(studies),
+    }
+
+
+def _grouped(listed: tuple[tuple[Any, ...], ...]) -> tuple[list[dict[str, Any]], dict[int, list[int]]]:
+    """The listed studies in order, and the ids of each one's image series in order."""
+    studies: list[dict[str, Any]] = []
+    series: dict[int, list[int]] = {}
+    for *study, series_id in listed:
+        if study[0] not in series:
+            series[study[0]] = []
+            studies.append(dict(zip(STUDY_LIST_COLUMNS, study, strict=True)))
+        if series_id is not None:
+            series[study[0]].append(series_id)
+    return studies, series
+
+
+def _strip(series_ids: list[int], thumbnail_url: str) -> list[str]:
+    return [thumbnail_url.replace("/0/", f"/{pk}/", 1) for pk in series_ids[:STRIP_LENGTH]]
+
+
+def _image_modalities(modalities: str) -> list[str]:
+    return [m for m in modalities.split("\\") if m and m not in DOCUMENT_MODALITIES]
+
+
+def _row(study: dict[str, Any], study_url: str, strip: list[str], texts: dict[str, str], language: str) -> StudyRow:
+    count, date = study["number_of_instances"], study["study_date"]
+    return StudyRow(
+        pk=study["pk"],
+        url=study_url.replace("/0/", f"/{study['pk']}/", 1),
+        date=_formatted_date(date, texts["date_format"], language) if date else texts["date_unknown"],
+        modalities=_image_modalities(study["modalities"]),
+        description=study["description"] or texts["exam"],
+        hospital=study["hospital__name"],
+        body_parts=", ".join(b for b in study["body_parts"].split("\\") if b),
+        images=_image_count(count, language),
+        report=texts["report_ready"] if study["has_report"] else texts["report_pending"],
+        has_report=study["has_report"],
+        strip=strip,
+    )
+
+
+# A list's dates and counts repeat across rows and requests; formatting them was most of a row's cost.
+@functools.lru_cache(maxsize=8192)
+def _formatted_date(date: dt.date, date_format: str, language: str) -> str:
+    return str(format_date(date, date_format))
+
+
+@functools.lru_cache(maxsize=4096)
+def _image_count(count: int, language: str) -> str:
+    return ngettext("%(counter)s image", "%(counter)s images", count) % {"counter": count}
+
+
+def exam_context(access: ExamAccess, study: Study, user_downloads: list[Download]) -> dict[str, Any]:
+    report = Report.objects.filter(study=study).select_related("instance").first() if access.report else None
+    series = list(study.series.filter(number_of_instances__gt=0).order_by("series_number", "pk"))
+    viewable = [s for s in series if has_images(s)]
+    return {
+        "study": study,
+        "report": report,
+        "series_list": viewable,
+        "presets": _presets_for(study.modality_list),
+        "downloads": user_downloads,
+        "access": access,
+    }
+
+
+def has_images(series: Series) -> bool:
+    return series.modality not in DOCUMENT_MODALITIES
+
+
+def _presets_for(modalities: list[str]) -> list[tuple[str, str]]:
+    labels = preset_labels()
+    names = ["file"] + [n for m in modalities for n in MODALITY_PRESETS.get(m, [])]
+    return [(name, labels[name]) for name in dict.fromkeys(names)]
+
+
+def viewer_context(access: ExamAccess, study: Study, wanted: str) -> dict[str, Any] | None:
+    """The viewer page of one series of the study (`wanted`, or the first), or None without images."""
+    series_list = [s for s in study.series.order_by("series_number", "pk") if s.number_of_instances and has_images(s)]
+    if not series_list:
+        return None
+    current = next((s for s in series_list if str(s.pk) == wanted), series_list[0])
+    for item in series_list:
+        item.thumbnail_url = access.url("series-thumbnail", item.pk)  # type: ignore[attr-defined]
+    return {
+        "study": study,
+        "series_list": series_list,
+        "current": current,
+        "manifest_url": access.url("series-manifest", current.pk),
+        "exam_url": access.url("study", study.pk),
+        "viewer_url": access.url("viewer", study.pk),
+    }
+
+
+def manifest(access: ExamAccess, series: Series) -> JsonResponse:
+    """What the viewer needs to show a series: its images in anatomical order and the presets."""
+    images = list(
+        series.instances.filter(has_pixels=True)
+        .in_anatomical_order()
+        .only(
+            "pk",
+            "series_id",
+            "instance_number",
+            "number_of_frames",
+            "rows",
+            "columns",
+            "lossy",
+            "window_center",
+            "window_width",
+            "photometric_interpretation",
+            "frame_time",
+        )
+    )
+    labels = preset_labels()
+    first = next((i for i in images if i.window_center is not None), None)
+    presets: list[dict[str, Any]] = [
+        {
+            "name": "file",
+            "label": labels["file"],
+            "center": first.window_center if first else None,
+            "width": first.window_width if first else None,
+        }
+    ]
+    for name in MODALITY_PRESETS.get(series.modality, []):
+        center, width = PRESETS[name]
+        presets.append({"name": name, "label": labels[name], "center": center, "width": width})
+    preview, raw = access.url("instance-preview", 0), access.url("instance-raw", 0)
+    return JsonResponse(
+        {
+            "series": {
+                "id": series.pk,
+                "description": series.description,
+                "modality": series.modality,
+                "number": series.series_number,
+                "count": len(images),
+            },
+            "presets": presets,
+            "images": [_image_entry(image, preview, raw) for image in images],
+        }
+    )
+
+
+def _image_entry(image: Instance, preview: str, raw: str) -> dict[str, Any]:
+    greyscale = image.photometric_interpretation in ("MONOCHROME1", "MONOCHROME2")
+    return {
+        "id": image.pk,
+        "number": image.instance_number,
+        "frames": image.number_of_frames,
+        "rows": image.rows,
+        "columns": image.columns,
+        "lossy": image.lossy,
+        "colour": not greyscale,
+        "window": [image.window_center, image.window_width] if image.window_center is not None else None,
+        "frame_time_ms": image.frame_time if image.frame_time and image.frame_time > 0 else None,
+        "preview": preview.replace("/0/", f"/{image.pk}/", 1),
+        "raw": raw.replace("/0/", f"/{image.pk}/", 1) if greyscale else None,
+    }
+
+
+def preview(request: HttpRequest, instance: Instance) -> HttpResponse:
+    """A preview, recorded in the audit log (once per series, kind and session)."""
+    trail.record_images(request, AuditAction.PREVIEWS, instance.series_id)
+    return serve_preview(request, instance)
+
+
+def thumbnail(request: HttpRequest, instance: Instance) -> HttpResponse:
+    trail.record_images(request, AuditAction.THUMBNAILS, instance.series_id)
+    return serve_thumbnail(request, instance)
+
+
+def series_thumbnail(request: HttpRequest, series: Series) -> HttpResponse:
+    trail.record_images(request, AuditAction.THUMBNAILS, series.pk, series.study_id)
+    return serve_series_thumbnail(request, series)
+
+
+def raw_values(request: HttpRequest, instance: Instance) -> HttpResponse:
+    """A frame's modality values, little-endian, for windowing in the browser (gzip when accepted)."""
+    trail.record_images(request, AuditAction.RAW_VALUES, instance.series_id)
+    try:
+        frame = int(request.GET.get("frame") or 0)
+        with default_storage.open(instance.storage_key, "rb") as handle:
+            header, stored = read_frame(handle, frame)  # that frame alone, not the file
+        values = modality_frame(header, frame, stored)
+    except (ValueError, UnsupportedImage) as error:
+        return HttpResponse(str(error), status=415, content_type="text/plain")
+    body = values.values.tobytes()
+    response = HttpResponse(content_type="application/octet-stream")
+    if "gzip" in request.headers.get("Accept-Encoding", ""):
+        body = gzip.compress(body, compresslevel=1, mtime=0)
+        response["Content-Encoding"] = "gzip"
+    response.content = body
+    rows, columns = values.values.shape
+    response["X-Rows"], response["X-Columns"] = str(rows), str(columns)
+    response["X-Dtype"] = "int16" if values.values.dtype.kind == "i" else "float32"
+    response["X-Invert"] = "1" if values.invert else "0"
+    response["X-Voi-Function"] = values.window.function
+    response["X-Window"] = f"{values.window.center:g},{values.window.width:g}"
+    response["Cache-Control"] = IMAGE_CACHE
+    response["Vary"] = "Accept-Encoding"
+    return response
+
+
+def report_pdf(request: HttpRequest, report: Report) -> HttpResponse:
+    """The report's PDF, shown inline in the exam page (same origin only) or as a download."""
+    response = HttpResponse(report.pdf(), content_type="application/pdf")
+    disposition = "attachment" if request.GET.get("download") else "inline"
+    response["Content-Disposition"] = f'{disposition}; filename="report-{report.study_id}.pdf"'
+    response["X-Frame-Options"] = "SAMEORIGIN"
+    response["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'self'; object-src 'none'"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def download_file(download: Download) -> FileResponse:
+    """The zip, streamed from storage."""
+    response = FileResponse(
+        default_storage.open(download.storage_key, "rb"), as_attachment=True, filename=download.filename
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def download_kind(value: str) -> DownloadKind | None:
+    return DownloadKind(value) if value in DownloadKind.values else None

@@ -1,0 +1,11 @@
+"""Shared links: a patient's exam opened by a doctor with a link (or QR code) and an access code.
+
+- `models`: `ShareLink` and the log of its openings, `ShareOpen`;
+- `shares`: making, opening, checking the code of and ending a share; the
+  share credentials of DICOMweb (`dicomweb_share`, named by
+  `imaging.dicomweb.auth.DEFAULT_SHARE_RESOLVER`);
+- `views`: the doctor's side (`/s/<token>`, then the one shared exam, namespace `share`);
+- `patient_views`: the patient's side (make, list, end and re-enable shares, namespace `patient`);
+- `forms`, `qr`: the share form and QR codes;
+- `templatetags.sharing`: `{% share_box study %}`, the share form on the patient's exam page.
+"""

@@ -1,0 +1,104 @@
+"""The patient's side of sharing: make a share of an exam, see who opened it, end it, turn it back on.
+
+Every share is loaded through `_get_share_for_patient`: the shares of the
+studies in the patient's scope (their own, and those a hospital made at
+discharge); a miss is a 404.
+"""
+
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseBadRequest
+from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from portal.audit import trail
+from portal.audit.models import AuditAction
+from portal.exams.access import get_study_for_patient, patient_required, patient_scope
+from portal.sharing import qr, shares
+from portal.sharing.forms import ShareForm
+from portal.sharing.models import ShareLink
+
+NEW_SHARE = "new_share"
+
+
+def _shares_of_patient(request: HttpRequest) -> QuerySet[ShareLink]:
+    """Every share of the patient's exams: their own, and those a hospital made at discharge."""
+    return ShareLink.objects.filter(study__in=patient_scope(request).studies())
+
+
+def _get_share_for_patient(request: HttpRequest, pk: int) -> ShareLink:
+    return get_object_or_404(_shares_of_patient(request).select_related("study", "study__hospital"), pk=pk)
+
+
+@require_POST
+@patient_required
+def create_share(request: HttpRequest, pk: int) -> HttpResponseBase:
+    found = get_study_for_patient(request, pk)
+    form = ShareForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest("; ".join(str(e) for errors in form.errors.values() for e in errors))
+    new = shares.create_share(found, request.user.pk or 0, **form.cleaned_data)
+    # Shown once, on the next page, then gone: only the hash is kept.
+    request.session[NEW_SHARE] = {"id": new.share.pk, "token": new.token, "code": new.code}
+    trail.record(request, AuditAction.SHARE_CREATE, study_id=found.pk, share=new.share.pk)
+    return redirect("patient:share-created", new.share.pk)
+
+
+@never_cache
+@require_GET
+@patient_required
+def share_created(request: HttpRequest, pk: int) -> HttpResponseBase:
+    # Taken out of the session before anything else: whatever this request shows, the token and
+    # code are gone from the session store after it (a reload shows the share without them).
+    new = request.session.pop(NEW_SHARE, None) or {}
+    share = _get_share_for_patient(request, pk)
+    if new.get("id") != share.pk:
+        return redirect("patient:share", share.pk)
+    url = request.build_absolute_uri(reverse("share-open", args=[new["token"]]))
+    context = {
+        "share": share,
+        "url": url,
+        "code": new["code"],
+        "qr_svg": qr.qr_svg(url),
+        "qr_png": qr.qr_png_data_uri(url),
+    }
+    response = render(request, "sharing/share_created.html", context)
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@require_GET
+@patient_required
+def my_shares(request: HttpRequest) -> HttpResponseBase:
+    listed = list(_shares_of_patient(request).select_related("study", "study__hospital")[:200])
+    return render(request, "sharing/my_shares.html", {"shares": listed, "now": timezone.now()})
+
+
+@require_GET
+@patient_required
+def share_detail(request: HttpRequest, pk: int) -> HttpResponseBase:
+    share = _get_share_for_patient(request, pk)
+    openings = list(share.openings.all()[:100])
+    return render(request, "sharing/share_detail.html", {"share": share, "openings": openings, "now": timezone.now()})
+
+
+@require_POST
+@patient_required
+def revoke_share(request: HttpRequest, pk: int) -> HttpResponseBase:
+    share = _get_share_for_patient(request, pk)
+    if shares.revoke(share):
+        trail.record(request, AuditAction.SHARE_REVOKE, study_id=share.study_id, share=share.pk)
+    return redirect("patient:shares")
+
+
+@require_POST
+@patient_required
+def enable_share(request: HttpRequest, pk: int) -> HttpResponseBase:
+    """Turn back on a share that wrong access codes suspended (its token and code stay the same)."""
+    share = _get_share_for_patient(request, pk)
+    if shares.reenable(share):
+        trail.record(request, AuditAction.SHARE_ENABLE, study_id=share.study_id, share=share.pk)
+    return redirect("patient:shares")
