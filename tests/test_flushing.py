@@ -60,7 +60,7 @@ def test_it_commits_the_index_row_while_the_file_is_still_being_flushed(
         assert release.wait(timeout=30)
         flush(key)
 
-    monkeypatch.setattr("imaging.ingest.funnel.flush", slow_flush)
+    monkeypatch.setattr("imaging.ingest.fast_path.flush", slow_flush)
     results: list[IngestResult] = []
     writer = threading.Thread(
         target=lambda: results.append(ingest_instance(ct_bytes(number=2), hospital, ledger=ledger))
@@ -96,7 +96,7 @@ def test_it_flushes_the_first_image_of_a_series_before_it_commits(
             series_seen_while_flushing.append(count(observer, "imaging_series"))
         flush(key)
 
-    monkeypatch.setattr("imaging.ingest.funnel.flush", observing_flush)
+    monkeypatch.setattr("imaging.ingest.fast_path.flush", observing_flush)
     assert ingest_instance(ct_bytes(number=1), hospital, ledger=ledger).outcome == IngestOutcome.STORED
     assert series_seen_while_flushing == [0]
     assert Series.objects.count() == 1
@@ -160,10 +160,10 @@ def test_it_commits_a_small_objects_bytes_with_its_row_and_flushes_its_file_late
 
     monkeypatch.setattr(FileFlusher, "flush_all", recording_flush_all)
     monkeypatch.setattr("imaging.listener.flushing.forget", recording_forget)
-    monkeypatch.setattr("imaging.ingest.funnel.flush", lambda key: pytest.fail(f"{key} flushed before the answer"))
+    monkeypatch.setattr("imaging.ingest.fast_path.flush", lambda key: pytest.fail(f"{key} flushed before the answer"))
     ledger = FlushLedger(sweep_every=3600).start()  # sweeps only when stopped
     with monkeypatch.context() as first_image:
-        first_image.setattr("imaging.ingest.funnel.flush", flush)  # a new series' first image is flushed at once
+        first_image.setattr("imaging.ingest.fast_path.flush", flush)  # a new series' first image is flushed at once
         ingest_instance(ct_bytes(number=1), hospital, ledger=ledger)
     results = [ingest_instance(ct_bytes(number=n), hospital, ledger=ledger) for n in (2, 3)]
     assert [r.outcome for r in results] == [IngestOutcome.STORED, IngestOutcome.STORED]
@@ -221,7 +221,7 @@ def test_it_flushes_at_once_a_lost_small_file_sent_again(
     lost = Instance.objects.get(instance_number=2)
     (storage_root / lost.storage_key).unlink()
     flushed: list[str] = []
-    monkeypatch.setattr("imaging.ingest.funnel.flush", lambda key: flushed.append(key) or flush(key))
+    monkeypatch.setattr("imaging.ingest.fast_path.flush", lambda key: flushed.append(key) or flush(key))
     assert ingest_instance(ct_bytes(number=2), hospital, ledger=ledger).outcome == IngestOutcome.DUPLICATE
     assert flushed == [lost.storage_key]  # no row holds its bytes: flushed before the answer
     assert (storage_root / lost.storage_key).read_bytes() == ct_bytes(number=2)
@@ -231,14 +231,14 @@ def test_it_flushes_at_once_a_lost_small_file_sent_again(
 def test_it_flushes_every_file_at_once_when_commits_do_not_wait_for_their_flush(
     transactional_db: None, hospital: Hospital, storage_root: Path, ledger: FlushLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("imaging.ingest.funnel._durable_commits", weakref.WeakKeyDictionary())
+    monkeypatch.setattr("imaging.ingest.fast_path._durable_commits", weakref.WeakKeyDictionary())
     ingest_instance(ct_bytes(number=1), hospital, ledger=ledger)
     with connection.cursor() as cursor:
         cursor.execute("SET synchronous_commit = off")
     try:
-        monkeypatch.setattr("imaging.ingest.funnel._durable_commits", weakref.WeakKeyDictionary())
+        monkeypatch.setattr("imaging.ingest.fast_path._durable_commits", weakref.WeakKeyDictionary())
         flushed: list[str] = []
-        monkeypatch.setattr("imaging.ingest.funnel.flush", lambda key: flushed.append(key) or flush(key))
+        monkeypatch.setattr("imaging.ingest.fast_path.flush", lambda key: flushed.append(key) or flush(key))
         assert ingest_instance(ct_bytes(number=2), hospital, ledger=ledger).outcome == IngestOutcome.STORED
         assert flushed == [Instance.objects.get(instance_number=2).storage_key]
     finally:

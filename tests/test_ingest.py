@@ -14,6 +14,7 @@ import pytest
 from django.db import DatabaseError, OperationalError, close_old_connections, connection
 from pydicom.data import get_testdata_file
 
+import imaging.ingest.fast_path
 import imaging.ingest.funnel
 from imaging import synthetic
 from imaging.dicom import read_header
@@ -287,7 +288,7 @@ def test_it_removes_the_file_it_wrote_when_the_database_fails(
     def database_down(*args: object, **kwargs: object) -> None:
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr("imaging.ingest.funnel._insert_instance", database_down)
+    monkeypatch.setattr("imaging.ingest.index._insert_instance", database_down)
     with pytest.raises(IngestUnavailable, match="database"):
         ingest_instance(ct_bytes(), hospital)
     assert stored_files(storage_root) == []
@@ -302,7 +303,7 @@ def test_it_asks_for_a_resend_when_the_database_fails_without_naming_why(
     def unnamed_failure(*args: object, **kwargs: object) -> None:
         raise DatabaseError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr("imaging.ingest.funnel._insert_instance", unnamed_failure)
+    monkeypatch.setattr("imaging.ingest.index._insert_instance", unnamed_failure)
     with pytest.raises(IngestUnavailable, match="server closed"):
         ingest_instance(ct_bytes(), hospital)
     assert stored_files(storage_root) == []
@@ -400,7 +401,7 @@ LOST = "consuming input failed: server closed the connection unexpectedly"
 
 def answer_lost(after_the_write: bool) -> Any:
     """`run_prepared` whose connection dies with no word from the server: after the write ran, or before."""
-    run_prepared = imaging.ingest.funnel.run_prepared
+    run_prepared = imaging.ingest.fast_path.run_prepared
 
     def lost(*args: Any, **kwargs: Any) -> Any:
         if after_the_write:
@@ -425,7 +426,7 @@ def test_it_answers_stored_when_the_database_took_the_row_but_its_answer_was_los
 ) -> None:
     ingest_instance(ct_bytes(number=1), hospital, ledger=ledger)  # the series is known: one statement
     announced: list[int] = []
-    monkeypatch.setattr("imaging.ingest.funnel.run_prepared", answer_lost(after_the_write=True))
+    monkeypatch.setattr("imaging.ingest.fast_path.run_prepared", answer_lost(after_the_write=True))
     instance_stored.connect(lambda sender, instance_id, **kwargs: announced.append(instance_id), weak=False)
     try:
         result = ingest_instance(ct_bytes(number=2), hospital, ledger=ledger)
@@ -443,7 +444,7 @@ def test_it_refuses_and_removes_the_file_when_the_lost_write_did_not_commit(
     transactional_db: None, hospital: Hospital, storage_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ingest_instance(ct_bytes(number=1), hospital)
-    monkeypatch.setattr("imaging.ingest.funnel.run_prepared", answer_lost(after_the_write=False))
+    monkeypatch.setattr("imaging.ingest.fast_path.run_prepared", answer_lost(after_the_write=False))
     with pytest.raises(IngestUnavailable, match="server closed the connection"):
         ingest_instance(ct_bytes(number=2), hospital)
     assert list(Instance.objects.values_list("instance_number", flat=True)) == [1]
@@ -462,8 +463,8 @@ def test_it_keeps_the_file_of_a_lost_write_while_the_database_cannot_say_whether
         connection.settings_dict["PORT"] = 1  # nothing listens there: the database stays away
         return write_then_lose(*args, **kwargs)
 
-    monkeypatch.setattr("imaging.ingest.funnel.IN_DOUBT_SECONDS", 0.5)
-    monkeypatch.setattr("imaging.ingest.funnel.run_prepared", write_then_lose_the_server)
+    monkeypatch.setattr("imaging.ingest.index.IN_DOUBT_SECONDS", 0.5)
+    monkeypatch.setattr("imaging.ingest.fast_path.run_prepared", write_then_lose_the_server)
     try:
         with pytest.raises(IngestUnavailable, match="not back to say"):
             ingest_instance(ct_bytes(number=2), hospital)

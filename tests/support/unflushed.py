@@ -18,7 +18,7 @@ def store_with_failing_flush(
 ) -> None:
     """CT slices `numbers` stored while every flush fails: each sender told 0xA700, each row marked."""
     with monkeypatch.context() as patch:
-        patch.setattr("imaging.ingest.funnel.flush", failing_flush)
+        patch.setattr("imaging.ingest.fast_path.flush", failing_flush)
         for number in numbers:
             with pytest.raises(IngestUnavailable, match=r"cannot flush the file: .*Input/output error"):
                 ingest_instance(ct_bytes(number=number), hospital, ledger=ledger)
