@@ -31,16 +31,8 @@ from pynetdicom.pdu import A_ASSOCIATE_RQ
 from pynetdicom.pdu_primitives import A_ASSOCIATE, ImplementationClassUIDNotification, MaximumLengthNotification
 
 from imaging import synthetic
-from imaging.listener.messages import (
-    AFFECTED_SOP_CLASS,
-    AFFECTED_SOP_INSTANCE,
-    COMMAND_FIELD,
-    DATASET_TYPE,
-    MESSAGE_ID,
-    encode_command,
-    ui,
-    us,
-)
+from imaging.dicom.status import AFFECTED_SOP_CLASS, AFFECTED_SOP_INSTANCE, COMMAND_FIELD, DATASET_TYPE, MESSAGE_ID
+from imaging.listener.messages import encode_command, ui, us
 from imaging.models import Hospital, Instance, Render, RenderStatus, Series, Study, UnflushedFile
 from imaging.rendering import RenderSpec, middle_instance
 from tests.support.dicom import ct_slice, stored_files, study_spec

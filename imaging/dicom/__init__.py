@@ -7,7 +7,11 @@
 - `reports`: a study's report out of an Encapsulated PDF or an SR document
   (PS3.3 C.17.3);
 - `frames`: a stored object's frames, read one at a time (PS3.5 8.2, A.4, A.5);
-- `pixels`: a frame's stored values, decoded (PS3.5 8.1.1).
+- `pixels`: a frame's stored values, decoded (PS3.5 8.1.1);
+- `status`: DIMSE's numbers (command set elements, statuses, failure reasons)
+  and the Error Comments the listener writes, in one module, imported as
+  `imaging.dicom.status`; its `Status`, `FailureReason` and `ErrorComment`
+  are also here.
 """
 
 from imaging.dicom.frames import CHUNK, StoredPixels, read_frame, read_without_pixels, stored_pixels
@@ -25,16 +29,20 @@ from imaging.dicom.headers import (
 from imaging.dicom.pixels import UnsupportedImage, decode_frame
 from imaging.dicom.raw_header import RawHeader, read_raw_header
 from imaging.dicom.reports import encapsulated_document, structured_report_text
+from imaging.dicom.status import ErrorComment, FailureReason, Status
 
 __all__ = [
     "CHUNK",
     "ENCAPSULATED_PDF",
     "SR_PREFIX",
+    "ErrorComment",
+    "FailureReason",
     "HeaderSource",
     "IdentityMismatch",
     "InstanceHeader",
     "InvalidHeader",
     "RawHeader",
+    "Status",
     "StoredPixels",
     "UnsupportedImage",
     "decode_frame",

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from imaging.dicom import is_valid_uid
+from imaging.dicom.status import FailureReason
 from imaging.dicomweb.auth import DicomWebAccess
 from imaging.dicomweb.dicom_json import element
 from imaging.dicomweb.multipart import BodyTooLarge, ContentType, Limits, MalformedMultipart, Readable, read_parts
@@ -20,16 +21,14 @@ from imaging.rendering import batched_renders
 
 logger = logging.getLogger(__name__)
 
+# A part that was not stored, by why (PS3.18 I.2.2, Table I.2-2).
 FAILURE_REASON = {
-    RejectionKind.UNREADABLE: 0xC000,
-    RejectionKind.INVALID: 0xC000,
-    RejectionKind.SOP_CLASS_MISMATCH: 0xA900,
-    RejectionKind.PATIENT_MISMATCH: 0xC000,
-    RejectionKind.STUDY_MISMATCH: 0xC000,
+    RejectionKind.UNREADABLE: FailureReason.CANNOT_UNDERSTAND,
+    RejectionKind.INVALID: FailureReason.CANNOT_UNDERSTAND,
+    RejectionKind.SOP_CLASS_MISMATCH: FailureReason.SOP_CLASS_MISMATCH,
+    RejectionKind.PATIENT_MISMATCH: FailureReason.CANNOT_UNDERSTAND,
+    RejectionKind.STUDY_MISMATCH: FailureReason.CANNOT_UNDERSTAND,
 }
-OUT_OF_RESOURCES = 0xA700
-CONFLICT = 0xC000
-CANNOT_UNDERSTAND = 0xC000
 SOP_UIDS = ("SOPClassUID", "SOPInstanceUID")
 
 
@@ -91,7 +90,7 @@ def _store_parts(
         with batched_renders():
             for part in read_parts(stream, boundary, length, limits):
                 if part.content_type not in ("application/dicom", ""):
-                    failed.append(_failed_item("", "", CANNOT_UNDERSTAND))
+                    failed.append(_failed_item("", "", FailureReason.CANNOT_UNDERSTAND))
                     continue
                 result, reason = _ingest_part(part.path, hospital, study_uid)
                 if reason is None:
@@ -103,7 +102,7 @@ def _store_parts(
     except MalformedMultipart as error:
         if not referenced and not failed:
             return problem(400, f"the multipart body is malformed: {error}")
-        failed.append(_failed_item("", "", CANNOT_UNDERSTAND))
+        failed.append(_failed_item("", "", FailureReason.CANNOT_UNDERSTAND))
     return _store_response(request, referenced, failed, study_uid)
 
 
@@ -125,11 +124,11 @@ def _ingest_part(path: Path, hospital: Hospital, study_uid: str | None) -> tuple
         result = ingest_instance(path, hospital, source_name=f"STOW-RS {hospital.code}", study_uid=study_uid)
     except IngestUnavailable as error:
         logger.warning("STOW-RS part refused for now: %s", error)
-        return IngestResult(IngestOutcome.REJECTED, reason=str(error)), OUT_OF_RESOURCES
+        return IngestResult(IngestOutcome.REJECTED, reason=str(error)), FailureReason.OUT_OF_RESOURCES
     if result.ok:
         return result, None
     if result.outcome == IngestOutcome.CONFLICT:
-        return result, CONFLICT
+        return result, FailureReason.CANNOT_UNDERSTAND  # PS3.18 has no closer reason for a conflict
     assert result.rejection is not None
     return result, FAILURE_REASON[result.rejection]
 

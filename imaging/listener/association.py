@@ -46,7 +46,7 @@ from pynetdicom.pdu_primitives import (
 )
 from pynetdicom.presentation import PresentationContext, negotiate_as_acceptor
 
-from imaging.listener.messages import (
+from imaging.dicom.status import (
     ACTION_TYPE_ID,
     AFFECTED_SOP_CLASS,
     AFFECTED_SOP_INSTANCE,
@@ -54,6 +54,7 @@ from imaging.listener.messages import (
     C_ECHO_RQ,
     C_STORE_RQ,
     COMMAND_FIELD,
+    DATASET_PRESENT,
     DATASET_TYPE,
     ERROR_COMMENT,
     EVENT_TYPE_ID,
@@ -66,9 +67,11 @@ from imaging.listener.messages import (
     REQUESTED_SOP_INSTANCE,
     RESPONSE_BIT,
     STATUS,
-    STATUS_SOP_CLASS_NOT_SUPPORTED,
-    STATUS_SUCCESS,
-    STATUS_UNRECOGNIZED_OPERATION,
+    CommitmentEvent,
+    ErrorComment,
+    Status,
+)
+from imaging.listener.messages import (
     AcceptedContext,
     Message,
     Spooling,
@@ -349,7 +352,7 @@ class Association:
         if command == C_STORE_RQ:
             self._answer_store(message)
         elif command == C_ECHO_RQ:
-            self._respond(message, {AFFECTED_SOP_CLASS: ui(message.uid(AFFECTED_SOP_CLASS))}, STATUS_SUCCESS)
+            self._respond(message, {AFFECTED_SOP_CLASS: ui(message.uid(AFFECTED_SOP_CLASS))}, Status.SUCCESS)
         elif command == N_ACTION_RQ:
             self._answer_action(message)
         elif command & RESPONSE_BIT:  # the reply to an event report this listener sent
@@ -357,15 +360,15 @@ class Association:
             logger.info("%s answered an event report with status %s", self.calling_ae_title, status)
         elif command != C_CANCEL_RQ:
             self._respond(
-                message, {AFFECTED_SOP_CLASS: ui(message.uid(AFFECTED_SOP_CLASS))}, STATUS_UNRECOGNIZED_OPERATION
+                message, {AFFECTED_SOP_CLASS: ui(message.uid(AFFECTED_SOP_CLASS))}, Status.UNRECOGNIZED_OPERATION
             )
 
     def _answer_store(self, message: Message) -> None:
         sop_class = message.uid(AFFECTED_SOP_CLASS)
         elements = {AFFECTED_SOP_CLASS: ui(sop_class), AFFECTED_SOP_INSTANCE: ui(message.uid(AFFECTED_SOP_INSTANCE))}
         if sop_class != message.context.abstract_syntax:
-            comment = f"presentation context {message.context.context_id} is not for {sop_class}"
-            self._respond(message, elements, STATUS_SOP_CLASS_NOT_SUPPORTED, comment)
+            comment = ErrorComment.WRONG_CONTEXT.format(context_id=message.context.context_id, sop_class=sop_class)
+            self._respond(message, elements, Status.SOP_CLASS_NOT_SUPPORTED, comment)
             return
         status, comment = self.services.store(self, message)
         self._respond(message, elements, status, comment)
@@ -392,7 +395,8 @@ class Association:
 
     def _report(self, context: AcceptedContext, report: Dataset) -> None:
         """Storage Commitment's N-EVENT-REPORT (PS3.4 J.3.3): here if still open, else on a new association."""
-        event_type = 2 if "FailedSOPSequence" in report else 1
+        failed = "FailedSOPSequence" in report
+        event_type = CommitmentEvent.FAILURES_EXIST if failed else CommitmentEvent.SUCCESSFUL
         if self.is_established and self.is_open:
             try:
                 self.send_event_report(context, report, event_type)
@@ -406,7 +410,7 @@ class Association:
             AFFECTED_SOP_CLASS: ui(context.abstract_syntax),
             COMMAND_FIELD: us(N_EVENT_REPORT_RQ),
             MESSAGE_ID: us(next(self._message_ids) & 0xFFFF),
-            DATASET_TYPE: us(0x0001),
+            DATASET_TYPE: us(DATASET_PRESENT),
             AFFECTED_SOP_INSTANCE: ui(STORAGE_COMMITMENT_INSTANCE),
             EVENT_TYPE_ID: us(event_type),
         }
@@ -423,7 +427,7 @@ class Association:
             DATASET_TYPE: us(NO_DATASET),
             STATUS: us(status),
         }
-        if comment and status != STATUS_SUCCESS:
+        if comment and status != Status.SUCCESS:
             response[ERROR_COMMENT] = lo(comment)
         self._send_message(message.context.context_id, encode_command(response), None)
 

@@ -5,7 +5,8 @@ The protocol is `imaging.listener.association`'s; this module is what the listen
 Hospitals' PACS and modalities associate with the region's AE title; the calling
 AE title says which hospital sends. Every C-STORE goes through
 `imaging.ingest.ingest_instance` and is answered only after the file is durable
-and the index transaction has committed (PS3.4 B.2.3 statuses):
+and the index transaction has committed, with a status of PS3.4 B.2.3
+(`imaging.dicom.status.Status`):
 
     0x0000  stored, or an identical re-send
     0xA700  out of resources: storage or database unavailable, the sender retries
@@ -47,6 +48,14 @@ from pynetdicom import (
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import StorageCommitmentPushModel, Verification  # type: ignore[attr-defined]
 
+from imaging.dicom.status import (
+    AFFECTED_SOP_CLASS,
+    AFFECTED_SOP_INSTANCE,
+    REQUEST_STORAGE_COMMITMENT,
+    ErrorComment,
+    FailureReason,
+    Status,
+)
 from imaging.ingest import FlushLedger, IngestOutcome, IngestUnavailable, RejectionKind, ingest_instance
 from imaging.listener.association import (
     IMPLEMENTATION_CLASS_UID,
@@ -55,7 +64,7 @@ from imaging.listener.association import (
     Association,
     presentation_context,
 )
-from imaging.listener.messages import AFFECTED_SOP_CLASS, AFFECTED_SOP_INSTANCE, Message
+from imaging.listener.messages import Message
 from imaging.models import Hospital, HospitalAETitle, Instance
 from imaging.rendering import RenderBatch, RenderSender, batched_renders
 
@@ -80,22 +89,11 @@ TRANSFER_SYNTAXES = [
     RLELossless,
 ]
 
-STATUS_SUCCESS = 0x0000
-STATUS_OUT_OF_RESOURCES = 0xA700
-STATUS_SOP_CLASS_MISMATCH = 0xA900
-STATUS_CANNOT_UNDERSTAND = 0xC210
-STATUS_CONFLICT = 0xC211
-STATUS_OTHER_PATIENT = 0xC212
-STATUS_PROCESSING_FAILURE = 0x0110
-
-NO_SUCH_OBJECT_INSTANCE = 0x0112
-CLASS_INSTANCE_CONFLICT = 0x0119
-
 REJECTION_STATUS = {
-    RejectionKind.UNREADABLE: STATUS_CANNOT_UNDERSTAND,
-    RejectionKind.INVALID: STATUS_CANNOT_UNDERSTAND,
-    RejectionKind.SOP_CLASS_MISMATCH: STATUS_SOP_CLASS_MISMATCH,
-    RejectionKind.PATIENT_MISMATCH: STATUS_OTHER_PATIENT,
+    RejectionKind.UNREADABLE: Status.CANNOT_UNDERSTAND,
+    RejectionKind.INVALID: Status.CANNOT_UNDERSTAND,
+    RejectionKind.SOP_CLASS_MISMATCH: Status.SOP_CLASS_MISMATCH,
+    RejectionKind.PATIENT_MISMATCH: Status.OTHER_PATIENT,
 }
 
 
@@ -222,14 +220,14 @@ class RegionServices:
 
     def _store(self, association: Association, message: Message) -> tuple[int, str]:
         if self.stopping:
-            return STATUS_OUT_OF_RESOURCES, "the listener is stopping; send again shortly"
+            return Status.OUT_OF_RESOURCES, ErrorComment.STOPPING
         hospital = self.directory.hospital(association.calling_ae_title)
         if hospital is None:  # the AE title was removed after association
-            return STATUS_OUT_OF_RESOURCES, "the calling AE title is no longer registered"
+            return Status.OUT_OF_RESOURCES, ErrorComment.AE_TITLE_GONE
         sop_instance = message.uid(AFFECTED_SOP_INSTANCE)
         if message.spool_error is not None:
             logger.warning("C-STORE from %s refused for now: cannot spool it: %s", hospital.code, message.spool_error)
-            return STATUS_OUT_OF_RESOURCES, f"cannot spool the object: {message.spool_error.strerror}"
+            return Status.OUT_OF_RESOURCES, ErrorComment.CANNOT_SPOOL.format(reason=message.spool_error.strerror)
         close_old_connections()
         try:
             with batched_renders(association_renders(association, self.renders)):
@@ -243,33 +241,36 @@ class RegionServices:
         except IngestUnavailable as error:
             close_old_connections_now()
             logger.warning("C-STORE from %s refused for now: %s", hospital.code, error)
-            return STATUS_OUT_OF_RESOURCES, str(error)
+            return Status.OUT_OF_RESOURCES, str(error)
         except Exception as error:
             logger.exception("C-STORE from %s failed", hospital.code)
-            return STATUS_PROCESSING_FAILURE, f"unexpected error: {type(error).__name__}"
+            return Status.PROCESSING_FAILURE, ErrorComment.UNEXPECTED.format(error=type(error).__name__)
         if result.ok:
-            return STATUS_SUCCESS, ""
+            return Status.SUCCESS, ""
         if result.outcome == IngestOutcome.CONFLICT:
-            return STATUS_CONFLICT, result.reason
+            return Status.CONFLICT, result.reason
         if result.sop_uid and result.sop_uid != sop_instance:
-            return STATUS_SOP_CLASS_MISMATCH, "SOPInstanceUID differs from the C-STORE request's"
+            return Status.SOP_CLASS_MISMATCH, ErrorComment.INSTANCE_MISMATCH
         assert result.rejection is not None
         return REJECTION_STATUS[result.rejection], result.reason
 
     def commit(self, association: Association, request: Dataset) -> tuple[int, Dataset | None]:
         """Storage Commitment Push Model, N-ACTION (PS3.4 J.3.2): the status, and the report to send."""
-        if request.RequestedSOPClassUID != StorageCommitmentPushModel or request.ActionTypeID != 1:
-            return 0x0123, None  # no such action
+        if (
+            request.RequestedSOPClassUID != StorageCommitmentPushModel
+            or request.ActionTypeID != REQUEST_STORAGE_COMMITMENT
+        ):
+            return Status.NO_SUCH_ACTION, None
         if "TransactionUID" not in request or "ReferencedSOPSequence" not in request:
-            return 0x0120, None  # missing attribute
+            return Status.MISSING_ATTRIBUTE, None
         hospital = self.directory.hospital(association.calling_ae_title)
         close_old_connections()
         try:
-            return STATUS_SUCCESS, commitment_report(request, hospital)
+            return Status.SUCCESS, commitment_report(request, hospital)
         except DatabaseError as error:
             close_old_connections_now()
             logger.warning("storage commitment for %s refused for now: %s", association.calling_ae_title, error)
-            return 0x0110, None  # processing failure
+            return Status.PROCESSING_FAILURE, None
 
     def deliver_report_elsewhere(self, association: Association, report: Dataset, event_type: int) -> None:
         send_commitment_report_anew(association, report, event_type)
@@ -340,7 +341,10 @@ def commitment_report(information: Dataset, hospital: Hospital | None) -> Datase
         if held.get(instance_uid) == class_uid:
             committed.append(item)
             continue
-        item.FailureReason = CLASS_INSTANCE_CONFLICT if instance_uid in held else NO_SUCH_OBJECT_INSTANCE
+        reason = (
+            FailureReason.CLASS_INSTANCE_CONFLICT if instance_uid in held else FailureReason.NO_SUCH_OBJECT_INSTANCE
+        )
+        item.FailureReason = int(reason)
         failed.append(item)
     if committed:
         report.ReferencedSOPSequence = committed

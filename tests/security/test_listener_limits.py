@@ -19,17 +19,8 @@ from pathlib import Path
 import pytest
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from imaging.listener.messages import (
-    AFFECTED_SOP_CLASS,
-    C_ECHO_RQ,
-    COMMAND_FIELD,
-    DATASET_TYPE,
-    MESSAGE_ID,
-    NO_DATASET,
-    encode_command,
-    ui,
-    us,
-)
+from imaging.dicom.status import AFFECTED_SOP_CLASS, C_ECHO_RQ, COMMAND_FIELD, DATASET_TYPE, MESSAGE_ID, NO_DATASET
+from imaging.listener.messages import encode_command, ui, us
 from imaging.models import Hospital
 from tests.support.dicom import ct_bytes
 from tests.support.workers import wait_for
