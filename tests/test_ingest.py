@@ -13,6 +13,7 @@ import pydicom
 import pytest
 from django.db import DatabaseError, OperationalError, close_old_connections, connection
 from pydicom.data import get_testdata_file
+from pydicom.dataelem import RawDataElement
 
 import imaging.ingest.fast_path
 import imaging.ingest.funnel
@@ -473,3 +474,21 @@ def test_it_keeps_the_file_of_a_lost_write_while_the_database_cannot_say_whether
         connection.close()
     kept = Instance.objects.get(instance_number=2)  # the write had committed: its row names its file
     assert (storage_root / kept.storage_key).read_bytes() == ct_bytes(number=2)
+
+
+def test_it_finds_the_declared_lengths_on_the_elements_pydicom_left_unconverted(tmp_path: Path) -> None:
+    """What ingest's truncation check relies on in pydicom 3 (imaging.ingest.parse._check_not_truncated):
+    `Dataset.values()` gives each element as read, unconverted, and a value past `defer_size` stays in
+    the file (None) with its offset and length known; `get_item(keep_deferred=True)` leaves it there too."""
+    path = tmp_path / "ct.dcm"
+    path.write_bytes(ct_bytes(size=16))
+    dataset = pydicom.dcmread(path, defer_size=256)
+    elements = {int(element.tag): element for element in dataset.values()}
+    pixels, patient_id = elements[0x7FE00010], elements[0x00100020]
+    assert isinstance(pixels, RawDataElement)
+    assert isinstance(patient_id, RawDataElement)
+    assert pixels.value is None
+    assert pixels.length == 16 * 16 * 2
+    assert path.read_bytes()[pixels.value_tell : pixels.value_tell + pixels.length] == ct_slice(size=16).PixelData
+    assert dataset.get_item(0x7FE00010, keep_deferred=True) is pixels
+    assert patient_id.value.rstrip(b" ") == b"PID-ALICE"  # its bytes, not yet a str

@@ -16,7 +16,6 @@ from typing import BinaryIO, cast
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
-from pydicom.tag import Tag
 from pydicom.uid import (
     UID,
     DeflatedExplicitVRLittleEndian,
@@ -32,6 +31,7 @@ from imaging.storage import Content, chunks_of
 UNDEFINED_LENGTH = 0xFFFFFFFF
 # Values larger than this are left in a mapped file by pydicom until asked for.
 DEFER_SIZE = 64 * 1024
+PIXEL_DATA = 0x7FE00010
 # (FFFE,E000) and (FFFE,E0DD) read as little-endian 32-bit words (PS3.5 7.5).
 ITEM, SEQUENCE_DELIMITER = 0xE000FFFE, 0xE0DDFFFE
 
@@ -119,9 +119,16 @@ def part10_bytes(dataset: Dataset, transfer_syntax: str) -> bytes:
 
 
 def _check_not_truncated(dataset: Dataset, content: Content) -> None:
-    """pydicom reads a cut-off file without complaint: compare declared lengths."""
+    """pydicom reads a cut-off file without complaint: compare declared lengths.
+
+    `Dataset.values()` hands over each top-level element as it was read (a
+    RawDataElement: its value's bytes, or None where pydicom left a large value
+    in the file), and `get_item(..., keep_deferred=True)` one element the same
+    way: nothing is converted, or read from the file, to be checked. Both are
+    pydicom's public API; tests/test_ingest.py pins what they give in pydicom 3.
+    """
     size = len(content)
-    for element in dataset._dict.values():
+    for element in dataset.values():
         length = getattr(element, "length", UNDEFINED_LENGTH)
         value_tell = getattr(element, "value_tell", None)
         if length == UNDEFINED_LENGTH or value_tell is None:
@@ -132,7 +139,7 @@ def _check_not_truncated(dataset: Dataset, content: Content) -> None:
                 f"the file is truncated: element {element.tag} needs {length} bytes at offset {value_tell}, "
                 f"the file has {size}",
             )
-    pixel_data = dataset._dict.get(Tag(0x7FE00010))
+    pixel_data = dataset.get_item(PIXEL_DATA, keep_deferred=True)
     if pixel_data is not None and getattr(pixel_data, "length", 0) == UNDEFINED_LENGTH:
         value_tell = getattr(pixel_data, "value_tell", None)
         if pixel_data.value is None and value_tell is not None and isinstance(content, mmap.mmap):

@@ -30,6 +30,7 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.files.storage import default_storage
@@ -155,7 +156,7 @@ class FlushLedger:
         return not stopping
 
 
-def _syncfs_function() -> "ctypes._NamedFuncPointer | None":
+def _syncfs_function() -> Callable[[int], int] | None:
     """libc's syncfs, where it reports lost writes (Linux 5.8 and later); else None."""
     release = tuple(int(part) for part in re.findall(r"\d+", os.uname().release)[:2])
     if os.uname().sysname != "Linux" or release < (5, 8):

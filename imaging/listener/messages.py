@@ -4,7 +4,6 @@ to disk.
 """
 
 import contextlib
-import hashlib
 import logging
 import os
 import struct
@@ -12,7 +11,7 @@ import tempfile
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from pydicom.dataset import Dataset
 from pynetdicom.dsutils import decode
@@ -56,6 +55,14 @@ class Spooling:
 SPOOL_PREFIX = "c-store-"
 
 
+class Digest(Protocol):
+    """A running hash, as hashlib makes them (its type has no public name)."""
+
+    def update(self, data: bytes | memoryview, /) -> None: ...
+
+    def hexdigest(self) -> str: ...
+
+
 @dataclass
 class Message:
     """One DIMSE message: its command elements (raw values) and its dataset fragments.
@@ -73,7 +80,7 @@ class Message:
     # With `AcceptorSettings.file_prefix`: what goes before the dataset in its file, and a SHA-256
     # of that and of the fragments, updated as each arrives (while the sender still sends the rest).
     prefix: bytes = b""
-    digest: "hashlib._Hash | None" = None
+    digest: Digest | None = None
     size: int = 0  # dataset bytes received
     spooling: Spooling | None = None
     spool_path: Path | None = None  # the Part 10 file, once the dataset went to disk
