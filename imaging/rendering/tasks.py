@@ -26,12 +26,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from celery import shared_task
+from celery.exceptions import CeleryError
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connections
 from django.utils import timezone
+from kombu.exceptions import KombuError
 
-from imaging.models import Instance, Render, Series
-from imaging.rendering.renders import RenderSpec, ensure_render
+from imaging.models import Instance, Render, RenderStatus, Series
+from imaging.rendering.renders import RenderSpec, ensure_render, interactive_timeout, wait_for_render
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +86,21 @@ def render_on_demand(instance_id: int, spec: dict[str, object]) -> str:
     if instance is None:
         return "missing"
     return ensure_render(instance, RenderSpec.from_json(spec)).status
+
+
+def render_on_request(instance: Instance, spec: RenderSpec, key: str) -> str:
+    """A render someone waits for (an image view): made on the `interactive` queue, or here when
+    there is no broker, waiting a bounded time; its status."""
+    if not tasks_run_inline():
+        try:
+            render_on_demand.apply_async((instance.pk, spec.as_json()), queue="interactive", retry=False)
+            return wait_for_render(key, interactive_timeout())
+        except (CeleryError, KombuError, OSError):
+            pass  # no broker after all: make it here
+    outcome = ensure_render(instance, spec)
+    if outcome.status != RenderStatus.PENDING:
+        return outcome.status
+    return wait_for_render(key, interactive_timeout())
 
 
 def tasks_run_inline() -> bool:

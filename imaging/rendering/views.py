@@ -2,26 +2,17 @@
 
 Views of each kind of requester (staff, patient, share) load the instance or
 series through their own access helper, then call `serve_preview` or
-`serve_series_thumbnail` here. Nothing here checks access.
+`serve_series_thumbnail` here. Nothing here checks access. A render not yet
+made is asked of `tasks.render_on_request`, which owns its queueing.
 """
 
 import hashlib
 
-from celery.exceptions import CeleryError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
-from kombu.exceptions import KombuError
 
 from imaging.models import Instance, RenderStatus, Series
-from imaging.rendering.renders import (
-    InvalidRenderRequest,
-    RenderSpec,
-    ensure_render,
-    interactive_timeout,
-    placeholder,
-    read_render,
-    wait_for_render,
-)
-from imaging.rendering.tasks import middle_instance, render_on_demand, tasks_run_inline
+from imaging.rendering.renders import InvalidRenderRequest, RenderSpec, placeholder, read_render
+from imaging.rendering.tasks import middle_instance, render_on_request
 
 # Images of a person stay in the browser's cache briefly: a shared computer does not keep them
 # for a year. Past that, the ETag makes reloading a 304 without a body, so the viewer stays fast.
@@ -61,7 +52,7 @@ def serve_render(request: HttpRequest, instance: Instance, spec: RenderSpec) -> 
         return _cacheable(HttpResponse(read_render(key), content_type=spec.content_type), etag)
     except FileNotFoundError:
         pass
-    status = _render_now(instance, spec, key)
+    status = render_on_request(instance, spec, key)
     if status == RenderStatus.READY:
         return _cacheable(HttpResponse(read_render(key), content_type=spec.content_type), etag)
     if status == RenderStatus.FAILED:
@@ -69,20 +60,6 @@ def serve_render(request: HttpRequest, instance: Instance, spec: RenderSpec) -> 
     response = HttpResponse("the image is still being prepared", status=503, content_type="text/plain")
     response["Retry-After"] = "1"
     return response
-
-
-def _render_now(instance: Instance, spec: RenderSpec, key: str) -> str:
-    """Make the render here (no broker) or on the `interactive` queue, waiting a bounded time."""
-    if not tasks_run_inline():
-        try:
-            render_on_demand.apply_async((instance.pk, spec.as_json()), queue="interactive", retry=False)
-            return wait_for_render(key, interactive_timeout())
-        except (CeleryError, KombuError, OSError):
-            pass  # no broker after all: make it here
-    outcome = ensure_render(instance, spec)
-    if outcome.status != RenderStatus.PENDING:
-        return outcome.status
-    return wait_for_render(key, interactive_timeout())
 
 
 def _cacheable(response: HttpResponse, etag: str) -> HttpResponse:
