@@ -82,7 +82,8 @@ class AtomicFileSystemStorage(FileSystemStorage):
         The directory is not flushed as well: on Linux's journaling filesystems
         (ext4, XFS, btrfs) the fsync of a new file also makes durable its
         directory entry and the directories made for it, which were journaled
-        before it. That second flush cost ~0.15 ms of every C-STORE.
+        before it. That second flush was a measurable part of every C-STORE
+        (docs/architecture.md, "Figures the imaging code rests on").
         """
         path = self.path(name)
         directory = os.path.dirname(path)

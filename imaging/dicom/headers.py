@@ -136,7 +136,7 @@ def _text(ds: HeaderSource, keyword: str, max_length: int) -> str:
 
 def _date(ds: HeaderSource, keyword: str) -> dt.date | None:
     text = _text(ds, keyword, 32)[:8]
-    # int() and date() where strptime costs ~10 us; the same dates pass and fail.
+    # int() and date(), cheaper than strptime (docs/architecture.md); the same dates pass and fail.
     if len(text) != 8 or not text.isascii() or not text.isdigit():
         return None
     try:

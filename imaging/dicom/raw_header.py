@@ -1,7 +1,8 @@
 """The header fields the index keeps, read straight from a Part 10 file's bytes.
 
 pydicom builds a Dataset of every element and converts each value it is asked
-for; on a small image that is ~1 ms, more than the rest of an ingest. This
+for; on a small image that cost more than the rest of an ingest
+(docs/architecture.md, "Figures the imaging code rests on"). This
 reader walks the elements once (PS3.5 7.1), keeps the raw bytes of the few the
 index reads (`headers.read_header` asks for them by keyword) and skips the rest,
 sequences included (PS3.5 7.5).
@@ -11,7 +12,8 @@ that pydicom reads it and the rejections keep pydicom's wording: a file without
 preamble or file meta, Deflated or Big Endian transfer syntaxes, character sets
 with code extensions, functional group sequences, PDF and SR, any element whose
 length runs past the end, a value with a VR other than its dictionary's, and a
-text value that holds several values. A declined file costs the walk, ~0.1 ms.
+text value that holds several values. A declined file costs the walk, a small
+part of pydicom's read.
 """
 
 import mmap

@@ -4,7 +4,8 @@
 a `LIKE` pattern with `%`, `_` and `\\` escaped: both PostgreSQL and SQLite match
 `LIKE` without backtracking across wildcards (a `%` that fails at every later
 position ends the match), where a regular expression of `.*` runs backtracks,
-and SQLite's REGEXP is Python's `re`: ten `*` took 6.7 s over a few hundred names.
+and SQLite's REGEXP is Python's `re`: ten `*` took seconds over a few hundred
+names (docs/architecture.md, "Figures the imaging code rests on").
 
 Wild card matching is case-sensitive except for person names (C.2.2.2.4):
 `matches_wildcard` folds case (PN), `matches_wildcard_exactly` does not. SQLite's

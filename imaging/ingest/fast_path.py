@@ -89,7 +89,7 @@ def index_known_series(
     inserts the row's `UnflushedFile` row; with `journal`, that row holds the
     file's bytes, and its commit's flush makes them durable with the row.
     (Psycopg's pipeline, committing after the flush, was tried first: its
-    second round trip cost more than the overlap saved, ~0.2 ms an image.)
+    second round trip cost more than the overlap saved; docs/architecture.md.)
     """
     header, key = received.header, received.key
     values = received.instance_values(0)

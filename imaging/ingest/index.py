@@ -41,7 +41,7 @@ def index(received: Received, *, flush_meanwhile: bool = False, journal: bytes |
     Returns the instance's pk, the SHA-256 the index holds for it, and whether
     this call created it. The common case (another image of a series the index
     knows) is one statement on PostgreSQL and five on SQLite, in plain SQL: the
-    ORM costs ~0.4 ms a statement on these machines, more than the database.
+    ORM costs more a statement than the database does (docs/architecture.md).
     With `flush_meanwhile`, the file is flushed while
     the one statement runs, and the row it creates is marked unflushed; a new
     series waits for that flush before its transaction. With `journal` (the

@@ -168,8 +168,9 @@ def _look_up(table: np.ndarray, index: np.ndarray) -> np.ndarray:
     """`table[index]` for an unsigned 8 or 16-bit index and a table over all its values.
 
     np.take first copies its index to intp: for a 512x512 frame a 2 MiB block
-    that malloc often maps afresh, so that each of its pages faults (1.2 ms a
-    frame instead of 0.2 in bench/render.py). In chunks the copies stay small.
+    that malloc often maps afresh, so that each of its pages faults (several
+    times the lookup's own cost: docs/architecture.md, "Figures the imaging code rests on").
+    In chunks the copies stay small.
     """
     out = np.empty(index.shape, dtype=table.dtype)
     flat, into = index.reshape(-1), out.reshape(-1)

@@ -140,8 +140,8 @@ def send_series_renders(series_id: int, instance_ids: list[int]) -> bool:
 def publish_once(task: Any, args: tuple[object, ...] = (), what: str = "", **kwargs: object) -> bool:
     """Send `task` to the `bulk` queue, trying the broker once; False (and a warning) if it did not take it.
 
-    Kombu would otherwise reconnect in a loop, 2 s then 4 s apart, for each
-    message: 6 s for every batch of renders while Redis is down.
+    Kombu would otherwise reconnect in a loop, seconds apart, for each message:
+    every batch of renders would wait for it while Redis is down.
     """
     try:
         if tasks_run_inline():
@@ -157,7 +157,8 @@ def publish_once(task: Any, args: tuple[object, ...] = (), what: str = "", **kwa
 
 
 def prepare_render_queue() -> None:
-    """Load the broker's client now rather than inside the first store that sends renders (~0.1 s of imports)."""
+    """Load the broker's client now rather than inside the first store that sends renders: its imports
+    would otherwise delay that store's answer."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return
     try:
