@@ -11,9 +11,13 @@ import re
 from decimal import Decimal
 from functools import cached_property
 
+import pydicom
 from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+from imaging.dicom import encapsulated_document
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _NETWORK_SEPARATORS = re.compile(r"[\s,]+")
@@ -403,11 +407,6 @@ class Report(models.Model):
 
     def pdf(self) -> bytes:
         """The PDF document of an Encapsulated PDF report, read from the stored object."""
-        import pydicom
-        from django.core.files.storage import default_storage
-
-        from imaging.dicom import encapsulated_document
-
         assert self.instance is not None
         with default_storage.open(self.instance.storage_key, "rb") as handle:
             return encapsulated_document(pydicom.dcmread(handle))
