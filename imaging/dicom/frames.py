@@ -113,7 +113,7 @@ class StoredPixels:
             yield from self._native_chunks(index)
 
     def decode(self, index: int) -> np.ndarray:
-        """Frame `index`'s stored values, as `imaging.rendering.decode_frame` gives them, from this frame alone."""
+        """Frame `index`'s stored values, as `imaging.dicom.pixels.decode_frame` gives them, from this frame alone."""
         if not 0 <= index < self.number_of_frames:
             raise UnsupportedImage(f"frame {index} is out of range (the object has {self.number_of_frames})")
         single = Dataset()

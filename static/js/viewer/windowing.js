@@ -1,5 +1,5 @@
 /* Windowing in the browser: a frame's modality values to display greys, by the
- * formulas of imaging/rendering.py (PS3.3 C.11.2.1.2 VOI LUT Functions LINEAR,
+ * formulas of imaging/rendering/pipeline.py (PS3.3 C.11.2.1.2 VOI LUT Functions LINEAR,
  * LINEAR_EXACT and SIGMOID; MONOCHROME1 inverted; with no window, the frame's
  * min-max), so that a dragged window answers at once and looks as the server's
  * render of it would: tests/test_viewer_windowing.py holds the greys of these
