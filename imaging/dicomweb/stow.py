@@ -9,8 +9,7 @@ import pydicom
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from imaging.dicom import is_valid_uid
-from imaging.dicom.status import FailureReason
+from imaging.dicom import FailureReason, is_valid_uid
 from imaging.dicomweb.auth import DicomWebAccess
 from imaging.dicomweb.dicom_json import element
 from imaging.dicomweb.multipart import BodyTooLarge, ContentType, Limits, MalformedMultipart, Readable, read_parts

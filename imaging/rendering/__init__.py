@@ -10,7 +10,7 @@
 - `views`: serving a render over HTTP, for a requester a view has checked.
 """
 
-from imaging.dicom.pixels import UnsupportedImage
+from imaging.dicom import UnsupportedImage
 from imaging.rendering.pipeline import (
     RENDERER_VERSION,
     FrameTransform,

@@ -31,7 +31,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.pixels.processing import apply_color_lut
 
-from imaging.dicom.pixels import UnsupportedImage, decode_frame
+from imaging.dicom import UnsupportedImage, decode_frame
 
 RENDERER_VERSION = "1"
 OUTPUT_MAX = 255.0
