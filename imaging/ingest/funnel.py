@@ -91,9 +91,9 @@ def ingest_instance(
     problem with the object comes back as a REJECTED result with a reason.
     """
     if isinstance(source, bytes):
-        return _ingest(source, hospital, source_name, ledger, sha256, study_uid)
+        return _ingest(source, hospital, source_name=source_name, ledger=ledger, sha256=sha256, study_uid=study_uid)
     with _mapped(source) as received:
-        return _ingest(received, hospital, source_name, ledger, sha256, study_uid)
+        return _ingest(received, hospital, source_name=source_name, ledger=ledger, sha256=sha256, study_uid=study_uid)
 
 
 @contextlib.contextmanager
@@ -109,6 +109,7 @@ def _mapped(path: Path) -> Iterator[Content]:
 def _ingest(
     received: Content,
     hospital: Hospital,
+    *,
     source_name: str,
     ledger: FlushLedger | None,
     sha256: str | None,
