@@ -133,9 +133,15 @@ def test_it_removes_at_start_what_a_killed_listener_was_receiving(
     orphan.write_bytes(b"half an object")
     living = spool_dir / f"c-store-{os.getpid()}-def456"  # a process that still runs keeps its file
     living.write_bytes(b"an object arriving")
+    zombie = subprocess.Popen(["true"])  # dead, not reaped: as a killed listener's children may stay
+    wait_for(lambda: Path(f"/proc/{zombie.pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z")
+    unreaped = spool_dir / f"c-store-{zombie.pid}-ghi789"
+    unreaped.write_bytes(b"half of another")
     listener = start_listener(storage_root, processes=1)
     assert listener.stop() == 0
+    zombie.wait()
     assert not orphan.exists()
+    assert not unreaped.exists()
     assert living.exists()
 
 

@@ -176,6 +176,17 @@ def remove_stale_spool_files(directory: Path) -> int:
 
 
 def _process_exists(pid: int) -> bool:
+    """Whether `pid` runs; a zombie does not (a killed listener's children may never be reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc here: ask the kernel
+        return _signal_reaches(pid)
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")  # PS field 3, after the command in parentheses
+
+
+def _signal_reaches(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
