@@ -1,26 +1,39 @@
-"""What a requester may see, as one value each kind of requester's helper builds.
+"""What a requester may see: one `StudyScope`, whoever asks; and what an `Authorization` header presents.
 
-Staff, patients and share sessions each have their own helper (in portal) that
-turns a request into a `StudyScope`. Lists use `scope.studies()`; the image hot
-path uses `renderable_instance`, one plain SQL query with the same condition.
+portal.access turns every kind of requester (patient, share, staff, a
+hospital's token, a share's DICOMweb credentials) into a scope. Lists use
+`scope.studies()`; the image hot path uses `renderable_instance`, one plain
+SQL query with the same condition.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import base64
+import binascii
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import HttpRequest
 
-from imaging.models import DOCUMENT_MODALITIES, Hospital, Instance, Series, Study, StudyQuerySet
+from imaging.models import DOCUMENT_MODALITIES, Hospital, Instance, InstanceQuerySet, Series, Study, StudyQuerySet
 
 
 @dataclass(frozen=True)
 class StudyScope:
+    """The studies a requester may see: the union of the sets named, or `everything`.
+
+    `reports` is False for a share whose patient kept the report back: the
+    study's report instances (and series holding nothing else) are then not
+    there. `store_into` is the hospital a STOW-RS request stores for, set only
+    for a hospital's token.
+    """
+
     everything: bool = False
     hospital_ids: tuple[int, ...] = ()
     patient_record_ids: tuple[int, ...] = ()
     study_ids: tuple[int, ...] = ()
+    reports: bool = True
+    store_into: Hospital | None = field(default=None, compare=False)
 
     @property
     def empty(self) -> bool:
@@ -42,7 +55,12 @@ class StudyScope:
         return Study.objects.none() if self.empty else Study.objects.filter(self.condition())
 
     def series(self) -> QuerySet[Series]:
-        return Series.objects.filter(study__in=self.studies())
+        found = Series.objects.filter(study__in=self.studies())
+        return found if self.reports else found.filter(Exists(self.instances().filter(series=OuterRef("pk"))))
+
+    def instances(self) -> InstanceQuerySet:
+        found = Instance.objects.filter(series__study__in=self.studies())
+        return found if self.reports else found.filter(report__isnull=True)
 
     def sql(self, study: str) -> tuple[str, list[Any]]:
         """The same condition on a study table aliased `study`, for plain SQL."""
@@ -70,17 +88,36 @@ WHERE i.id = %s AND i.has_pixels = %s AND {condition}
 """
 
 
-def scope_of_request(request: Any, attribute: str, work_out: Callable[[Any], StudyScope]) -> StudyScope:
-    """A requester's scope, worked out once per request and kept on it under `attribute`.
+@dataclass(frozen=True)
+class Credentials:
+    """What an `Authorization` header presents: a bearer token (RFC 6750), or Basic's pair (RFC 7617).
 
-    An image request asks for it twice (its access helper and its `ExamAccess`),
-    and image requests come by the hundred.
+    `code` is Basic's password (a share's access code), None for a bearer token.
     """
-    scope: StudyScope | None = getattr(request, attribute, None)
-    if scope is None:
-        scope = work_out(request)
-        setattr(request, attribute, scope)
-    return scope
+
+    token: str
+    code: str | None = None
+
+    @property
+    def bearer(self) -> bool:
+        return self.code is None
+
+
+def credentials(request: HttpRequest) -> Credentials | None:
+    """The one reader of `Authorization`: None without the header, or with one that is neither
+    Bearer nor readable Basic, or that presents no token."""
+    scheme, _space, value = request.headers.get("Authorization", "").partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer":
+        return Credentials(value) if value else None
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    token, separator, code = decoded.partition(":")
+    return Credentials(token, code) if separator and token else None
 
 
 def renderable_instance(scope: StudyScope, pk: int) -> Instance | None:

@@ -13,7 +13,8 @@ from drf_spectacular.views import SpectacularAPIView
 
 from accounts.api import PhoneLinkView
 from accounts.forms import StaffAdminSignInForm
-from portal import views
+from imaging.urls import dicomweb_urls
+from portal import access, views
 from portal.dashboard import urls as dashboard_urls
 from portal.exams import urls as exams_urls
 from portal.issuance import urls as issuance_urls
@@ -25,8 +26,9 @@ admin.site.__class__ = OTPAdminSite
 # Its login takes the staff member's TOTP device without a device menu, and says one thing on any failure.
 admin.site.login_form = StaffAdminSignInForm
 
-patient_urls = ([*exams_urls.urlpatterns, *sharing_urls.patient_urlpatterns], "patient")
-share_urls = (sharing_urls.share_urlpatterns, "share")
+# Every view below is handed its kind of requester (portal.access), which turns the request into a scope.
+patient_urls = ([*exams_urls.patient_urls(access.PATIENT), *sharing_urls.patient_urls(access.PATIENT)], "patient")
+share_urls = (exams_urls.share_urls(access.SHARE), "share")
 staff_urls = ([*issuance_urls.urlpatterns, *dashboard_urls.urlpatterns], "staff")
 
 urlpatterns = [
@@ -38,7 +40,7 @@ urlpatterns = [
     path("staff/", include(staff_urls)),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
-    path("dicomweb/", include("imaging.urls")),
+    path("dicomweb/", include((dicomweb_urls(access.dicomweb_scope), "dicomweb"))),
     path("api/v1/phone-links", PhoneLinkView.as_view(), name="api-phone-links"),
     path("api/v1/schema", SpectacularAPIView.as_view(), name="api-schema"),
 ]

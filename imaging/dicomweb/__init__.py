@@ -2,8 +2,9 @@
 
 - `views`: the endpoints imaging/urls.py routes, each handing over to its
   transaction: `stow` (PS3.18 10.5), `qido` (10.6) or `wado` (10.4);
-- `auth`: who asks, and what they may see (`DicomWebAccess`); `cors`: which
-  browser origins may call;
+- `auth`: every endpoint is handed the asker's `StudyScope` by the URLconf's
+  `authenticate` (`dicomweb_view`), or answers 401; `cors`: which browser
+  origins may call;
 - `responses`: media types, the Accept header's negotiation, problem answers;
 - `qido`: what a search matches and answers (PS3.18 10.6), with the wildcard
   matching of `matching` (PS3.4 C.2.2.2.4);
@@ -11,7 +12,7 @@
 - `multipart`: STOW-RS bodies read as they stream in (RFC 2387).
 """
 
-from imaging.dicomweb.auth import DicomWebAccess, access_for
+from imaging.dicomweb.auth import Authenticate
 from imaging.dicomweb.cors import with_cors
 from imaging.dicomweb.views import (
     instance_metadata,
@@ -30,8 +31,7 @@ from imaging.dicomweb.views import (
 )
 
 __all__ = [
-    "DicomWebAccess",
-    "access_for",
+    "Authenticate",
     "instance_metadata",
     "retrieve_frames",
     "retrieve_instance",

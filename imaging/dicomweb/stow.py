@@ -9,8 +9,8 @@ import pydicom
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from imaging.access import StudyScope
 from imaging.dicom import FailureReason, is_valid_uid
-from imaging.dicomweb.auth import DicomWebAccess
 from imaging.dicomweb.dicom_json import element
 from imaging.dicomweb.multipart import BodyTooLarge, ContentType, Limits, MalformedMultipart, Readable, read_parts
 from imaging.dicomweb.responses import BULK_DATA_THRESHOLD, DICOM_JSON, problem
@@ -31,7 +31,7 @@ FAILURE_REASON = {
 SOP_UIDS = ("SOPClassUID", "SOPInstanceUID")
 
 
-def store(request: HttpRequest, access: DicomWebAccess, study_uid: str | None) -> HttpResponse:
+def store(request: HttpRequest, scope: StudyScope, study_uid: str | None) -> HttpResponse:
     """STOW-RS (PS3.18 10.5): every part through ingest; the answer lists what was stored and what failed.
 
     Steps: check the sender and the media type; refuse a declared length over
@@ -39,7 +39,7 @@ def store(request: HttpRequest, access: DicomWebAccess, study_uid: str | None) -
     it from there; stop with 413 when a part or the body passes its cap (parts
     stored before stay stored, and the answer lists them).
     """
-    if access.hospital is None:
+    if scope.store_into is None:
         return problem(403, "STOW-RS takes a hospital's token: the images must come from a hospital")
     if study_uid is not None and not is_valid_uid(study_uid):
         return problem(400, "the study UID in the address is not a valid UID")
@@ -56,7 +56,7 @@ def store(request: HttpRequest, access: DicomWebAccess, study_uid: str | None) -
     if length is not None and length > settings.DICOMWEB_STOW_MAX_REQUEST_BYTES:
         return _too_large(f"the request is larger than {settings.DICOMWEB_STOW_MAX_REQUEST_BYTES} bytes", [])
     return _store_parts(
-        request, stream, length, content_type.parameters.get("boundary", ""), access.hospital, study_uid
+        request, stream, length, content_type.parameters.get("boundary", ""), scope.store_into, study_uid
     )
 
 

@@ -17,79 +17,80 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.views.decorators.http import require_http_methods
 
+from imaging.access import StudyScope
 from imaging.dicomweb import qido, wado
-from imaging.dicomweb.auth import DicomWebAccess, dicomweb_view
+from imaging.dicomweb.auth import dicomweb_view
 from imaging.dicomweb.responses import DICOM_JSON, SERVICE_PATH, accepts_dicom_json, problem, valid_uids
 from imaging.dicomweb.stow import store
 
 
 @require_http_methods(["GET", "POST"])
 @dicomweb_view
-def studies(request: HttpRequest, access: DicomWebAccess) -> HttpResponse:
+def studies(request: HttpRequest, scope: StudyScope) -> HttpResponse:
     if request.method == "POST":
-        return store(request, access, study_uid=None)
-    return search_studies(request, access)
+        return store(request, scope, study_uid=None)
+    return search_studies(request, scope)
 
 
 @require_http_methods(["GET", "POST"])
 @dicomweb_view
-def study(request: HttpRequest, access: DicomWebAccess, study_uid: str) -> HttpResponseBase:
+def study(request: HttpRequest, scope: StudyScope, study_uid: str) -> HttpResponseBase:
     if request.method == "POST":
-        return store(request, access, study_uid=study_uid)
-    return wado.retrieve(request, access, study_uid)
+        return store(request, scope, study_uid=study_uid)
+    return wado.retrieve(request, scope, study_uid)
 
 
-def search_studies(request: HttpRequest, access: DicomWebAccess) -> HttpResponse:
+def search_studies(request: HttpRequest, scope: StudyScope) -> HttpResponse:
     """Search for all studies (PS3.18 10.6, Table 10.6.1-1) in the asker's scope."""
-    return _search(request, access.studies(), qido.ALL_STUDIES)
+    return _search(request, scope.studies(), qido.ALL_STUDIES)
 
 
 @require_http_methods(["GET"])
 @dicomweb_view
-def search_series(request: HttpRequest, access: DicomWebAccess, study_uid: str) -> HttpResponse:
+def search_series(request: HttpRequest, scope: StudyScope, study_uid: str) -> HttpResponse:
     """A study's series; a study outside the scope is not there (404)."""
     if not valid_uids(study_uid):
         return problem(400, "a UID in the address is not a valid UID")
-    found = access.studies().filter(study_uid=study_uid).first()
+    found = scope.studies().filter(study_uid=study_uid).first()
     if found is None:
         return problem(404, "no such study")
-    return _search(request, access.series().filter(study=found), qido.STUDY_SERIES)
+    return _search(request, scope.series().filter(study=found), qido.STUDY_SERIES)
 
 
 @require_http_methods(["GET"])
 @dicomweb_view
-def search_all_series(request: HttpRequest, access: DicomWebAccess) -> HttpResponse:
-    return _search(request, access.series(), qido.ALL_SERIES)
+def search_all_series(request: HttpRequest, scope: StudyScope) -> HttpResponse:
+    return _search(request, scope.series(), qido.ALL_SERIES)
 
 
 @require_http_methods(["GET"])
 @dicomweb_view
-def search_study_instances(request: HttpRequest, access: DicomWebAccess, study_uid: str) -> HttpResponse:
+def search_study_instances(request: HttpRequest, scope: StudyScope, study_uid: str) -> HttpResponse:
     """A study's instances (a relational search, PS3.18 Table 10.6.1-1)."""
     if not valid_uids(study_uid):
         return problem(400, "a UID in the address is not a valid UID")
-    found = access.studies().filter(study_uid=study_uid).first()
+    found = scope.studies().filter(study_uid=study_uid).first()
     if found is None:
         return problem(404, "no such study")
-    return _search(request, access.instances().filter(series__study=found), qido.STUDY_INSTANCES)
+    return _search(request, scope.instances().filter(series__study=found), qido.STUDY_INSTANCES)
 
 
 @require_http_methods(["GET"])
 @dicomweb_view
-def search_instances(request: HttpRequest, access: DicomWebAccess, study_uid: str, series_uid: str) -> HttpResponse:
+def search_instances(request: HttpRequest, scope: StudyScope, study_uid: str, series_uid: str) -> HttpResponse:
     """A series' instances; a series outside the scope is not there (404)."""
     if not valid_uids(study_uid, series_uid):
         return problem(400, "a UID in the address is not a valid UID")
-    series = access.series().filter(series_uid=series_uid, study__study_uid=study_uid).first()
+    series = scope.series().filter(series_uid=series_uid, study__study_uid=study_uid).first()
     if series is None:
         return problem(404, "no such series")
-    return _search(request, access.instances().filter(series=series), qido.SERIES_INSTANCES)
+    return _search(request, scope.instances().filter(series=series), qido.SERIES_INSTANCES)
 
 
 @require_http_methods(["GET"])
 @dicomweb_view
-def search_all_instances(request: HttpRequest, access: DicomWebAccess) -> HttpResponse:
-    return _search(request, access.instances(), qido.ALL_INSTANCES)
+def search_all_instances(request: HttpRequest, scope: StudyScope) -> HttpResponse:
+    return _search(request, scope.instances(), qido.ALL_INSTANCES)
 
 
 def _search(request: HttpRequest, found: QuerySet[Any], resource: qido.Resource) -> HttpResponse:
@@ -111,41 +112,41 @@ def _search(request: HttpRequest, found: QuerySet[Any], resource: qido.Resource)
 
 @require_http_methods(["GET"])
 @dicomweb_view
-def retrieve_series(request: HttpRequest, access: DicomWebAccess, study_uid: str, series_uid: str) -> HttpResponseBase:
-    return wado.retrieve(request, access, study_uid, series_uid)
+def retrieve_series(request: HttpRequest, scope: StudyScope, study_uid: str, series_uid: str) -> HttpResponseBase:
+    return wado.retrieve(request, scope, study_uid, series_uid)
 
 
 @require_http_methods(["GET"])
 @dicomweb_view
 def retrieve_instance(
-    request: HttpRequest, access: DicomWebAccess, study_uid: str, series_uid: str, sop_uid: str
+    request: HttpRequest, scope: StudyScope, study_uid: str, series_uid: str, sop_uid: str
 ) -> HttpResponseBase:
-    return wado.retrieve(request, access, study_uid, series_uid, sop_uid)
+    return wado.retrieve(request, scope, study_uid, series_uid, sop_uid)
 
 
 @require_http_methods(["GET"])
 @dicomweb_view
-def study_metadata(request: HttpRequest, access: DicomWebAccess, study_uid: str) -> HttpResponseBase:
-    return wado.metadata(request, access, study_uid)
+def study_metadata(request: HttpRequest, scope: StudyScope, study_uid: str) -> HttpResponseBase:
+    return wado.metadata(request, scope, study_uid)
 
 
 @require_http_methods(["GET"])
 @dicomweb_view
-def series_metadata(request: HttpRequest, access: DicomWebAccess, study_uid: str, series_uid: str) -> HttpResponseBase:
-    return wado.metadata(request, access, study_uid, series_uid)
+def series_metadata(request: HttpRequest, scope: StudyScope, study_uid: str, series_uid: str) -> HttpResponseBase:
+    return wado.metadata(request, scope, study_uid, series_uid)
 
 
 @require_http_methods(["GET"])
 @dicomweb_view
 def instance_metadata(
-    request: HttpRequest, access: DicomWebAccess, study_uid: str, series_uid: str, sop_uid: str
+    request: HttpRequest, scope: StudyScope, study_uid: str, series_uid: str, sop_uid: str
 ) -> HttpResponseBase:
-    return wado.metadata(request, access, study_uid, series_uid, sop_uid)
+    return wado.metadata(request, scope, study_uid, series_uid, sop_uid)
 
 
 @require_http_methods(["GET"])
 @dicomweb_view
 def retrieve_frames(
-    request: HttpRequest, access: DicomWebAccess, study_uid: str, series_uid: str, sop_uid: str, frame_list: str
+    request: HttpRequest, scope: StudyScope, study_uid: str, series_uid: str, sop_uid: str, frame_list: str
 ) -> HttpResponseBase:
-    return wado.frames(request, access, study_uid, series_uid, sop_uid, frame_list)
+    return wado.frames(request, scope, study_uid, series_uid, sop_uid, frame_list)

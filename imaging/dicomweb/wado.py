@@ -12,8 +12,8 @@ from django.core.files.storage import default_storage
 from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
 from pydicom.uid import UID, MPEGTransferSyntaxes
 
+from imaging.access import StudyScope
 from imaging.dicom import read_without_pixels, stored_pixels
-from imaging.dicomweb.auth import DicomWebAccess
 from imaging.dicomweb.multipart import CHUNK
 from imaging.dicomweb.responses import (
     ANY_SYNTAX,
@@ -47,7 +47,7 @@ FRAME_MEDIA_TYPES = {
 
 
 def retrieve(
-    request: HttpRequest, access: DicomWebAccess, study_uid: str, series_uid: str = "", sop_uid: str = ""
+    request: HttpRequest, scope: StudyScope, study_uid: str, series_uid: str = "", sop_uid: str = ""
 ) -> HttpResponseBase:
     """WADO-RS Retrieve Study, Series or Instance (PS3.18 10.4): the stored files, as they were received.
 
@@ -59,7 +59,7 @@ def retrieve(
     syntaxes = acceptable_transfer_syntaxes(request.headers.get("Accept", ""))
     if not syntaxes:
         return problem(406, 'WADO-RS retrieve answers multipart/related; type="application/dicom"')
-    instances = _selected(access, study_uid, series_uid, sop_uid)
+    instances = _selected(scope, study_uid, series_uid, sop_uid)
     if not instances:
         return problem(404, "no such study, series or instance")
     if ANY_SYNTAX not in syntaxes and any(i.transfer_syntax_uid not in syntaxes for i in instances):
@@ -74,7 +74,7 @@ def retrieve(
 
 
 def metadata(
-    request: HttpRequest, access: DicomWebAccess, study_uid: str, series_uid: str = "", sop_uid: str = ""
+    request: HttpRequest, scope: StudyScope, study_uid: str, series_uid: str = "", sop_uid: str = ""
 ) -> HttpResponseBase:
     """WADO-RS Retrieve Metadata (PS3.18 10.4.1.1.2): each instance's header in DICOM JSON (PS3.18 F.2).
 
@@ -86,7 +86,7 @@ def metadata(
         return problem(400, "a UID in the address is not a valid UID")
     if not accepts_dicom_json(request.headers.get("Accept", "")):
         return problem(406, "WADO-RS metadata answers application/dicom+json")
-    instances = _selected(access, study_uid, series_uid, sop_uid)
+    instances = _selected(scope, study_uid, series_uid, sop_uid)
     if not instances:
         return problem(404, "no such study, series or instance")
     response = StreamingHttpResponse(_json_array_stream(instances), content_type=DICOM_JSON)
@@ -94,9 +94,9 @@ def metadata(
     return response
 
 
-def _selected(access: DicomWebAccess, study_uid: str, series_uid: str, sop_uid: str) -> list[Instance]:
+def _selected(scope: StudyScope, study_uid: str, series_uid: str, sop_uid: str) -> list[Instance]:
     """The instances the address names within the asker's scope, series by series; only what reading needs."""
-    instances = access.instances().filter(series__study__study_uid=study_uid)
+    instances = scope.instances().filter(series__study__study_uid=study_uid)
     if series_uid:
         instances = instances.filter(series__series_uid=series_uid)
     if sop_uid:
@@ -107,7 +107,7 @@ def _selected(access: DicomWebAccess, study_uid: str, series_uid: str, sop_uid: 
 
 
 def frames(
-    request: HttpRequest, access: DicomWebAccess, study_uid: str, series_uid: str, sop_uid: str, frame_list: str
+    request: HttpRequest, scope: StudyScope, study_uid: str, series_uid: str, sop_uid: str, frame_list: str
 ) -> HttpResponseBase:
     """WADO-RS Retrieve Frames (PS3.18 10.4.1.1.3): each frame's pixel data, in the order asked, as stored.
 
@@ -123,7 +123,7 @@ def frames(
     numbers = frame_numbers(frame_list)
     if numbers is None:
         return problem(400, "the frame list is not a comma-separated list of frame numbers from 1")
-    instance = next(iter(_selected(access, study_uid, series_uid, sop_uid)), None)
+    instance = next(iter(_selected(scope, study_uid, series_uid, sop_uid)), None)
     if instance is None:
         return problem(404, "no such study, series or instance")
     if not instance.has_pixels or max(numbers) > instance.number_of_frames:

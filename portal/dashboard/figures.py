@@ -3,7 +3,7 @@
 Every figure is counted from the index (Study), the issuances, the shared links
 and the audit log each time the page is asked for, never from counters kept on
 the side, which drift. Regional admins see every hospital; other staff see only
-the hospitals of their memberships (`portal.issuance.access.staff_scope`), and every query
+the hospitals of their memberships (`portal.access.STAFF`), and every query
 below is filtered to those hospitals.
 
 Definitions:

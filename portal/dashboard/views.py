@@ -6,6 +6,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from portal.access import STAFF
 from portal.dashboard.figures import (
     MONTH_CHOICES,
     add_up,
@@ -18,14 +19,14 @@ from portal.dashboard.figures import (
     last_months,
     read_filters,
 )
-from portal.issuance.access import staff_required, staff_scope
+from portal.exams.requesters import Requester
 
 
 @require_GET
-@staff_required
-def dashboard(request: HttpRequest) -> HttpResponse:
+@STAFF.required
+def dashboard(request: HttpRequest, staff: Requester) -> HttpResponse:
     """Scope, filters, count, then the page or one table as CSV."""
-    hospitals = hospitals_in_scope(staff_scope(request))
+    hospitals = hospitals_in_scope(staff.scope)
     filters = read_filters(request.GET, hospitals)
     shown = [filters.hospital] if filters.hospital else hospitals
     figures = gather(shown, last_months(filters.months))

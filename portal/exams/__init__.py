@@ -1,11 +1,12 @@
-"""A patient's exams: the list, the exam page, the viewer, the images, and downloads.
+"""Exams as every requester sees them: the list, the exam page, the viewer, the images, and downloads.
 
-- `access`: the patient as a requester (`patient_scope`, `patient_required`,
-  `get_*_for_patient`): the one way a patient's page loads an object;
-- `pages`: the parts every requester's exam pages share (`ExamAccess`, the
-  study list, the exam and viewer contexts, the manifest, pixels, PDFs, zips),
-  none of which checks access: the views of each kind of requester do;
-- `views`: the patient's exam pages (namespace `patient`);
+- `requesters`: `Requester` (what one requester may see, as a `StudyScope`,
+  and do), through which every object is loaded, and `Kind`, one kind of
+  requester (portal.access makes the patient's, the share's and the staff's);
+- `pages`: the parts of the exam pages (the study list, the exam and viewer
+  contexts, the manifest, pixels, PDFs, zips), none of which checks access;
+- `views`, `urls`: the exam pages, one set for every kind of requester,
+  routed under each kind's namespace (`patient`, `share`; staff images);
 - `downloads`: a study's zip, asked for, built once, fetched, purged;
 - `tasks`: the Celery task that builds a zip, and `request_download`, which
   builds it in the request or queues it.

@@ -1,22 +1,20 @@
 """What every requester's exam pages share: the list, the exam, the viewer's manifest, pixels, downloads.
 
-Nothing here checks access. The views of each kind of requester (the patient's,
-portal.exams.views; the share's, portal.sharing.views; the staff's,
-portal.issuance.views) load objects through their own access helper and pass
-them in, with an `ExamAccess` that says what they may do and where their URLs live.
+Nothing here checks access: the views (portal.exams.views, and the staff's
+own pages in portal.issuance.views) load objects through their `Requester`
+and pass them in with it: it says what they may do and where their URLs live.
 """
 
 import datetime as dt
 import functools
 import gzip
 import html
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import translation
 from django.utils.dateformat import format as format_date
 from django.utils.formats import get_format
@@ -24,7 +22,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 
-from imaging.access import STUDY_LIST_COLUMNS, StudyScope, listed_studies
+from imaging.access import STUDY_LIST_COLUMNS, listed_studies
 from imaging.dicom import read_frame
 from imaging.models import DOCUMENT_MODALITIES, Instance, Report, Series, Study
 from imaging.rendering import (
@@ -40,6 +38,7 @@ from imaging.rendering import (
 from portal.audit import trail
 from portal.audit.models import AuditAction
 from portal.exams.models import Download, DownloadKind
+from portal.exams.requesters import Requester
 
 STRIP_LENGTH = 6  # series thumbnails per study in the list
 
@@ -53,21 +52,6 @@ def preset_labels() -> dict[str, str]:
         "brain": _("Brain"),
         "liver": _("Liver"),
     }
-
-
-@dataclass(frozen=True)
-class ExamAccess:
-    """What a requester may do with the exams in `scope`, and the URL namespace of their pages."""
-
-    scope: StudyScope
-    namespace: str
-    user_id: int | None = None
-    report: bool = True
-    download: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def url(self, name: str, *args: Any) -> str:
-        return reverse(f"{self.namespace}:{name}", args=args)
 
 
 @dataclass(frozen=True)
@@ -131,7 +115,7 @@ class StudyRow:
 LIST_SECTIONS_KEPT = 64  # per process: a fifty-study section and its key take about 0.1 MB
 
 
-def study_list(access: ExamAccess, filters: StudyFilters) -> dict[str, Any]:
+def study_list(requester: Requester, filters: StudyFilters) -> dict[str, Any]:
     """The requester's studies, newest first, filtered, as the page's list section.
 
     Steps: one query loads the scope's studies with their image series
@@ -141,11 +125,11 @@ def study_list(access: ExamAccess, filters: StudyFilters) -> dict[str, Any]:
     than the request.
     """
     section = _list_section(
-        listed_studies(access.scope),
+        listed_studies(requester.scope),
         filters,
         get_language(),
-        access.url("study", 0),
-        access.url("series-thumbnail", 0),
+        requester.url("study", 0),
+        requester.url("series-thumbnail", 0),
     )
     return {"study_list": section}
 
@@ -247,8 +231,8 @@ def _image_count(count: int, language: str) -> str:
     return ngettext("%(counter)s image", "%(counter)s images", count) % {"counter": count}
 
 
-def exam_context(access: ExamAccess, study: Study, user_downloads: list[Download]) -> dict[str, Any]:
-    report = Report.objects.filter(study=study).select_related("instance").first() if access.report else None
+def exam_context(requester: Requester, study: Study, user_downloads: list[Download]) -> dict[str, Any]:
+    report = Report.objects.filter(study=study).select_related("instance").first() if requester.report else None
     series = list(study.series.filter(number_of_instances__gt=0).order_by("series_number", "pk"))
     viewable = [s for s in series if has_images(s)]
     return {
@@ -257,7 +241,7 @@ def exam_context(access: ExamAccess, study: Study, user_downloads: list[Download
         "series_list": viewable,
         "presets": _presets_for(study.modality_list),
         "downloads": user_downloads,
-        "access": access,
+        "requester": requester,
     }
 
 
@@ -271,25 +255,25 @@ def _presets_for(modalities: list[str]) -> list[tuple[str, str]]:
     return [(name, labels[name]) for name in dict.fromkeys(names)]
 
 
-def viewer_context(access: ExamAccess, study: Study, wanted: str) -> dict[str, Any] | None:
+def viewer_context(requester: Requester, study: Study, wanted: str) -> dict[str, Any] | None:
     """The viewer page of one series of the study (`wanted`, or the first), or None without images."""
     series_list = [s for s in study.series.order_by("series_number", "pk") if s.number_of_instances and has_images(s)]
     if not series_list:
         return None
     current = next((s for s in series_list if str(s.pk) == wanted), series_list[0])
     for item in series_list:
-        item.thumbnail_url = access.url("series-thumbnail", item.pk)  # type: ignore[attr-defined]
+        item.thumbnail_url = requester.url("series-thumbnail", item.pk)  # type: ignore[attr-defined]
     return {
         "study": study,
         "series_list": series_list,
         "current": current,
-        "manifest_url": access.url("series-manifest", current.pk),
-        "exam_url": access.url("study", study.pk),
-        "viewer_url": access.url("viewer", study.pk),
+        "manifest_url": requester.url("series-manifest", current.pk),
+        "exam_url": requester.url("study", study.pk),
+        "viewer_url": requester.url("viewer", study.pk),
     }
 
 
-def manifest(access: ExamAccess, series: Series) -> JsonResponse:
+def manifest(requester: Requester, series: Series) -> JsonResponse:
     """What the viewer needs to show a series: its images in anatomical order and the presets."""
     images = list(
         series.instances.filter(has_pixels=True)
@@ -321,7 +305,7 @@ def manifest(access: ExamAccess, series: Series) -> JsonResponse:
     for name in MODALITY_PRESETS.get(series.modality, []):
         center, width = PRESETS[name]
         presets.append({"name": name, "label": labels[name], "center": center, "width": width})
-    preview, raw = access.url("instance-preview", 0), access.url("instance-raw", 0)
+    preview, raw = requester.url("instance-preview", 0), requester.url("instance-raw", 0)
     return JsonResponse(
         {
             "series": {

@@ -1,31 +1,47 @@
-"""The patient's exam pages (namespace `patient`), and the set of exam pages every requester has.
+"""The exam pages every requester has, under the namespace of the kind of requester handed in.
 
+The URLconf (portal.urls) calls these with portal.access's kinds: `patient`
+(`/my/`), `share` (`/s/x/`); the staff's image routes are the issuance app's.
+Each route hands its view the kind (`requesters.requester_view`).
 `<id:pk>` is the project's converter (portal.converters, registered by the portal app).
 """
-
-from types import ModuleType
 
 from django.urls import URLPattern, path
 
 from portal.exams import views
+from portal.exams.requesters import Kind
 
 
-def exam_urls(views: ModuleType) -> list[URLPattern]:
-    """The exam pages a patient and a share session both have, with the same names, so the
-    same templates and viewer serve both; each module's views check access their own way."""
+def exam_urls(kind: Kind) -> list[URLPattern]:
+    """The exam pages of a patient and of a share session, with the same names, so the same
+    templates and viewer serve both."""
+    given = {"kind": kind}
     return [
-        path("studies/<id:pk>/", views.study, name="study"),
-        path("studies/<id:pk>/report.pdf", views.report_pdf, name="report-pdf"),
-        path("studies/<id:pk>/view/", views.viewer, name="viewer"),
-        path("studies/<id:pk>/downloads/", views.request_study_download, name="request-download"),
-        path("downloads/<id:pk>/", views.download, name="download"),
-        path("downloads/<id:pk>/file", views.download_file, name="download-file"),
-        path("series/<id:pk>/images.json", views.series_manifest, name="series-manifest"),
-        path("series/<id:pk>/thumbnail", views.series_thumbnail, name="series-thumbnail"),
-        path("images/<id:pk>/preview", views.instance_preview, name="instance-preview"),
-        path("images/<id:pk>/thumbnail", views.instance_thumbnail, name="instance-thumbnail"),
-        path("images/<id:pk>/raw", views.instance_raw, name="instance-raw"),
+        path("studies/<id:pk>/", views.study, given, name="study"),
+        path("studies/<id:pk>/report.pdf", views.report_pdf, given, name="report-pdf"),
+        path("studies/<id:pk>/view/", views.viewer, given, name="viewer"),
+        path("studies/<id:pk>/downloads/", views.request_study_download, given, name="request-download"),
+        path("downloads/<id:pk>/", views.download, given, name="download"),
+        path("downloads/<id:pk>/file", views.download_file, given, name="download-file"),
+        path("series/<id:pk>/images.json", views.series_manifest, given, name="series-manifest"),
+        path("series/<id:pk>/thumbnail", views.series_thumbnail, given, name="series-thumbnail"),
+        *image_urls(kind),
     ]
 
 
-urlpatterns = [path("", views.my_studies, name="studies"), *exam_urls(views)]
+def image_urls(kind: Kind) -> list[URLPattern]:
+    """A study's images: every requester's, staff included."""
+    given = {"kind": kind}
+    return [
+        path("images/<id:pk>/preview", views.instance_preview, given, name="instance-preview"),
+        path("images/<id:pk>/thumbnail", views.instance_thumbnail, given, name="instance-thumbnail"),
+        path("images/<id:pk>/raw", views.instance_raw, given, name="instance-raw"),
+    ]
+
+
+def patient_urls(kind: Kind) -> list[URLPattern]:
+    return [path("", views.my_studies, {"kind": kind}, name="studies"), *exam_urls(kind)]
+
+
+def share_urls(kind: Kind) -> list[URLPattern]:
+    return [path("", views.home, {"kind": kind}, name="studies"), *exam_urls(kind)]

@@ -1,7 +1,9 @@
-"""The patient's exam pages: the list, an exam, the viewer, its images, downloads.
+"""The exam pages, one set for every requester: the list, an exam, the viewer, its images, downloads.
 
-Everything is scoped to the records linked to the signed-in number, and every
-object is loaded through a `get_*_for_patient` helper (portal.exams.access).
+Each view is handed its requester (`requesters.requester_view`, with the kind
+the URLconf gives it: portal.exams.urls.exam_urls) and loads every object
+through it: a patient sees the records linked to their number, a share
+session its one study, staff their hospitals' images.
 """
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -13,112 +15,123 @@ from imaging.models import Report
 from portal.audit import trail
 from portal.audit.models import AuditAction
 from portal.exams import pages
-from portal.exams.access import (
-    get_download_for_patient,
-    get_instance_for_patient,
-    get_series_for_patient,
-    get_study_for_patient,
-    patient_access,
-    patient_required,
-)
-from portal.exams.models import Download, DownloadStatus
+from portal.exams.models import DownloadStatus
+from portal.exams.requesters import Requester, requester_view
 from portal.exams.tasks import request_download
 
 
 @require_GET
-@patient_required
-def my_studies(request: HttpRequest) -> HttpResponse:
-    context = pages.study_list(patient_access(request), pages.StudyFilters.from_query(request.GET))
+@requester_view
+def my_studies(request: HttpRequest, requester: Requester) -> HttpResponse:
+    context = pages.study_list(requester, pages.StudyFilters.from_query(request.GET))
     return render(request, "exams/my_studies.html", context)
 
 
 @require_GET
-@patient_required
-def study(request: HttpRequest, pk: int) -> HttpResponse:
-    found = get_study_for_patient(request, pk)
-    trail.record(request, AuditAction.STUDY_VIEW, study_id=found.pk)
-    downloads = list(Download.objects.filter(study=found, requested_by_id=request.user.pk)[:5])
-    context = pages.exam_context(patient_access(request), found, downloads)
-    # The page's "Share with a doctor" box is the sharing app's, placed by the template ({% share_box %}).
-    return render(request, "exams/study.html", context)
+@requester_view
+def home(request: HttpRequest, requester: Requester) -> HttpResponseBase:
+    """A share session's start: its one study."""
+    if requester.share is None:
+        raise Http404
+    return redirect(requester.url("study", requester.share.study_id))  # type: ignore[attr-defined]
 
 
 @require_GET
-@patient_required
-def report_pdf(request: HttpRequest, pk: int) -> HttpResponse:
-    found = get_study_for_patient(request, pk)
-    report = Report.objects.filter(study=found).select_related("instance").first()
+@requester_view
+def study(request: HttpRequest, requester: Requester, pk: int) -> HttpResponse:
+    found = requester.study(pk)
+    trail.record(request, AuditAction.STUDY_VIEW, study_id=found.pk, **requester.audit())
+    downloads = list(requester.downloads().filter(study=found)[:5])
+    context = pages.exam_context(requester, found, downloads)
+    # A patient's page has the sharing app's "Share with a doctor" box, placed by the template ({% share_box %}).
+    return render(request, "exams/study.html", {**context, "share": requester.share})
+
+
+@require_GET
+@requester_view
+def report_pdf(request: HttpRequest, requester: Requester, pk: int) -> HttpResponse:
+    found = requester.study(pk)
+    report = Report.objects.filter(study=found).select_related("instance").first() if requester.report else None
     if report is None or not report.is_pdf:
         raise Http404
-    trail.record(request, AuditAction.REPORT_VIEW, study_id=found.pk, download=bool(request.GET.get("download")))
+    download = bool(request.GET.get("download"))
+    trail.record(request, AuditAction.REPORT_VIEW, study_id=found.pk, download=download, **requester.audit())
     return pages.report_pdf(request, report)
 
 
 @require_GET
-@patient_required
-def viewer(request: HttpRequest, pk: int) -> HttpResponse:
-    found = get_study_for_patient(request, pk)
-    context = pages.viewer_context(patient_access(request), found, request.GET.get("series", ""))
+@requester_view
+def viewer(request: HttpRequest, requester: Requester, pk: int) -> HttpResponse:
+    found = requester.study(pk)
+    context = pages.viewer_context(requester, found, request.GET.get("series", ""))
     if context is None:
         raise Http404
-    trail.record(request, AuditAction.VIEWER_OPEN, study_id=found.pk, series_id=context["current"].pk)
+    series = context["current"].pk
+    trail.record(request, AuditAction.VIEWER_OPEN, study_id=found.pk, series_id=series, **requester.audit())
     return render(request, "exams/viewer.html", context)
 
 
 @require_GET
-@patient_required
-def series_manifest(request: HttpRequest, pk: int) -> HttpResponse:
-    return pages.manifest(patient_access(request), get_series_for_patient(request, pk))
+@requester_view
+def series_manifest(request: HttpRequest, requester: Requester, pk: int) -> HttpResponse:
+    return pages.manifest(requester, requester.series(pk))
 
 
 @require_GET
-@patient_required
-def series_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
-    return pages.series_thumbnail(request, get_series_for_patient(request, pk))
+@requester_view
+def series_thumbnail(request: HttpRequest, requester: Requester, pk: int) -> HttpResponse:
+    return pages.series_thumbnail(request, requester.series(pk))
 
 
 @require_GET
-@patient_required
-def instance_preview(request: HttpRequest, pk: int) -> HttpResponse:
-    return pages.preview(request, get_instance_for_patient(request, pk))
+@requester_view
+def instance_preview(request: HttpRequest, requester: Requester, pk: int) -> HttpResponse:
+    return pages.preview(request, requester.instance(pk))
 
 
 @require_GET
-@patient_required
-def instance_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
-    return pages.thumbnail(request, get_instance_for_patient(request, pk))
+@requester_view
+def instance_thumbnail(request: HttpRequest, requester: Requester, pk: int) -> HttpResponse:
+    return pages.thumbnail(request, requester.instance(pk))
 
 
 @require_GET
-@patient_required
-def instance_raw(request: HttpRequest, pk: int) -> HttpResponse:
-    return pages.raw_values(request, get_instance_for_patient(request, pk))
+@requester_view
+def instance_raw(request: HttpRequest, requester: Requester, pk: int) -> HttpResponse:
+    return pages.raw_values(request, requester.instance(pk))
 
 
 @require_POST
-@patient_required
-def request_study_download(request: HttpRequest, pk: int) -> HttpResponse:
-    found = get_study_for_patient(request, pk)
+@requester_view
+def request_study_download(request: HttpRequest, requester: Requester, pk: int) -> HttpResponse:
+    found = requester.study(pk)
+    if not requester.download:
+        raise Http404
     kind = pages.download_kind(request.POST.get("kind", ""))
     if kind is None:
         return HttpResponseBadRequest("kind must be jpeg or dicom")
-    download = request_download(found, kind, request.POST.get("preset", ""), request.user.pk)
-    trail.record(request, AuditAction.DOWNLOAD_REQUEST, study_id=found.pk, kind=kind, download=download.pk)
-    return redirect("patient:download", download.pk)
+    share_id = requester.share.pk if requester.share is not None else None
+    download = request_download(found, kind, request.POST.get("preset", ""), requester.user_id, share_id)
+    trail.record(
+        request, AuditAction.DOWNLOAD_REQUEST, study_id=found.pk, kind=kind, download=download.pk, **requester.audit()
+    )
+    return redirect(requester.url("download", download.pk))
 
 
 @require_GET
-@patient_required
-def download(request: HttpRequest, pk: int) -> HttpResponse:
-    found = get_download_for_patient(request, pk)
-    return render(request, "exams/download.html", {"download": found, "access": patient_access(request)})
+@requester_view
+def download(request: HttpRequest, requester: Requester, pk: int) -> HttpResponse:
+    found = requester.get_download(pk)
+    return render(request, "exams/download.html", {"download": found, "requester": requester})
 
 
 @require_GET
-@patient_required
-def download_file(request: HttpRequest, pk: int) -> HttpResponseBase:
-    found = get_download_for_patient(request, pk)
+@requester_view
+def download_file(request: HttpRequest, requester: Requester, pk: int) -> HttpResponseBase:
+    found = requester.get_download(pk)
     if found.status != DownloadStatus.READY:
         raise Http404
-    trail.record(request, AuditAction.DOWNLOAD, study_id=found.study_id, kind=found.kind, download=found.pk)
+    trail.record(
+        request, AuditAction.DOWNLOAD, study_id=found.study_id, kind=found.kind, download=found.pk, **requester.audit()
+    )
     return pages.download_file(found)

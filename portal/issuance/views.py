@@ -1,7 +1,8 @@
 """Staff pages. Every query is scoped to the staff member's hospitals (regional admins: all).
 
-Objects are loaded only through the `_get_*_for_staff` helpers below, each
-scoped by `staff_scope` (portal.issuance.access); a miss is a 404.
+Every view is handed the staff member (`portal.access.STAFF`), and loads
+objects through their scope; a miss is a 404. Their images are the exam
+views every requester has (portal.exams.views, routed in portal.issuance.urls).
 """
 
 import base64
@@ -18,36 +19,21 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.links import confirm_suggestion
 from accounts.models import PhoneLink, SuggestedPhone
 from accounts.phones import masked
-from imaging.access import renderable_instance
-from imaging.models import Instance, Report, Series, Study
+from imaging.models import Study
+from portal.access import STAFF
 from portal.audit import trail
 from portal.audit.models import AuditAction
 from portal.exams import pages
+from portal.exams.requesters import Requester
 from portal.issuance import discharge
-from portal.issuance.access import staff_required, staff_scope
 from portal.issuance.bulk import apply_bulk, read_bulk_csv
 from portal.issuance.forms import BulkUploadForm, IssueForm, StudySearchForm
 from portal.issuance.models import FilmChoice, Issuance
 from portal.sharing import qr
 
 
-def _get_instance_for_staff(request: HttpRequest, pk: int) -> Instance:
-    instance = renderable_instance(staff_scope(request), pk)
-    if instance is None:
-        raise Http404
-    return instance
-
-
-def _get_series_for_staff(request: HttpRequest, pk: int) -> Series:
-    return get_object_or_404(staff_scope(request).series(), pk=pk)
-
-
-def _get_study_for_staff(request: HttpRequest, pk: int) -> Study:
-    return get_object_or_404(staff_scope(request).studies().select_related("hospital", "patient"), pk=pk)
-
-
-def _get_issuance_for_staff(request: HttpRequest, pk: int) -> Issuance:
-    scope = staff_scope(request)
+def _get_issuance_for_staff(staff: Requester, pk: int) -> Issuance:
+    scope = staff.scope
     issuances = (
         Issuance.objects.all() if scope.everything else Issuance.objects.filter(hospital_id__in=scope.hospital_ids)
     )
@@ -58,13 +44,13 @@ PAGE_SIZE = 25
 
 
 @require_GET
-@staff_required
-def home(request: HttpRequest) -> HttpResponse:
+@STAFF.required
+def home(request: HttpRequest, staff: Requester) -> HttpResponse:
     """Find exams by MRN, accession, name, dates and modality, a page at a time."""
     form = StudySearchForm(request.GET or None)
     page = None
     if form.is_bound and form.is_valid() and any(form.cleaned_data.values()):
-        studies = _search(staff_scope(request).studies().for_list(), form.cleaned_data)
+        studies = _search(staff.scope.studies().for_list(), form.cleaned_data)
         page = Paginator(studies, PAGE_SIZE).get_page(request.GET.get("page"))
         searched = {k: str(v) for k, v in form.cleaned_data.items() if v}
         trail.record(request, AuditAction.STAFF_SEARCH, search=searched)
@@ -90,17 +76,18 @@ def _search(studies: QuerySet[Study], data: dict[str, Any]) -> QuerySet[Study]:
 
 
 @require_GET
-@staff_required
-def study(request: HttpRequest, pk: int) -> HttpResponse:
-    found = _get_study_for_staff(request, pk)
+@STAFF.required
+def study(request: HttpRequest, staff: Requester, pk: int) -> HttpResponse:
+    found = staff.study(pk)
     trail.record(request, AuditAction.STUDY_VIEW, study_id=found.pk)
-    return _study_page(request, found, IssueForm(initial={"phone": _known_phone(found)}))
+    return _study_page(request, staff, found, IssueForm(initial={"phone": _known_phone(found)}))
 
 
-def _study_page(request: HttpRequest, found: Study, form: IssueForm, status: int = 200) -> HttpResponse:
-    access = pages.ExamAccess(staff_scope(request), "staff", download=False)
-    context = pages.exam_context(access, found, [])
-    others = staff_scope(request).studies().filter(patient=found.patient).exclude(pk=found.pk).for_list()
+def _study_page(
+    request: HttpRequest, staff: Requester, found: Study, form: IssueForm, status: int = 200
+) -> HttpResponse:
+    context = pages.exam_context(staff, found, [])
+    others = staff.scope.studies().filter(patient=found.patient).exclude(pk=found.pk).for_list()
     context.update(
         {
             "issue_form": form,
@@ -121,31 +108,31 @@ def _suggested_phones(found: Study) -> list[SuggestedPhone]:
     return list(SuggestedPhone.objects.filter(patient_record=found.patient).order_by("created_at"))
 
 
-def _get_suggestion_for_staff(request: HttpRequest, pk: int) -> SuggestedPhone:
-    records = staff_scope(request).studies().values("patient_id")
+def _get_suggestion_for_staff(staff: Requester, pk: int) -> SuggestedPhone:
+    records = staff.scope.studies().values("patient_id")
     return get_object_or_404(SuggestedPhone.objects.select_related("patient_record"), pk=pk, patient_record__in=records)
 
 
 @require_POST
-@staff_required
-def confirm_phone(request: HttpRequest, pk: int) -> HttpResponse:
+@STAFF.required
+def confirm_phone(request: HttpRequest, staff: Requester, pk: int) -> HttpResponse:
     """Staff vouch for a number the images named: it becomes the patient's link (one click, audited)."""
-    suggested = _get_suggestion_for_staff(request, pk)
+    suggested = _get_suggestion_for_staff(staff, pk)
     link = confirm_suggestion(suggested, request.user)  # type: ignore[arg-type]
-    found = staff_scope(request).studies().filter(patient=suggested.patient_record).order_by("-study_date").first()
+    found = staff.scope.studies().filter(patient=suggested.patient_record).order_by("-study_date").first()
     trail.record(request, AuditAction.PHONE_CONFIRM, study_id=found.pk if found else None, phone_link=link.pk)
     return redirect(reverse("staff:study", args=[found.pk]) + "#issue" if found else reverse("staff:home"))
 
 
 @require_POST
-@staff_required
-def issue_study(request: HttpRequest, pk: int) -> HttpResponse:
-    found = _get_study_for_staff(request, pk)
+@STAFF.required
+def issue_study(request: HttpRequest, staff: Requester, pk: int) -> HttpResponse:
+    found = staff.study(pk)
     form = IssueForm(request.POST)
     if not form.is_valid():
-        return _study_page(request, found, form, status=400)
+        return _study_page(request, staff, found, form, status=400)
     wanted = {int(v) for v in request.POST.getlist("also") if v.isdigit()}
-    others = list(staff_scope(request).studies().filter(patient=found.patient, pk__in=wanted))
+    others = list(staff.scope.studies().filter(patient=found.patient, pk__in=wanted))
     slip = discharge.issue(
         found.patient,
         [found, *others],
@@ -181,11 +168,11 @@ SLIP = "staff_slip"
 
 @never_cache
 @require_GET
-@staff_required
-def slip(request: HttpRequest, pk: int) -> HttpResponse:
+@STAFF.required
+def slip(request: HttpRequest, staff: Requester, pk: int) -> HttpResponse:
     # Out of the session before anything else, whichever slip this is: its links are shown once.
     kept = request.session.pop(SLIP, None) or {}
-    issued = _get_issuance_for_staff(request, pk)
+    issued = _get_issuance_for_staff(staff, pk)
     if kept.get("id") != issued.pk:
         return render(request, "issuance/staff_slip_gone.html", {"issuance": issued}, status=410)
     found = discharge.IssuedSlip(issued, kept["sign_in"], kept["share"], kept["code"])
@@ -204,18 +191,18 @@ def slip(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@staff_required
-def revoke_issuance(request: HttpRequest, pk: int) -> HttpResponse:
-    issued = _get_issuance_for_staff(request, pk)
+@STAFF.required
+def revoke_issuance(request: HttpRequest, staff: Requester, pk: int) -> HttpResponse:
+    issued = _get_issuance_for_staff(staff, pk)
     if discharge.revoke(issued):
         trail.record(request, AuditAction.ISSUE_REVOKE, issuance=issued.pk)
     return redirect("staff:study", issued.studies.values_list("pk", flat=True).first() or 0)
 
 
 @require_POST
-@staff_required
-def reissue(request: HttpRequest, pk: int) -> HttpResponse:
-    issued = _get_issuance_for_staff(request, pk)
+@STAFF.required
+def reissue(request: HttpRequest, staff: Requester, pk: int) -> HttpResponse:
+    issued = _get_issuance_for_staff(staff, pk)
     if issued.revoked_at is not None:
         raise Http404
     return _show_slip(request, discharge.reissue(issued, request.user))  # type: ignore[arg-type]
@@ -225,13 +212,13 @@ BULK = "staff_bulk"
 
 
 @require_http_methods(["GET", "POST"])
-@staff_required
-def bulk(request: HttpRequest) -> HttpResponse:
+@STAFF.required
+def bulk(request: HttpRequest, staff: Requester) -> HttpResponse:
     """Upload a CSV and see every row checked; nothing is applied until confirmed."""
     form = BulkUploadForm(request.POST or None, request.FILES or None)
     preview = None
     if request.method == "POST" and form.is_valid():
-        preview = read_bulk_csv(form.cleaned_data["file"].read(1 << 20), staff_scope(request))
+        preview = read_bulk_csv(form.cleaned_data["file"].read(1 << 20), staff.scope)
         if preview.valid:
             request.session[BULK] = preview.as_session()
         else:
@@ -241,41 +228,12 @@ def bulk(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@staff_required
-def bulk_confirm(request: HttpRequest) -> HttpResponse:
+@STAFF.required
+def bulk_confirm(request: HttpRequest, staff: Requester) -> HttpResponse:
     rows = request.session.pop(BULK, None)
     if not rows:
         return redirect("staff:bulk")
-    issued = apply_bulk(rows, staff_scope(request), request.user)  # type: ignore[arg-type]
+    issued = apply_bulk(rows, staff.scope, request.user)  # type: ignore[arg-type]
     for item in issued:
         trail.record(request, AuditAction.ISSUE, issuance=item.pk, choice=item.choice, bulk=True)
     return render(request, "issuance/staff_bulk_done.html", {"issued": issued})
-
-
-@require_GET
-@staff_required
-def instance_preview(request: HttpRequest, pk: int) -> HttpResponse:
-    return pages.preview(request, _get_instance_for_staff(request, pk))
-
-
-@require_GET
-@staff_required
-def instance_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
-    return pages.thumbnail(request, _get_instance_for_staff(request, pk))
-
-
-@require_GET
-@staff_required
-def series_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
-    return pages.series_thumbnail(request, _get_series_for_staff(request, pk))
-
-
-@require_GET
-@staff_required
-def report_pdf(request: HttpRequest, pk: int) -> HttpResponse:
-    found = _get_study_for_staff(request, pk)
-    report = Report.objects.filter(study=found).select_related("instance").first()
-    if report is None or not report.is_pdf:
-        raise Http404
-    trail.record(request, AuditAction.REPORT_VIEW, study_id=found.pk)
-    return pages.report_pdf(request, report)

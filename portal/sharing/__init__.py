@@ -2,9 +2,9 @@
 
 - `models`: `ShareLink` and the log of its openings, `ShareOpen`;
 - `shares`: making, opening, checking the code of and ending a share; the
-  share credentials of DICOMweb (`dicomweb_share`, named by
-  `imaging.dicomweb.auth.DEFAULT_SHARE_RESOLVER`);
-- `views`: the doctor's side (`/s/<token>`, then the one shared exam, namespace `share`);
+  share credentials of DICOMweb (`dicomweb_share`, called by portal.access);
+- `views`: the doctor's side: `/s/<token>`, and what share pages answer (the
+  shared exam's pages are portal.exams', namespace `share`);
 - `patient_views`: the patient's side (make, list, end and re-enable shares, namespace `patient`);
 - `forms`, `qr`: the share form and QR codes;
 - `templatetags.sharing`: `{% share_box study %}`, the share form on the patient's exam page.

@@ -1,7 +1,8 @@
 """The patient's side of sharing: make a share of an exam, see who opened it, end it, turn it back on.
 
-Every share is loaded through `_get_share_for_patient`: the shares of the
-studies in the patient's scope (their own, and those a hospital made at
+Every view is handed the patient (a `Requester` of portal.access's patient
+kind, by the URLconf: `patient_urls`), and every share is loaded through
+`_get_share_for_patient`: the shares of the studies in the patient's scope (their own, and those a hospital made at
 discharge); a miss is a 404.
 """
 
@@ -16,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from portal.audit import trail
 from portal.audit.models import AuditAction
-from portal.exams.access import get_study_for_patient, patient_required, patient_scope
+from portal.exams.requesters import Requester, requester_view
 from portal.sharing import qr, shares
 from portal.sharing.forms import ShareForm
 from portal.sharing.models import ShareLink
@@ -24,19 +25,19 @@ from portal.sharing.models import ShareLink
 NEW_SHARE = "new_share"
 
 
-def _shares_of_patient(request: HttpRequest) -> QuerySet[ShareLink]:
+def _shares_of_patient(patient: Requester) -> QuerySet[ShareLink]:
     """Every share of the patient's exams: their own, and those a hospital made at discharge."""
-    return ShareLink.objects.filter(study__in=patient_scope(request).studies())
+    return ShareLink.objects.filter(study__in=patient.scope.studies())
 
 
-def _get_share_for_patient(request: HttpRequest, pk: int) -> ShareLink:
-    return get_object_or_404(_shares_of_patient(request).select_related("study", "study__hospital"), pk=pk)
+def _get_share_for_patient(patient: Requester, pk: int) -> ShareLink:
+    return get_object_or_404(_shares_of_patient(patient).select_related("study", "study__hospital"), pk=pk)
 
 
 @require_POST
-@patient_required
-def create_share(request: HttpRequest, pk: int) -> HttpResponseBase:
-    found = get_study_for_patient(request, pk)
+@requester_view
+def create_share(request: HttpRequest, patient: Requester, pk: int) -> HttpResponseBase:
+    found = patient.study(pk)
     form = ShareForm(request.POST)
     if not form.is_valid():
         return HttpResponseBadRequest("; ".join(str(e) for errors in form.errors.values() for e in errors))
@@ -49,12 +50,12 @@ def create_share(request: HttpRequest, pk: int) -> HttpResponseBase:
 
 @never_cache
 @require_GET
-@patient_required
-def share_created(request: HttpRequest, pk: int) -> HttpResponseBase:
+@requester_view
+def share_created(request: HttpRequest, patient: Requester, pk: int) -> HttpResponseBase:
     # Taken out of the session before anything else: whatever this request shows, the token and
     # code are gone from the session store after it (a reload shows the share without them).
     new = request.session.pop(NEW_SHARE, None) or {}
-    share = _get_share_for_patient(request, pk)
+    share = _get_share_for_patient(patient, pk)
     if new.get("id") != share.pk:
         return redirect("patient:share", share.pk)
     url = request.build_absolute_uri(reverse("share-open", args=[new["token"]]))
@@ -71,34 +72,34 @@ def share_created(request: HttpRequest, pk: int) -> HttpResponseBase:
 
 
 @require_GET
-@patient_required
-def my_shares(request: HttpRequest) -> HttpResponseBase:
-    listed = list(_shares_of_patient(request).select_related("study", "study__hospital")[:200])
+@requester_view
+def my_shares(request: HttpRequest, patient: Requester) -> HttpResponseBase:
+    listed = list(_shares_of_patient(patient).select_related("study", "study__hospital")[:200])
     return render(request, "sharing/my_shares.html", {"shares": listed, "now": timezone.now()})
 
 
 @require_GET
-@patient_required
-def share_detail(request: HttpRequest, pk: int) -> HttpResponseBase:
-    share = _get_share_for_patient(request, pk)
+@requester_view
+def share_detail(request: HttpRequest, patient: Requester, pk: int) -> HttpResponseBase:
+    share = _get_share_for_patient(patient, pk)
     openings = list(share.openings.all()[:100])
     return render(request, "sharing/share_detail.html", {"share": share, "openings": openings, "now": timezone.now()})
 
 
 @require_POST
-@patient_required
-def revoke_share(request: HttpRequest, pk: int) -> HttpResponseBase:
-    share = _get_share_for_patient(request, pk)
+@requester_view
+def revoke_share(request: HttpRequest, patient: Requester, pk: int) -> HttpResponseBase:
+    share = _get_share_for_patient(patient, pk)
     if shares.revoke(share):
         trail.record(request, AuditAction.SHARE_REVOKE, study_id=share.study_id, share=share.pk)
     return redirect("patient:shares")
 
 
 @require_POST
-@patient_required
-def enable_share(request: HttpRequest, pk: int) -> HttpResponseBase:
+@requester_view
+def enable_share(request: HttpRequest, patient: Requester, pk: int) -> HttpResponseBase:
     """Turn back on a share that wrong access codes suspended (its token and code stay the same)."""
-    share = _get_share_for_patient(request, pk)
+    share = _get_share_for_patient(patient, pk)
     if shares.reenable(share):
         trail.record(request, AuditAction.SHARE_ENABLE, study_id=share.study_id, share=share.pk)
     return redirect("patient:shares")

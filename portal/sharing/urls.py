@@ -1,22 +1,24 @@
-"""The pages of shared links: the patient's (namespace `patient`, beside their exams) and the doctor's.
+"""The patient's pages of their shares (namespace `patient`, beside their exams).
 
-The doctor's are the exam pages every requester has (portal.exams.urls.exam_urls)
-under namespace `share`; the QR code's address itself, `/s/<token>`, is
-`share-open` at the root (portal.urls).
+The doctor's side is the exam pages every requester has (portal.exams.urls,
+`share_urls`) under namespace `share`; the QR code's address itself,
+`/s/<token>`, is `share-open` at the root (portal.urls).
 """
 
-from django.urls import path
+from django.urls import URLPattern, path
 
-from portal.exams.urls import exam_urls
-from portal.sharing import patient_views, views
+from portal.exams.requesters import Kind
+from portal.sharing import patient_views
 
-patient_urlpatterns = [
-    path("studies/<id:pk>/shares/", patient_views.create_share, name="create-share"),
-    path("shares/", patient_views.my_shares, name="shares"),
-    path("shares/<id:pk>/", patient_views.share_detail, name="share"),
-    path("shares/<id:pk>/created", patient_views.share_created, name="share-created"),
-    path("shares/<id:pk>/revoke", patient_views.revoke_share, name="revoke-share"),
-    path("shares/<id:pk>/enable", patient_views.enable_share, name="enable-share"),
-]
 
-share_urlpatterns = [path("", views.home, name="studies"), *exam_urls(views)]
+def patient_urls(kind: Kind) -> list[URLPattern]:
+    """The routes of the patient's shares, each handed the patient's kind (portal.access)."""
+    given = {"kind": kind}
+    return [
+        path("studies/<id:pk>/shares/", patient_views.create_share, given, name="create-share"),
+        path("shares/", patient_views.my_shares, given, name="shares"),
+        path("shares/<id:pk>/", patient_views.share_detail, given, name="share"),
+        path("shares/<id:pk>/created", patient_views.share_created, given, name="share-created"),
+        path("shares/<id:pk>/revoke", patient_views.revoke_share, given, name="revoke-share"),
+        path("shares/<id:pk>/enable", patient_views.enable_share, given, name="enable-share"),
+    ]
