@@ -8,7 +8,7 @@ PORT ?= 8000
 .PHONY: run test setup install demo messages lint typecheck worker beat listener serve bench clean
 
 run: setup demo
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	HOST=$(HOST) PORT=$(PORT) $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: install messages
 	$(PY) -m ruff check .
@@ -55,7 +55,7 @@ listener: install
 
 serve: setup
 	$(PY) manage.py collectstatic --no-input -v0
-	$(VENV)/bin/gunicorn portal.wsgi --bind $(HOST):$(PORT) --workers 4 --worker-class gthread --threads 4
+	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/gunicorn portal.wsgi --bind $(HOST):$(PORT) --workers 4 --worker-class gthread --threads 4
 
 bench: install
 	$(PY) bench/ingest_import.py

@@ -71,7 +71,11 @@ if not DEBUG and not ALLOWED_HOSTS:
 
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 STORAGE_ROOT = Path(env_str("STORAGE_ROOT", str(VAR_DIR / "storage")))
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The address `make run`/`make serve` listen on (the Makefile passes HOST and PORT): the default of
+# SITE_URL, so that links and QR codes point at the port the portal is served on.
+HOST = env_str("HOST", "127.0.0.1") or "127.0.0.1"
+PORT = env_int("PORT", 8000)
+SITE_URL = (env_str("SITE_URL") or f"http://{HOST}:{PORT}").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -127,3 +127,35 @@ def test_it_refuses_a_middleware_list_without_the_portals_csrf_protection(settin
     settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != "portal.middleware.CsrfViewMiddleware"]
     with pytest.raises(SystemCheckError, match=r"portal\.E001"):
         call_command("check", "--deploy")
+
+
+def site_url(**env: str) -> str:
+    clean = {k: v for k, v in os.environ.items() if k not in {"SITE_URL", "HOST", "PORT"}}
+    code = "from django.conf import settings; print(settings.SITE_URL)"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def test_it_derives_the_site_url_from_the_host_and_port_served_on() -> None:
+    """`make run PORT=8011` passes HOST and PORT: links and QR codes point at that port."""
+    assert site_url() == "http://127.0.0.1:8000"
+    assert site_url(PORT="8011") == "http://127.0.0.1:8011"
+    assert site_url(HOST="192.168.1.20", PORT="8011") == "http://192.168.1.20:8011"
+
+
+def test_it_keeps_a_site_url_that_is_set() -> None:
+    assert site_url(SITE_URL="https://efilm.example.org/", HOST="0.0.0.0", PORT="8011") == "https://efilm.example.org"  # noqa: S104
+
+
+def test_it_refuses_a_port_that_is_not_a_number() -> None:
+    result = manage("check", PORT="eighty")
+    assert result.returncode != 0
+    assert "PORT='eighty'" in result.stderr
