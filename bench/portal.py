@@ -458,6 +458,7 @@ def study_row(plan: Plan, patient_id: int, hospital_id: int, root: str) -> dict[
         "body_parts": plan.kind.body_part,
         "number_of_series": len(plan.series),
         "number_of_instances": instances,
+        "number_of_images": instances,
         "size_bytes": instances * plan.kind.bytes_per_instance,
         "has_report": plan.has_report,
         "received_at": received,

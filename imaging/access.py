@@ -134,7 +134,7 @@ def renderable_instance(scope: StudyScope, pk: int) -> Instance | None:
 
 
 STUDY_LIST = """
-SELECT st.id, st.study_date, st.description, st.modalities, st.body_parts, st.number_of_instances, st.has_report,
+SELECT st.id, st.study_date, st.description, st.modalities, st.body_parts, st.number_of_images, st.has_report,
        h.code, h.name, se.id
 FROM {study} st
 JOIN {hospital} h ON h.id = st.hospital_id
@@ -149,7 +149,7 @@ STUDY_LIST_COLUMNS = (
     "description",
     "modalities",
     "body_parts",
-    "number_of_instances",
+    "number_of_images",
     "has_report",
     "hospital__code",
     "hospital__name",

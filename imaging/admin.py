@@ -58,7 +58,7 @@ class PatientRecordAdmin(ReadOnlyAdmin):
 
 @admin.register(Study)
 class StudyAdmin(ReadOnlyAdmin):
-    list_display = ["study_date", "hospital", "patient", "modalities", "description", "number_of_instances"]
+    list_display = ["study_date", "hospital", "patient", "modalities", "description", "number_of_images"]
     list_filter = ["hospital", "study_date"]
     search_fields = ["study_uid", "accession_number", "patient__patient_id"]
     list_select_related = ["hospital", "patient__hospital"]

@@ -257,6 +257,9 @@ class Study(models.Model):
     body_parts = models.CharField(_("body parts"), max_length=200, blank=True, help_text="Backslash-separated")
     number_of_series = models.PositiveIntegerField(default=0)
     number_of_instances = models.PositiveIntegerField(default=0)
+    # Instances with pixel data: what a person calls the exam's images. A report (PDF, SR), a key
+    # object or a presentation state is an instance, and counted in number_of_instances only.
+    number_of_images = models.PositiveIntegerField(default=0)
     size_bytes = models.BigIntegerField(default=0)
     has_report = models.BooleanField(default=False)
     received_at = models.DateTimeField(auto_now_add=True)

@@ -108,6 +108,7 @@ def shared_rows() -> Rows:
 def assert_counts_match_rows() -> None:
     for study in Study.objects.all():
         assert study.number_of_instances == Instance.objects.filter(series__study=study).count()
+        assert study.number_of_images == Instance.objects.filter(series__study=study, has_pixels=True).count()
     for series in Series.objects.all():
         assert series.number_of_instances == series.instances.count()
 
@@ -208,6 +209,9 @@ def private_counts(cluster: PrivateCluster) -> list[tuple[object, ...]]:
         return db.execute(
             "SELECT 'study', st.number_of_instances, (SELECT count(*) FROM imaging_instance i "
             "JOIN imaging_series se ON se.id = i.series_id WHERE se.study_id = st.id) FROM imaging_study st "
+            "UNION ALL SELECT 'study images', st.number_of_images, (SELECT count(*) FROM imaging_instance i "
+            "JOIN imaging_series se ON se.id = i.series_id WHERE se.study_id = st.id AND i.has_pixels) "
+            "FROM imaging_study st "
             "UNION ALL SELECT 'series', se.number_of_instances, "
             "(SELECT count(*) FROM imaging_instance i WHERE i.series_id = se.id) FROM imaging_series se"
         ).fetchall()

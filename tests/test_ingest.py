@@ -19,7 +19,14 @@ import imaging.ingest.fast_path
 import imaging.ingest.funnel
 from imaging import synthetic
 from imaging.dicom import read_header
-from imaging.ingest import IngestOutcome, IngestUnavailable, RejectionKind, ingest_instance, instance_stored
+from imaging.ingest import (
+    IngestOutcome,
+    IngestUnavailable,
+    RejectionKind,
+    ingest_instance,
+    instance_stored,
+    unindex_instance,
+)
 from imaging.models import Hospital, IngestConflict, Instance, PatientRecord, Report, ReportKind, Series, Study
 from imaging.storage import dicom_key
 from tests.support.dicom import ALICE, BOB, bundled_files, ct_bytes, ct_slice, stored_files, study_spec
@@ -234,6 +241,27 @@ def test_it_makes_an_encapsulated_pdf_the_studys_report(hospital: Hospital) -> N
     assert report.title == "CT report"
     assert report.instance is not None
     assert not report.instance.has_pixels
+
+
+def test_it_counts_the_images_of_a_study_apart_from_its_reports_and_other_objects(hospital: Hospital) -> None:
+    study = study_spec()
+    for number in (1, 2):  # the second through the one statement of a known series, on PostgreSQL
+        ingest_instance(ct_bytes(study=study, number=number), hospital)
+    no_pixels = ct_slice(study=study, number=3)
+    del no_pixels.PixelData  # an object of the image series that is not an image
+    ingest_instance(synthetic.to_bytes(no_pixels), hospital)
+    ingest_instance(synthetic.to_bytes(synthetic.text_report(study, "Lungs are clear.", "Normal.")), hospital)
+    ingest_instance(synthetic.to_bytes(synthetic.pdf_report(study, "CT report", ["Nothing abnormal."])), hospital)
+    counted = Study.objects.get()
+    assert (counted.number_of_instances, counted.number_of_images) == (5, 2)
+
+
+def test_it_counts_an_image_taken_out_of_the_index_out_of_the_images(hospital: Hospital) -> None:
+    study = study_spec()
+    stored = [ingest_instance(ct_bytes(study=study, number=number), hospital) for number in (1, 2)]
+    unindex_instance(stored[0].instance_id or 0)
+    counted = Study.objects.get()
+    assert (counted.number_of_instances, counted.number_of_images) == (1, 1)
 
 
 def test_it_accepts_a_bare_dataset_without_file_meta(hospital: Hospital, storage_root: Path) -> None:

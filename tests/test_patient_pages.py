@@ -124,6 +124,14 @@ def test_it_shows_a_new_link_and_drops_an_ended_one_at_once(
     assert f'data-study="{tcm.study.pk}"' not in alice.get("/my/").content.decode()
 
 
+def test_it_counts_the_images_of_a_study_in_the_list_and_the_report_apart(alice: Client) -> None:
+    """Three CT slices and a PDF report: three images, as the viewer shows, and the report beside them."""
+    page = alice.get("/my/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<span class="images">3 images</span>' in page
+    assert '<span class="report-ready">Report ready</span>' in page
+    assert "4 images" not in page
+
+
 def test_it_shows_a_thumbnail_strip_per_study(alice: Client) -> None:
     exam = _exam_of("a-city")
     page = alice.get("/my/").content.decode()
@@ -132,6 +140,15 @@ def test_it_shows_a_thumbnail_strip_per_study(alice: Client) -> None:
 
 
 # ---------------------------------------------------------------- the exam
+
+
+def test_it_counts_the_images_of_the_exam_without_its_report(alice: Client) -> None:
+    exam = _exam_of("a-city")
+    page = alice.get(f"/my/studies/{exam.study.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert page.count('class="series"') == 1  # the report's series is the report, not images
+    assert "3 images" in page
+    assert "4 images" not in page
+    assert f"/my/studies/{exam.study.pk}/report.pdf" in page
 
 
 def test_it_shows_the_pdf_report_inline_and_as_a_download(alice: Client) -> None:

@@ -53,8 +53,8 @@ WITH place AS (
     -- transaction path) locks the series row, then the study row. Unchained,
     -- PostgreSQL runs the two updates in an order of its own, and two listener
     -- processes deadlocked on them.
-    UPDATE imaging_study SET number_of_instances = number_of_instances + 1, size_bytes = size_bytes + %s,
-        updated_at = %s
+    UPDATE imaging_study SET number_of_instances = number_of_instances + 1,
+        number_of_images = number_of_images + %s, size_bytes = size_bytes + %s, updated_at = %s
     WHERE id IN (SELECT study_id FROM counted_series)
 )
 SELECT (SELECT series_id FROM place), (SELECT patient_id FROM place), (SELECT hospital_id FROM place),
@@ -99,6 +99,7 @@ def index_known_series(
         header.patient_id,
         received.hospital.pk,
         *([] if journal is None else [journal]),
+        int(bool(values["has_pixels"])),
         received.size,
         timezone.now(),
     ]

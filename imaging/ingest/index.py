@@ -110,11 +110,15 @@ def committed_row(sop_uid: str, key: str) -> Indexed | None:
 @transaction.atomic
 def unindex_instance(instance_id: int) -> None:
     """Take an instance out of the index, with its counts."""
-    place = Instance.objects.filter(pk=instance_id).values_list("series_id", "series__study_id", "size_bytes").first()
+    place = (
+        Instance.objects.filter(pk=instance_id)
+        .values_list("series_id", "series__study_id", "has_pixels", "size_bytes")
+        .first()
+    )
     if place is None:
         return
-    series_id, study_id, size = place
-    _add_to_counts(series_id, study_id, -1, -size)
+    series_id, study_id, has_pixels, size = place
+    _add_to_counts(series_id, study_id, -1, -int(has_pixels), -size)
     Instance.objects.filter(pk=instance_id).delete()  # its UnflushedFile row, renders and report with it
 
 
@@ -187,10 +191,10 @@ def _count_new_instance(place: SeriesPlace, series_created: bool, header: Instan
             modalities=_merge(locked.modalities, header.series["modality"], 64),
             body_parts=_merge(locked.body_parts, header.series["body_part"], 200),
         )
-    _add_to_counts(place.series_id, place.study_id, 1, size)
+    _add_to_counts(place.series_id, place.study_id, 1, int(bool(header.instance.get("has_pixels"))), size)
 
 
-def _add_to_counts(series_id: int, study_id: int, instances: int, size: int) -> None:
+def _add_to_counts(series_id: int, study_id: int, instances: int, images: int, size: int) -> None:
     """Series row, then study row: the order every writer locks them in."""
     with connection.cursor() as cursor:
         cursor.execute(
@@ -199,8 +203,8 @@ def _add_to_counts(series_id: int, study_id: int, instances: int, size: int) -> 
         )
         cursor.execute(
             "UPDATE imaging_study SET number_of_instances = number_of_instances + %s, "
-            "size_bytes = size_bytes + %s, updated_at = %s WHERE id = %s",
-            [instances, size, timezone.now(), study_id],
+            "number_of_images = number_of_images + %s, size_bytes = size_bytes + %s, updated_at = %s WHERE id = %s",
+            [instances, images, size, timezone.now(), study_id],
         )
 
 

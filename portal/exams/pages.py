@@ -204,7 +204,7 @@ def _image_modalities(modalities: str) -> list[str]:
 
 
 def _row(study: dict[str, Any], study_url: str, strip: list[str], texts: dict[str, str], language: str) -> StudyRow:
-    count, date = study["number_of_instances"], study["study_date"]
+    count, date = study["number_of_images"], study["study_date"]
     return StudyRow(
         pk=study["pk"],
         url=study_url.replace("/0/", f"/{study['pk']}/", 1),
