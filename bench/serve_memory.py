@@ -212,7 +212,7 @@ class Clinician:
         return response.status, length, head
 
     def post_form(self, path: str, form: dict[str, str]) -> http.client.HTTPResponse:
-        # Share pages send no referrer, so their forms come with Origin: null (and the CSRF token).
+        # As a share page loaded before its strict-origin policy posts: Origin: null (and the CSRF token).
         headers = {"Content-Type": "application/x-www-form-urlencoded", "Origin": "null"}
         return self.request("POST", path, urllib.parse.urlencode(form), **headers)
 

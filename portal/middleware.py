@@ -41,10 +41,14 @@ class ContentSecurityPolicyMiddleware:
 class CsrfViewMiddleware(csrf.CsrfViewMiddleware):
     """Django's CSRF check, which also accepts `Origin: null` on share pages, on the token alone.
 
-    Share pages send `Referrer-Policy: no-referrer` (their address may hold the
-    token), and under that policy browsers send `Origin: null` with a form's
-    POST. Such a request must still carry the form's CSRF token matching the
-    cookie, which a page of another site can neither read nor set.
+    Share pages no longer ask for it: those whose address holds the token send
+    `Referrer-Policy: strict-origin` (portal.sharing.views), under which a
+    form's POST carries its real Origin, as on every other page (it was
+    `no-referrer`, under which browsers send `Origin: null`, and the language
+    switch, which posts outside /s/, was refused). A share page still open in
+    a browser from before posts with `Origin: null`; such a request must still
+    carry the form's CSRF token matching the cookie, which a page of another
+    site can neither read nor set.
     """
 
     def _origin_verified(self, request: HttpRequest) -> bool:

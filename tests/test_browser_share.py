@@ -57,3 +57,53 @@ def test_it_shares_an_exam_with_a_clinician_until_the_patient_ends_it(
     screenshot(clinician, "share-5-link-not-valid")
     patient_context.close()
     clinician_context.close()
+
+
+BRAND = {"en": "Regional e-film", "zh-hans": "区域云胶片"}
+
+
+def switch_language(page: Any, to: str) -> None:
+    """Tap the top bar's language button: the page it leads to is the portal's, in `to` (not a 403)."""
+    with page.expect_navigation() as navigation:
+        page.tap("form.language button")
+    assert navigation.value.status == 200, page.content()[:500]
+    assert page.get_attribute("html", "lang") == to
+    assert page.inner_text("header.topbar .brand") == BRAND[to]
+
+
+def test_it_switches_the_language_on_the_share_pages_on_a_phone(
+    chromium: Any, live_server: Any, transactional_db: None, hospital: Hospital
+) -> None:
+    """The share-created page, the QR code's page and the shared exam send a referrer policy under
+    which the language form posts with its real Origin: the switch works there as everywhere."""
+    exam = make_exam(hospital, ALICE, "browser-language", slices=2, report="text")
+    link(ALICE_PHONE, hospital, ALICE.patient_id)
+    patient_context = chromium.new_context(**PHONE, locale="zh-CN")
+    patient = patient_context.new_page()
+    sign_in_patient_in_browser(patient, live_server.url, ALICE_PHONE)
+    patient.goto(f"{live_server.url}/my/studies/{exam.study.pk}/")
+    patient.tap("#share-box summary")
+    patient.tap("#share-create")
+    patient.wait_for_selector("#share-qr svg")
+    assert re.search(r"/my/shares/\d+/created$", patient.url)
+    url, code = patient.input_value("#share-url"), patient.inner_text("#share-access-code")
+    switch_language(patient, "en")
+    screenshot(patient, "share-language-1-created-in-english")
+
+    clinician_context = chromium.new_context(**PHONE, locale="zh-CN")
+    clinician = clinician_context.new_page()
+    clinician.goto(url)
+    switch_language(clinician, "en")  # to the home page: the token's address is no `next`
+    clinician.goto(url)
+    assert clinician.get_attribute("html", "lang") == "en"
+    switch_language(clinician, "zh-hans")
+    clinician.goto(url)
+    clinician.fill("#share-code", code)
+    clinician.tap("button.primary")
+    clinician.wait_for_url(f"**/s/x/studies/{exam.study.pk}/")
+    switch_language(clinician, "en")
+    assert clinician.url.endswith(f"/s/x/studies/{exam.study.pk}/")
+    assert "No abnormality browser-language." in clinician.inner_text("#report")
+    screenshot(clinician, "share-language-2-shared-exam-in-english")
+    patient_context.close()
+    clinician_context.close()

@@ -113,7 +113,7 @@ def test_it_opens_a_share_with_its_code_and_moves_to_a_clean_address(alice: Clie
     assert 'name="code"' in asks.content.decode()
     opened = clinician.post(path, {"code": code})
     assert opened["Location"] == f"/s/x/studies/{exams['alice'].study.pk}/"
-    assert opened["Referrer-Policy"] == "no-referrer"
+    assert opened["Referrer-Policy"] == "strict-origin"  # the token's address goes nowhere, not even as Referer
     page = clinician.get(opened["Location"])
     assert page.status_code == 200
     assert page["X-Robots-Tag"].startswith("noindex")
@@ -362,3 +362,31 @@ def test_it_keeps_shared_images_out_of_the_browsers_cache(alice: Client, exams: 
     image = clinician.get(f"/s/x/images/{exams['alice'].instance.pk}/preview")
     assert image.status_code == 200
     assert image["Cache-Control"] == "private, no-store"
+
+
+def test_it_sends_no_token_address_in_referer_and_keeps_the_real_origin_of_share_forms(
+    alice: Client, exams: dict[str, Exam]
+) -> None:
+    """`no-referrer` made browsers post share pages' forms, the language switch too, with `Origin: null`."""
+    data = {"expiry": "7d", "with_code": "on", "include_report": "on"}
+    created = alice.get(alice.post(f"/my/studies/{exams['alice'].study.pk}/shares/", data)["Location"])
+    assert created["Referrer-Policy"] == "same-origin"  # the token is in the page, not in its address
+    url = re.search(r'id="share-url" type="text" readonly value="([^"]+)"', created.content.decode())
+    code = re.search(r'id="share-access-code">(\d{6})<', created.content.decode())
+    assert url
+    assert code
+    clinician = Client(enforce_csrf_checks=True)
+    path = url.group(1).replace("http://testserver", "")
+    asks = clinician.get(path)
+    assert asks["Referrer-Policy"] == "strict-origin"  # only the origin, even to this site
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', asks.content.decode())
+    assert csrf
+    origin = {"HTTP_ORIGIN": "http://testserver"}
+    opened = clinician.post(path, {"code": code.group(1), "csrfmiddlewaretoken": csrf.group(1)}, **origin)
+    assert opened.status_code == 302
+    exam_page = clinician.get(opened["Location"])
+    assert exam_page["Referrer-Policy"] == "same-origin"
+    switch = {"language": "en", "next": opened["Location"], "csrfmiddlewaretoken": csrf.group(1)}
+    assert clinician.post("/i18n/setlang/", switch, **origin).status_code == 302
+    not_valid = Client().get(opened["Location"])  # no share in this session: the one "not valid" page
+    assert (not_valid.status_code, not_valid["Referrer-Policy"]) == (404, "strict-origin")

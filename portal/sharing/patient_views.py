@@ -66,9 +66,9 @@ def share_created(request: HttpRequest, patient: Requester, pk: int) -> HttpResp
         "qr_svg": qr.qr_svg(url),
         "qr_png": qr.qr_png_data_uri(url),
     }
-    response = render(request, "sharing/share_created.html", context)
-    response["Referrer-Policy"] = "no-referrer"
-    return response
+    # The token is in the page, not in its address: the site's `same-origin` referrer policy sends
+    # the address to no other site, and the language switch posts with its real Origin.
+    return render(request, "sharing/share_created.html", context)
 
 
 @require_GET

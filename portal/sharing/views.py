@@ -21,19 +21,31 @@ from portal.audit import trail
 from portal.audit.models import AuditAction
 from portal.sharing import shares
 
+# Pages whose address holds a share's token send no path in Referer, to any site, this one
+# included (a proxy's access log keeps Referer): only the portal's origin. Unlike `no-referrer`,
+# under which browsers send `Origin: null`, a form's POST keeps its real Origin, which Django's
+# CSRF check compares with the host: the access code and the language switch post as on any page.
+SHARE_LINK_REFERRER_POLICY = "strict-origin"
+
 
 def private(response: HttpResponseBase) -> HttpResponseBase:
-    """Share responses leave nothing behind: no referrer, no index, nothing in the browser's cache
-    (a shared workstation must not show the images once the share has ended)."""
-    response["Referrer-Policy"] = "no-referrer"
+    """Share responses leave nothing behind: no index, nothing in the browser's cache (a shared
+    workstation must not show the images once the share has ended). Their addresses (/s/x/...)
+    hold no token: the site's `same-origin` referrer policy sends them to no other site."""
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Cache-Control"] = "private, no-store"
     return response
 
 
+def token_address(response: HttpResponseBase) -> HttpResponseBase:
+    """`private`, for a response to an address that may hold a token (/s/<token>)."""
+    response["Referrer-Policy"] = SHARE_LINK_REFERRER_POLICY
+    return private(response)
+
+
 def link_not_valid(request: HttpRequest) -> HttpResponseBase:
     """One page, one status, for unknown, expired and revoked links alike."""
-    return private(render(request, "sharing/share_not_valid.html", {"language_next": "/"}, status=404))
+    return token_address(render(request, "sharing/share_not_valid.html", {"language_next": "/"}, status=404))
 
 
 @never_cache
@@ -54,7 +66,7 @@ def open_link(request: HttpRequest, token: str) -> HttpResponseBase:
             shares.open_share(request, share)
             request.share = share  # type: ignore[attr-defined]
             trail.record(request, AuditAction.STUDY_VIEW, study_id=share.study_id, share=share.pk, opened=True)
-            return private(redirect("share:study", share.study_id))
+            return token_address(redirect("share:study", share.study_id))
         trail.record(request, AuditAction.SHARE_CODE_WRONG, study_id=share.study_id, share=share.pk)
     locked_until = (outcome.locked_until if outcome else None) or share.locked_until
     locked_minutes = _minutes_left(locked_until)
@@ -67,7 +79,7 @@ def open_link(request: HttpRequest, token: str) -> HttpResponseBase:
         "language_next": "/",
     }
     status = 403 if outcome is not None else 200
-    return private(render(request, "sharing/share_code.html", context, status=status))
+    return token_address(render(request, "sharing/share_code.html", context, status=status))
 
 
 def _minutes_left(until: dt.datetime | None) -> int:
