@@ -65,13 +65,27 @@ def validate_fingerprint(text: str) -> None:
         )
 
 
+class Currency(models.TextChoices):
+    """The currency a hospital prices its printed film in (ISO 4217 codes): the dashboard's savings."""
+
+    CNY = "CNY", _("Chinese yuan (CNY)")
+    HKD = "HKD", _("Hong Kong dollar (HKD)")
+    MOP = "MOP", _("Macao pataca (MOP)")
+    USD = "USD", _("US dollar (USD)")
+    EUR = "EUR", _("Euro (EUR)")
+
+
+# A printed film costs about US$1.20 a sheet (docs/architecture.md), about ¥8.50.
+DEFAULT_FILM_PRICE = Decimal("8.50")
+
+
 class Hospital(models.Model):
     code = models.SlugField(_("code"), max_length=32, unique=True)
     name = models.CharField(_("name"), max_length=200)
     film_price = models.DecimalField(
-        _("price of a printed film"), max_digits=8, decimal_places=2, default=Decimal("1.20")
+        _("price of a printed film"), max_digits=8, decimal_places=2, default=DEFAULT_FILM_PRICE
     )
-    currency = models.CharField(_("currency"), max_length=3, default="USD")
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices, default=Currency.CNY)
     films_per_exam = models.PositiveSmallIntegerField(_("printed films per exam"), default=1)
     created_at = models.DateTimeField(auto_now_add=True)
 

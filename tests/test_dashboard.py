@@ -109,12 +109,10 @@ def sign_in_event(user: User, when: dt.datetime, action: AuditAction = AuditActi
 
 @pytest.fixture
 def data(hospital: Hospital, other_hospital: Hospital) -> DataSet:
-    """Hospital A (USD 1.20, 2 films an exam) and B (CNY 8.50, 1 film), last month and the month before."""
+    """Hospital A (USD 1.20, 2 films an exam) and B (the defaults: CNY 8.50, 1 film), the last two months."""
     a, b = hospital, other_hospital
-    a.films_per_exam = 2
+    a.film_price, a.currency, a.films_per_exam = Decimal("1.20"), "USD", 2
     a.save()
-    b.film_price, b.currency = Decimal("8.50"), "CNY"
-    b.save()
     m1, m2 = months_back(1), months_back(2)
     staff = {
         "clerk-a": make_staff("clerk-a", StaffRole.CLERK, a),
@@ -299,8 +297,8 @@ def csv_rows(client: Client, table: str, query: str = "") -> list[list[str]]:
 
 
 def by_place(rows: list[list[str]]) -> dict[tuple[str, str], list[str]]:
-    """Rows of a per-month, per-hospital table by (month, hospital code)."""
-    return {(row[0], row[1]): row[2:] for row in rows}
+    """Rows of a per-month, per-hospital table by (month, hospital code); the hospital's name is beside its code."""
+    return {(row[0], row[1]): row[3:] for row in rows}
 
 
 def staff_client(data: DataSet, username: str) -> Client:
@@ -385,10 +383,10 @@ def test_it_shows_a_regional_admin_every_hospital(data: DataSet) -> None:
     assert {k: int(v[0]) for k, v in shares.items() if int(v[0])} == dict(want["created"])
     assert {k: int(v[1]) for k, v in shares.items() if int(v[1])} == dict(want["openings"])
     assert {k: int(v[2]) for k, v in shares.items() if int(v[2])} == {k: len(v) for k, v in want["opened"].items()}
-    assert {row[0]: int(row[2]) for row in tables["storage"]["tbody"]} == dict(want["stored"])
+    assert {row[0]: int(row[3]) for row in tables["storage"]["tbody"]} == dict(want["stored"])
     # Totals: 7 issuances, 5 with an e-film; money per currency; each patient once.
-    assert [row[2:] for row in tables["issuances"]["tfoot"]] == [["7", "5", "3", "2", "2", "71.4"]]
-    assert sorted((row[2], row[-1]) for row in tables["savings"]["tfoot"]) == [("CNY", "8.50"), ("USD", "7.20")]
+    assert [row[3:] for row in tables["issuances"]["tfoot"]] == [["7", "5", "3", "2", "2", "71.4"]]
+    assert sorted((row[3], row[-1]) for row in tables["savings"]["tfoot"]) == [("CNY", "8.50"), ("USD", "7.20")]
     assert tables["patients"]["tfoot"][0][-1] == "3"
 
 
@@ -404,10 +402,10 @@ def test_it_shows_a_clerk_none_of_another_hospitals_numbers(data: DataSet) -> No
     assert {row[1] for name in TABLES if name != "storage" for row in tables[name]["tbody"]} == {"city1"}
     assert [row[0] for row in tables["storage"]["tbody"]] == ["city1"]
     assert {k: int(v[0]) for k, v in by_place(tables["exams"]["tbody"]).items()} == dict(want["exams"])
-    assert tables["issuances"]["tfoot"][0][2:] == ["4", "3", "2", "1", "1", "75.0"]
-    assert [row[2:] for row in tables["savings"]["tfoot"]] == [["USD", "2", "3", "6", "", "7.20"]]
+    assert tables["issuances"]["tfoot"][0][3:] == ["4", "3", "2", "1", "1", "75.0"]
+    assert [row[3:] for row in tables["savings"]["tfoot"]] == [["USD", "2", "3", "6", "", "7.20"]]
     assert tables["patients"]["tfoot"][0][-1] == "2"  # Alice and Carol; Bob signs in at the other hospital
-    assert tables["shares"]["tfoot"][0][2:] == ["2", "4", "2"]
+    assert tables["shares"]["tfoot"][0][3:] == ["2", "4", "2"]
     # Asking for the other hospital, on the page or as CSV, finds nothing.
     assert clerk.get("/staff/dashboard/?hospital=tcm").status_code == 404
     assert clerk.get("/staff/dashboard/?hospital=tcm&format=csv&table=exams").status_code == 404
@@ -419,8 +417,8 @@ def test_it_filters_a_regional_admin_to_one_hospital(data: DataSet) -> None:
     tables = page_tables(staff_client(data, "bureau"), "?hospital=tcm")
     want = expected({"tcm"})
     assert {k: int(v[0]) for k, v in by_place(tables["exams"]["tbody"]).items()} == dict(want["exams"])
-    assert tables["issuances"]["tfoot"][0][2:] == ["3", "2", "1", "1", "1", "66.7"]
-    assert [row[2:] for row in tables["savings"]["tfoot"]] == [["CNY", "1", "1", "1", "", "8.50"]]
+    assert tables["issuances"]["tfoot"][0][3:] == ["3", "2", "1", "1", "1", "66.7"]
+    assert [row[3:] for row in tables["savings"]["tfoot"]] == [["CNY", "1", "1", "1", "", "8.50"]]
 
 
 def test_it_exports_every_table_as_csv_with_the_numbers_of_the_page(data: DataSet) -> None:
@@ -444,8 +442,8 @@ def test_it_limits_the_period_to_the_months_asked(data: DataSet) -> None:
     client = staff_client(data, "bureau")
     assert page_tables(client, "?months=1")["issuances"]["tbody"] == []  # only this month: nothing yet
     everything = page_tables(client, "?months=36")["issuances"]["tfoot"][0]
-    assert everything[2:4] == ["8", "6"]  # the e-film issued 14 months ago is in
-    assert page_tables(client, "?months=nonsense")["issuances"]["tfoot"][0][2] == "7"
+    assert everything[3:5] == ["8", "6"]  # the e-film issued 14 months ago is in
+    assert page_tables(client, "?months=nonsense")["issuances"]["tfoot"][0][3] == "7"
     assert dashboard.read_filters(QueryDict(""), []).months == 12
     assert dashboard.read_filters(QueryDict("months=999"), []).months == 36
     assert dashboard.read_filters(QueryDict("months=0"), []).months == 1
@@ -501,3 +499,41 @@ def test_it_takes_calendar_months_in_the_site_time_zone() -> None:
         assert period.end == dt.datetime(2026, 3, 1, tzinfo=site_tz())
     assert len(period.months) == 3
     assert period.start == at(period.months[0], 1, 0)
+
+
+def test_it_prices_a_hospitals_film_in_yuan_unless_told_otherwise(db: None) -> None:
+    hospital = Hospital.objects.create(code="new", name="New Hospital")
+    assert (hospital.currency, hospital.film_price) == ("CNY", Decimal("8.50"))
+
+
+def test_it_shows_the_money_saved_in_each_hospitals_currency_never_added_across(data: DataSet) -> None:
+    client = staff_client(data, "bureau")
+    page = client.get("/staff/dashboard/").content.decode()
+    assert re.search(r'data-figure="money-saved"><dt>[^<]+</dt><dd>CNY 8\.50 · USD 7\.20</dd>', page)
+    savings = by_place(page_tables(client)["savings"]["tbody"])
+    assert savings[(f"{data.m1:%Y-%m}", "tcm")][0] == "CNY"
+    assert savings[(f"{data.m1:%Y-%m}", "city1")][0] == "USD"
+    assert "CNY 8.50" in page
+
+
+def test_it_writes_each_hospitals_name_beside_its_code_in_the_csv(data: DataSet) -> None:
+    names = {data.a.code: data.a.name, data.b.code: data.b.name}
+    client = staff_client(data, "bureau")
+    for name in TABLES:
+        rows = csv_rows(client, name)
+        column = 0 if name == "storage" else 1
+        body = [row for row in rows[1:] if row[0] != rows[-1][0]]  # not the totals
+        assert body, f"{name} has no rows"
+        assert all(names[row[column]] == row[column + 1] for row in body), name
+
+
+def test_it_writes_the_csv_as_utf8_with_a_bom_for_excel(data: DataSet) -> None:
+    """Excel opens a CSV without a byte order mark in the system's code page: GBK on a Chinese Windows."""
+    data.b.name = "市中医医院"
+    data.b.save()
+    response = staff_client(data, "bureau").get("/staff/dashboard/?format=csv&table=exams")
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response.content.startswith(b"\xef\xbb\xbf")
+    assert "市中医医院".encode() in response.content
+    headers = next(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert all(any("\u4e00" <= ch <= "\u9fff" for ch in header) for header in headers)  # in the page's language

@@ -475,19 +475,27 @@ class Layout:
         return sorted(keys, key=lambda key: (-key[0].toordinal(), self.hospitals[key[1]].code))
 
     def where(self, key: Key) -> list[Cell]:
-        hospital = self.hospitals[key[1]]
-        return [text(month_label(key[0])), text(hospital.code, hospital.name)]
+        return [text(month_label(key[0])), *hospital_cells(self.hospitals[key[1]])]
+
+
+def hospital_cells(hospital: Hospital) -> list[Cell]:
+    """The hospital's code and, beside it, its name: a spreadsheet of the CSV reads both."""
+    return [text(hospital.code), text(hospital.name)]
+
+
+def _hospital_headers() -> list[str]:
+    return [_("Hospital code"), _("Hospital")]
 
 
 def _total() -> list[Cell]:
-    return [text(_("Total")), text("")]
+    return [text(_("Total")), text(""), text("")]
 
 
 def exams_table(layout: Layout) -> Table:
     exams, total = layout.figures.exams, layout.totals.exams
     rows = [[*layout.where(k), number(exams[k].exams), size(exams[k].size_bytes)] for k in layout.ordered(exams)]
     totals = [[*_total(), number(total.exams), size(total.size_bytes)]]
-    headers = [_("Month"), _("Hospital"), _("Exams received"), _("Storage received")]
+    headers = [_("Month"), *_hospital_headers(), _("Exams received"), _("Storage received")]
     return Table("exams", _("Exams received"), headers, rows, totals)
 
 
@@ -496,7 +504,7 @@ def modalities_table(layout: Layout) -> Table:
     keys = sorted(counts, key=lambda k: (-k[0].toordinal(), layout.hospitals[k[1]].code, k[2]))
     rows = [[*layout.where((k[0], k[1])), text(k[2]), number(counts[k])] for k in keys]
     totals = [[*_total(), text(modality), number(n)] for modality, n in layout.totals.modalities.items()]
-    headers = [_("Month"), _("Hospital"), _("Modality"), _("Exams")]
+    headers = [_("Month"), *_hospital_headers(), _("Modality"), _("Exams")]
     return Table("modalities", _("Exams by modality"), headers, rows, totals)
 
 
@@ -511,7 +519,7 @@ def issuances_table(layout: Layout) -> Table:
     totals = [[*_total(), *_issuance_cells(layout.totals.issuances)]]
     headers = [
         _("Month"),
-        _("Hospital"),
+        *_hospital_headers(),
         _("Issuances"),
         _("E-film issued"),
         _("E-film only"),
@@ -536,7 +544,7 @@ def savings_table(layout: Layout) -> Table:
     totals = [[*_total(), *_saving_cells(s, text(""))] for s in layout.totals.savings.values()]
     headers = [
         _("Month"),
-        _("Hospital"),
+        *_hospital_headers(),
         _("Currency"),
         _("E-film-only issuances"),
         _("Exams on them"),
@@ -551,7 +559,7 @@ def patients_table(layout: Layout) -> Table:
     patients = layout.figures.patients
     rows = [[*layout.where(k), number(len(patients[k]))] for k in layout.ordered(patients)]
     totals = [[*_total(), number(layout.totals.patients)]]
-    headers = [_("Month"), _("Hospital"), _("Patients who signed in")]
+    headers = [_("Month"), *_hospital_headers(), _("Patients who signed in")]
     return Table("patients", _("Patients who signed in"), headers, rows, totals)
 
 
@@ -563,7 +571,7 @@ def shares_table(layout: Layout) -> Table:
     shares = layout.figures.shares
     rows = [[*layout.where(k), *_share_cells(shares[k])] for k in layout.ordered(shares)]
     totals = [[*_total(), *_share_cells(layout.totals.shares)]]
-    headers = [_("Month"), _("Hospital"), _("Shares created"), _("Openings"), _("Shares opened")]
+    headers = [_("Month"), *_hospital_headers(), _("Shares created"), _("Openings"), _("Shares opened")]
     return Table("shares", _("Shared links created and opened"), headers, rows, totals)
 
 
@@ -575,7 +583,7 @@ def storage_table(layout: Layout) -> Table:
     ids = sorted(storage, key=lambda h: layout.hospitals[h].code)
     rows = [
         [
-            text(layout.hospitals[h].code, layout.hospitals[h].name),
+            *hospital_cells(layout.hospitals[h]),
             number(storage[h].exams),
             size(storage[h].size_bytes),
             size(received[h]),
@@ -583,8 +591,16 @@ def storage_table(layout: Layout) -> Table:
         for h in ids
     ]
     total = layout.totals.storage
-    totals = [[text(_("Total")), number(total.exams), size(total.size_bytes), size(layout.totals.exams.size_bytes)]]
-    headers = [_("Hospital"), _("Exams held"), _("Storage used now"), _("Received in these months")]
+    totals = [
+        [
+            text(_("Total")),
+            text(""),
+            number(total.exams),
+            size(total.size_bytes),
+            size(layout.totals.exams.size_bytes),
+        ]
+    ]
+    headers = [*_hospital_headers(), _("Exams held"), _("Storage used now"), _("Received in these months")]
     return Table("storage", _("Storage used"), headers, rows, totals)
 
 

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from imaging.models import Hospital, HospitalAETitle, parse_networks
+from imaging.models import Currency, Hospital, HospitalAETitle, parse_networks
 
 
 class Command(BaseCommand):
@@ -23,8 +23,11 @@ class Command(BaseCommand):
             help="a network the AE titles of this call send from, in CIDR notation (e.g. 10.20.0.0/16); "
             "repeatable; replaces those AE titles' allowed networks",
         )
-        parser.add_argument("--film-price", help="price of one printed film, e.g. 1.20")
-        parser.add_argument("--currency", help="ISO 4217 code, e.g. CNY")
+        parser.add_argument("--film-price", help="price of one printed film, in --currency, e.g. 8.50")
+        parser.add_argument(
+            "--currency",
+            help=f"the currency of the film price, an ISO 4217 code: {', '.join(Currency.values)} (new hospitals: CNY)",
+        )
 
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
@@ -36,7 +39,7 @@ class Command(BaseCommand):
         if options["film_price"]:
             hospital.film_price = options["film_price"]
         if options["currency"]:
-            hospital.currency = options["currency"].upper()
+            hospital.currency = self.checked_currency(options["currency"])
         hospital.save()
         for ae_title in ae_titles:
             owner = HospitalAETitle.objects.filter(ae_title=ae_title).select_related("hospital").first()
@@ -64,6 +67,12 @@ class Command(BaseCommand):
             return "\n".join(str(network) for network in parse_networks(",".join(values)))
         except ValueError as error:
             raise CommandError(f"{error} is not an IP network (write e.g. 10.20.0.0/16 or 10.20.1.5)") from None
+
+    def checked_currency(self, value: str) -> str:
+        code = value.strip().upper()
+        if code not in Currency.values:
+            raise CommandError(f"{value!r} is not a currency of the region (use one of {', '.join(Currency.values)})")
+        return code
 
     def checked_ae_title(self, value: str) -> str:
         value = value.strip()
