@@ -479,7 +479,7 @@ class Layout:
 
 
 def hospital_cells(hospital: Hospital) -> list[Cell]:
-    """The hospital's code and, beside it, its name: a spreadsheet of the CSV reads both."""
+    """The hospital's code and its name beside it, on the page and in the CSV: a code alone tells a reader little."""
     return [text(hospital.code), text(hospital.name)]
 
 
