@@ -16,7 +16,7 @@ from typing import Any
 
 from django.contrib.staticfiles import finders
 from django.core.files.storage import default_storage
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.dateformat import format as format_date
@@ -33,10 +33,13 @@ from imaging.rendering import (
     MODALITY_PRESETS,
     PRESETS,
     RenderSpec,
+    ReportPageError,
     UnsupportedImage,
     middle_instance,
     modality_frame,
+    page_count,
     read_render,
+    report_page,
     serve_preview,
     serve_series_thumbnail,
     serve_thumbnail,
@@ -244,11 +247,33 @@ def exam_context(requester: Requester, study: Study, user_downloads: list[Downlo
     return {
         "study": study,
         "report": report,
+        "report_pages": _report_pages(report),
         "series_list": viewable,
         "presets": _presets_for(study.modality_list),
         "downloads": user_downloads,
         "requester": requester,
     }
+
+
+def _report_pages(report: Report | None) -> list[int]:
+    """The page numbers of a PDF report shown as images; none when it is not a PDF or cannot be read."""
+    if report is None or not report.is_pdf:
+        return []
+    try:
+        return list(range(1, page_count(report) + 1))
+    except ReportPageError:
+        return []
+
+
+def report_page_png(request: HttpRequest, report: Report) -> HttpResponse:
+    """One page of the report as a PNG (`?page=`, from 1), made by the worker or now."""
+    try:
+        data = report_page(report, int(request.GET.get("page") or 1))
+    except ValueError as error:  # ReportPageError too: no such page, or no PDF to read
+        raise Http404 from error
+    response = HttpResponse(data, content_type="image/png")
+    response["Cache-Control"] = IMAGE_CACHE
+    return response
 
 
 def has_images(series: Series) -> bool:
