@@ -23,7 +23,7 @@ def count_images(apps: Any, schema_editor: Any) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("imaging", "0010_series_performed_procedure_step"),
+        ("imaging", "0011_report_page_count"),
     ]
 
     operations = [
