@@ -68,7 +68,7 @@ def open_as_clinician(url: str, code: str = "") -> Client:
 # ---------------------------------------------------------------- making a share
 
 
-def test_it_keeps_only_a_hash_of_the_256_bit_token(alice: Client, exams: dict[str, Exam]) -> None:
+def test_it_keeps_the_token_and_the_code_out_of_the_table_in_clear(alice: Client, exams: dict[str, Exam]) -> None:
     url, code, share = create(alice, exams["alice"])
     token = url.rsplit("/s/", 1)[1]
     assert len(token) == 43  # 32 bytes, URL-safe base64
