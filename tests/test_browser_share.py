@@ -47,7 +47,8 @@ def test_it_shares_an_exam_with_a_clinician_until_the_patient_ends_it(
     screenshot(clinician, "share-3-clinician-viewer")
 
     patient.goto(f"{live_server.url}/my/shares/")
-    patient.click("button.revoke")
+    patient.click("summary.revoke")
+    patient.click("button.confirm-end")
     patient.wait_for_url("**/my/shares/")
     assert patient.locator(".share-state.ended").count() == 1
     screenshot(patient, "share-4-ended")
