@@ -270,6 +270,7 @@ def viewer_context(requester: Requester, study: Study, wanted: str) -> dict[str,
         "manifest_url": requester.url("series-manifest", current.pk),
         "exam_url": requester.url("study", study.pk),
         "viewer_url": requester.url("viewer", study.pk),
+        "requester": requester,
     }
 
 
