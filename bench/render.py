@@ -153,11 +153,13 @@ def http_cached_preview(scratch: Path, connections: int, seconds: int, options: 
     from django.contrib.sessions.backends.db import SessionStore
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from accounts.models import User
+    from accounts.models import StaffMembership, StaffRole, User
     from imaging.models import Instance
     from imaging.rendering import RenderSpec, ensure_render
 
-    user = User.objects.create_superuser("bench", password="bench-password-0123")
+    user = User.objects.create_user("bench", password="bench-password-0123")
+    # Staff read every hospital's images by the regional-admin role (superuser status grants nothing).
+    StaffMembership.objects.create(user=user, role=StaffRole.REGIONAL_ADMIN, hospital=None)
     # A staff session counts only once a TOTP device is verified in it (django-otp).
     device = TOTPDevice.objects.create(user=user, name="bench", confirmed=True)
     session = SessionStore()

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from accounts.models import User
+from accounts.models import StaffRole, User
 from imaging.models import Hospital
 from portal.sharing import shares
 from tests.support.browser import PHONE, screenshot
 from tests.support.dicom import ZHANG
 from tests.support.exams import Exam, make_exam
-from tests.support.people import ZHANG_PHONE, link, sign_in_patient_in_browser
+from tests.support.people import STAFF_PASSWORD, ZHANG_PHONE, link, make_staff, sign_in_patient_in_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -55,7 +55,11 @@ def phone_page(chromium: Any, language: str) -> Any:
 def wait_for_pdf_viewer(page: Any) -> None:
     """Until the report's frame holds Chromium's PDF viewer (an extension's page), with its toolbar."""
     for _ in range(200):
-        if any(frame.url.startswith("chrome-extension://") for frame in page.frames):
+        viewer = next((f for f in page.frames if f.url.startswith("chrome-extension://")), None)
+        if viewer is not None:
+            viewer.wait_for_function(
+                "() => document.querySelector('pdf-viewer')?.shadowRoot?.querySelector('viewer-toolbar')"
+            )
             return
         page.wait_for_timeout(50)
     raise AssertionError("no PDF viewer in the report's frame")
@@ -123,9 +127,7 @@ def test_it_shows_a_clinician_the_masked_name_sex_age_hospital_and_date(
     assert_one_line_top_bar(page)
     screenshot(page, f"identity-share-{language}")
 
-    # Once Chromium's PDF viewer is in the frame, Tab goes from the control before the report to the
-    # link after it, and Shift+Tab back, never into the viewer (which keeps the focus it is given).
-    wait_for_pdf_viewer(page)
+    # The report is its pages as images here: Tab goes from the control before it to the link after it.
     page.focus("#open-viewer")
     page.keyboard.press("Tab")
     assert page.evaluate("() => document.activeElement.id") == "report-download"
@@ -136,6 +138,30 @@ def test_it_shows_a_clinician_the_masked_name_sex_age_hospital_and_date(
     page.wait_for_selector(".viewer-header .exam-identity")
     assert ("张*" if language == "zh-hans" else "Zhang *") in page.inner_text(".viewer-header")
     screenshot(page, f"identity-share-viewer-{language}")
+    page.context.close()
+
+
+def test_it_lets_tab_pass_the_pdf_report_frame_on_the_staff_page(
+    chromium: Any, live_server: Any, exam: Exam, hospital: Hospital
+) -> None:
+    clerk = make_staff("clerk", StaffRole.CLERK, hospital)
+    page = phone_page(chromium, "zh-hans")
+    page.goto(f"{live_server.url}/staff/sign-in/")
+    page.fill("input[name=username]", "clerk")
+    page.fill("input[name=password]", STAFF_PASSWORD)
+    page.fill("input[name=otp_token]", clerk.code())
+    page.click("button.primary")
+    page.wait_for_url("**/staff/")
+    page.goto(f"{live_server.url}/staff/studies/{exam.study.pk}/")
+    assert "张三" in page.inner_text(".exam-identity")
+    # Once Chromium's PDF viewer is in the frame, Tab goes from the control before the report to the
+    # link after it, and Shift+Tab back, never into the viewer (which keeps the focus it is given).
+    wait_for_pdf_viewer(page)
+    page.focus("#issue-submit")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.id") == "report-download"
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("() => document.activeElement.id") == "issue-submit"
     page.context.close()
 
 
