@@ -267,6 +267,9 @@ class Study(models.Model):
     study_id = models.CharField(_("study ID"), max_length=16, blank=True)
     description = models.CharField(_("description"), max_length=200, blank=True)
     referring_physician = models.CharField(_("referring physician"), max_length=200, blank=True)
+    # Patient's Age as the modality wrote it at the exam (PS3.3 C.7.2.2; an AS value such as "045Y"):
+    # the age shown when the record has no birth date.
+    patient_age = models.CharField(_("patient's age"), max_length=4, blank=True)
     modalities = models.CharField(_("modalities"), max_length=64, blank=True, help_text="Backslash-separated")
     body_parts = models.CharField(_("body parts"), max_length=200, blank=True, help_text="Backslash-separated")
     number_of_series = models.PositiveIntegerField(default=0)

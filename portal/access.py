@@ -4,7 +4,8 @@
   (accounts.links). Not signed in: to the sign-in page.
 - `SHARE`, a session that opened a shared link (portal.sharing.shares): the
   one shared study, its report only if the patient shared it, downloads only
-  if allowed. An unknown or ended share: the "link not valid" page.
+  if allowed, the patient's name masked unless they chose to show it. An
+  unknown or ended share: the "link not valid" page.
 - `STAFF`, signed in with a password and a verified TOTP code: their
   hospitals, or the whole region for a regional admin (accounts.staff's one
   rule). Anyone else: to the staff sign-in page.
@@ -45,7 +46,7 @@ def _patient(request: HttpRequest) -> Requester | None:
     if not phone:
         return None
     records = linked_record_ids(phone)
-    return Requester(StudyScope(patient_record_ids=records), "patient", user_id=request.user.pk)
+    return Requester(StudyScope(patient_record_ids=records), "patient", user_id=request.user.pk, full_name=True)
 
 
 def _to_sign_in(request: HttpRequest) -> HttpResponseBase:
@@ -64,12 +65,15 @@ def _share(request: HttpRequest) -> Requester | None:
         return None
     request.share = share  # type: ignore[attr-defined]  # the audit log's (portal.audit.trail)
     scope = StudyScope(study_ids=(share.study_id,), reports=share.include_report)
-    return Requester(scope, "share", share=share, download=share.allow_download)
+    # A share shows the family name and "*" unless its patient chose to show their whole name.
+    return Requester(scope, "share", share=share, download=share.allow_download, full_name=share.show_full_name)
 
 
 def _staff(request: HttpRequest) -> Requester | None:
     scope = staff_scope_of(request.user)
-    return None if scope.empty else Requester(scope, "staff", user_id=request.user.pk, download=False)
+    if scope.empty:
+        return None
+    return Requester(scope, "staff", user_id=request.user.pk, download=False, full_name=True)
 
 
 def _to_staff_sign_in(request: HttpRequest) -> HttpResponseBase:

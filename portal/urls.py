@@ -33,6 +33,7 @@ staff_urls = ([*issuance_urls.urlpatterns, *dashboard_urls.urlpatterns], "staff"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("", include("accounts.urls")),
     path("my/", include(patient_urls)),
     path("s/x/", include(share_urls)),

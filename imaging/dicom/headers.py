@@ -196,6 +196,7 @@ def _study_fields(ds: HeaderSource) -> dict[str, Any]:
         "study_id": _text(ds, "StudyID", 16),
         "description": _text(ds, "StudyDescription", 200),
         "referring_physician": _text(ds, "ReferringPhysicianName", 200),
+        "patient_age": _text(ds, "PatientAge", 4).upper(),
     }
 
 

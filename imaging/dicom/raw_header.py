@@ -45,7 +45,7 @@ KEYWORDS = [
     "AccessionNumber", "BitsAllocated", "BitsStored", "BodyPartExamined", "Columns", "ContentDate",
     "ContentTime", "FrameTime", "ImageOrientationPatient", "ImagePositionPatient", "ImagerPixelSpacing",
     "InstanceNumber", "IssuerOfPatientID", "LossyImageCompression", "Modality", "NumberOfFrames",
-    "PatientBirthDate", "PatientID", "PatientName", "PatientSex", "PatientTelephoneNumbers",
+    "PatientAge", "PatientBirthDate", "PatientID", "PatientName", "PatientSex", "PatientTelephoneNumbers",
     "PerformedProcedureStepStartDate", "PerformedProcedureStepStartTime", "PhotometricInterpretation",
     "PixelRepresentation", "PixelSpacing", "ReferringPhysicianName", "RescaleIntercept", "RescaleSlope", "Rows",
     "SOPClassUID", "SOPInstanceUID", "SeriesDescription", "SeriesInstanceUID", "SeriesNumber", "StudyDate",

@@ -46,6 +46,7 @@ from imaging.rendering import (
 )
 from portal.audit import trail
 from portal.audit.models import AuditAction
+from portal.exams.body_parts import body_part_names
 from portal.exams.models import Download, DownloadKind
 from portal.exams.requesters import Requester
 
@@ -221,7 +222,7 @@ def _row(study: dict[str, Any], study_url: str, strip: list[str], texts: dict[st
         modalities=_image_modalities(study["modalities"]),
         description=study["description"] or texts["exam"],
         hospital=study["hospital__name"],
-        body_parts=", ".join(b for b in study["body_parts"].split("\\") if b),
+        body_parts=_body_parts(study["body_parts"], language),
         images=_image_count(count, language),
         report=texts["report_ready"] if study["has_report"] else texts["report_pending"],
         has_report=study["has_report"],
@@ -233,6 +234,11 @@ def _row(study: dict[str, Any], study_url: str, strip: list[str], texts: dict[st
 @functools.lru_cache(maxsize=8192)
 def _formatted_date(date: dt.date, date_format: str, language: str) -> str:
     return str(format_date(date, date_format))
+
+
+@functools.lru_cache(maxsize=1024)
+def _body_parts(codes: str, language: str) -> str:
+    return body_part_names([code for code in codes.split("\\") if code])
 
 
 @functools.lru_cache(maxsize=4096)
@@ -318,6 +324,7 @@ def viewer_context(requester: Requester, study: Study, wanted: str) -> dict[str,
         "manifest_url": requester.url("series-manifest", current.pk),
         "exam_url": requester.url("study", study.pk),
         "viewer_url": requester.url("viewer", study.pk),
+        "requester": requester,
     }
 
 

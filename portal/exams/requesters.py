@@ -30,7 +30,9 @@ class Requester:
     """What one requester may see (`scope`) and do, and the URL namespace of their exam pages.
 
     `share` is the share a share session reads (portal.sharing's `ShareLink`);
-    its downloads are the share's, a patient's are their own.
+    its downloads are the share's, a patient's are their own. `full_name`: the
+    pages show the patient's whole name, not the family name and "*"
+    (portal.exams.identity); masked unless the kind says otherwise.
     """
 
     scope: StudyScope
@@ -38,6 +40,7 @@ class Requester:
     user_id: int | None = None
     share: Model | None = None
     download: bool = True
+    full_name: bool = False
 
     @property
     def report(self) -> bool:

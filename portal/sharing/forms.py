@@ -19,4 +19,7 @@ class ShareForm(forms.Form):
         required=False,
         initial=False,
     )
+    show_full_name = forms.BooleanField(
+        label=_("Show my full name (otherwise only my family name and *)"), required=False, initial=False
+    )
     notify_on_open = forms.BooleanField(label=_("Text me when the link is first opened"), required=False, initial=True)

@@ -35,6 +35,9 @@ class ShareLink(models.Model):
     include_report = models.BooleanField(_("include the report"), default=True)
     allow_download = models.BooleanField(_("allow downloads"), default=False)
     notify_on_open = models.BooleanField(_("text me when it is first opened"), default=True)
+    # The share's pages show the patient's family name and "*" unless the patient chose to show it all
+    # (portal.exams.identity).
+    show_full_name = models.BooleanField(_("show the full name"), default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(_("expires"))
     revoked_at = models.DateTimeField(null=True, blank=True)

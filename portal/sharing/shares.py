@@ -90,6 +90,7 @@ def create_share(
     include_report: bool = True,
     allow_download: bool = False,
     notify_on_open: bool = True,
+    show_full_name: bool = False,
 ) -> NewShare:
     """A new share of `study`; the token and code are returned once and never kept in clear."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
@@ -104,6 +105,7 @@ def create_share(
         include_report=include_report,
         allow_download=allow_download,
         notify_on_open=notify_on_open,
+        show_full_name=show_full_name,
         expires_at=timezone.now() + EXPIRY_CHOICES.get(expiry, EXPIRY_CHOICES[DEFAULT_EXPIRY]),
     )
     return NewShare(share, token, code)

@@ -12,6 +12,8 @@ from imaging.synthetic import PatientSpec, StudySpec
 
 ALICE = PatientSpec("PID-ALICE", "Alice^Test", "F", dt.date(1980, 1, 2), "13800000001")
 BOB = PatientSpec("PID-BOB", "Bob^Test", "M", dt.date(1975, 5, 6), "13800000002")
+# A name as Chinese hospitals write it: pinyin, then the characters (PS3.5 6.2.1: alphabetic=ideographic).
+ZHANG = PatientSpec("PID-ZHANG", "Zhang^San=张^三", "M", dt.date(1960, 6, 15), "13800000008")
 
 
 def study_spec(key: str = "s1", patient: PatientSpec = ALICE, date: dt.date = dt.date(2026, 1, 5)) -> StudySpec:

@@ -21,6 +21,7 @@ from tests.support.dicom import ct_bytes, study_spec
 
 ALICE_PHONE = "+8613800000001"
 BOB_PHONE = "+8613800000002"
+ZHANG_PHONE = "+8613800000008"
 UNKNOWN_PHONE = "+8613999999999"
 STAFF_PASSWORD = "staff-password-2026"
 
