@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from accounts.links import link_phone
 from accounts.models import LinkSource
 from accounts.phones import InvalidPhone, parse_mobile
+from imaging.access import credentials
 from imaging.models import Hospital, PatientRecord
 from imaging.tokens import hospital_for_token
 
@@ -21,11 +22,10 @@ class HospitalTokenAuthentication(authentication.BaseAuthentication):
     """`Authorization: Bearer <hospital token>`; the hospital becomes `request.auth`."""
 
     def authenticate(self, request: Request) -> tuple[AnonymousUser, Hospital] | None:
-        header = request.headers.get("Authorization", "")
-        scheme, _space, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
+        presented = credentials(request)
+        if presented is None or not presented.bearer:
             return None
-        hospital = hospital_for_token(token.strip())
+        hospital = hospital_for_token(presented.token)
         if hospital is None:
             raise exceptions.AuthenticationFailed(_("This token is not valid."))
         return AnonymousUser(), hospital

@@ -402,6 +402,8 @@ class Report(models.Model):
     instance = models.OneToOneField(Instance, on_delete=models.CASCADE, null=True, blank=True, related_name="report")
     title = models.CharField(_("title"), max_length=200, blank=True)
     text = models.TextField(_("text"), blank=True)
+    # A PDF's pages shown as images (imaging.rendering.report_pages), counted once; None until then.
+    page_count = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -45,10 +45,12 @@ def dicom_key(study_uid: str, series_uid: str, sop_uid: str, sha256: str) -> str
 class AtomicFileSystemStorage(FileSystemStorage):
     """A filesystem storage whose files appear whole or not at all.
 
-    Content goes to a temporary file in the target directory, is flushed to disk,
-    then linked into place; `os.link` fails when the name exists, so a file is
-    never overwritten and a reader never sees half of one. A name that exists is
-    kept, not renamed: keys are deterministic and the caller decides.
+    Django's `save` writes a temporary file in the target directory, flushes
+    it, then links it into place (`os.link` fails when the name exists, so a
+    file is never overwritten and a reader never sees half of one). DICOM
+    objects go through `write_once` instead: created under their key with
+    `O_EXCL` and written under a lock (see there). A name that exists is kept,
+    not renamed: keys are deterministic and the caller decides.
     """
 
     def get_available_name(self, name: str, max_length: int | None = None) -> str:

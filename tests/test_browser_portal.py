@@ -153,7 +153,9 @@ def test_it_takes_a_patient_through_an_exam(
     # The newest exam is first; its report is on top.
     page.locator("li.study a.study-link").first.click()
     page.wait_for_url(f"**/my/studies/{exams['ct'].pk}/")
-    assert page.locator("iframe.report-pdf").count() == 1
+    # The PDF's pages as images at the screen's width (the PDF itself is the download).
+    page.wait_for_function("() => document.querySelector('.report-pages img')?.naturalWidth > 0")
+    assert page.evaluate("() => document.scrollingElement.scrollWidth <= window.innerWidth")
     assert page.locator("#report-download").count() == 1
     screenshot(page, f"{device}-2-exam-and-report")
 

@@ -3,6 +3,7 @@ bytes committed with its index row and its file flushed later; and what a crash 
 
 import errno
 import threading
+import tracemalloc
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,6 +117,24 @@ def test_it_answers_unavailable_when_the_flush_fails_and_a_resend_clears_the_mar
     assert ingest_instance(ct_bytes(number=2), hospital, ledger=ledger).outcome == IngestOutcome.DUPLICATE
     assert ledger.wait_until_swept(timeout=10)
     assert UnflushedFile.objects.count() == 0
+
+
+@pytest.mark.usefixtures("flushed_meanwhile")
+def test_it_checks_a_large_file_a_chunk_at_a_time_at_start_up(
+    transactional_db: None, hospital: Hospital, storage_root: Path, ledger: FlushLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest_instance(ct_bytes(number=1), hospital, ledger=ledger)
+    store_with_failing_flush(hospital, ledger, monkeypatch, (2,))
+    large = storage_root / Instance.objects.get(instance_number=2).storage_key
+    with large.open("ab") as handle:  # as large as a multi-frame object: its row holds no bytes
+        handle.truncate(64 << 20)
+    tracemalloc.start()
+    try:
+        assert check_unflushed_files() == Checked(removed=1)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"checking a 64 MiB file took {peak >> 20} MiB"
 
 
 @pytest.mark.usefixtures("flushed_meanwhile")

@@ -23,6 +23,7 @@ OBJECT_OF: dict[str, tuple[str | None, str]] = {
     "studies": (None, "GET"),
     "study": ("study", "GET"),
     "report-pdf": ("study", "GET"),
+    "report-page": ("study", "GET"),
     "viewer": ("study", "GET"),
     "request-download": ("study", "POST"),
     "download": ("download", "GET"),

@@ -137,10 +137,11 @@ def test_it_shows_a_thumbnail_strip_per_study(alice: Client) -> None:
 # ---------------------------------------------------------------- the exam
 
 
-def test_it_shows_the_pdf_report_inline_and_as_a_download(alice: Client) -> None:
+def test_it_shows_the_pdf_reports_pages_and_serves_the_pdf(alice: Client) -> None:
     exam = _exam_of("a-city")
     page = alice.get(f"/my/studies/{exam.study.pk}/").content.decode()
-    assert f'src="/my/studies/{exam.study.pk}/report.pdf"' in page
+    assert f'src="/my/studies/{exam.study.pk}/report.png?page=1"' in page  # tests/test_report_pages.py
+    assert f'href="/my/studies/{exam.study.pk}/report.pdf?download=1"' in page
     inline = alice.get(f"/my/studies/{exam.study.pk}/report.pdf")
     assert inline["Content-Type"] == "application/pdf"
     assert inline.content.startswith(b"%PDF")

@@ -11,7 +11,7 @@ resource does not match, and an unknown parameter are ignored and named in a
 `Warning: 299` (PS3.18 8.3: "the origin server shall ignore any unsupported
 Query Parameters"); a value the matching cannot take is an `InvalidQuery` (400).
 
-The caller scopes the search (imaging.dicomweb's `DicomWebAccess`); this
+The caller scopes the search (the asker's `imaging.access.StudyScope`); this
 module only narrows what it is given.
 """
 

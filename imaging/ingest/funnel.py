@@ -13,8 +13,9 @@ Every entry point (file import, C-STORE, STOW-RS) calls `ingest_instance`:
    bytes under a known SOPInstanceUID are recorded as a conflict and the file
    this call wrote is removed again (the stored copy is never touched: its key
    names other content);
-6. after commit, announce the new instance (`instance_stored`) so that renders
-   and phone links are scheduled.
+6. after commit, announce the new instance (`instance_stored`) so that its
+   renders are scheduled (a new series is announced by `series_created`, which
+   accounts hears for the phone numbers its header suggests).
 
 Step 1 and 2 are `parse`; steps 4 and 5 go through `index.index`, the one
 seam in front of the two index paths, carrying one `Received`.

@@ -322,6 +322,7 @@ def _write_from_index(key: str, sha256: str, content: bytes | memoryview | None)
 def _holds(key: str, sha256: str) -> bool:
     try:
         with default_storage.open(key, "rb") as handle:
-            return hashlib.sha256(handle.read()).hexdigest() == sha256
+            # A chunk at a time: a large object's row holds no bytes, and its file may be gigabytes.
+            return hashlib.file_digest(handle, "sha256").hexdigest() == sha256
     except FileNotFoundError:
         return False

@@ -7,7 +7,8 @@
 - `tasks`: the Celery tasks that make renders after ingest and on demand, the
   batching that sends them (`batched_renders`, the listener's `RenderSender`),
   and the sweep that queues those whose message was lost (`sweep_renders`);
-- `views`: serving a render over HTTP, for a requester a view has checked.
+- `views`: serving a render over HTTP, for a requester a view has checked;
+- `report_pages`: a PDF report's pages as images (PDFium), for phones.
 """
 
 from imaging.dicom import UnsupportedImage
@@ -33,6 +34,7 @@ from imaging.rendering.renders import (
     make_render,
     read_render,
 )
+from imaging.rendering.report_pages import ReportPageError, page_count, report_page
 from imaging.rendering.tasks import (
     TASK_OPTIONS,
     RenderBatch,
@@ -65,6 +67,7 @@ __all__ = [
     "RenderOutcome",
     "RenderSender",
     "RenderSpec",
+    "ReportPageError",
     "UnsupportedImage",
     "Window",
     "apply_window",
@@ -74,6 +77,7 @@ __all__ = [
     "make_render",
     "middle_instance",
     "modality_frame",
+    "page_count",
     "prepare_render_queue",
     "read_render",
     "render_frame",
@@ -82,6 +86,7 @@ __all__ = [
     "render_on_demand",
     "render_series",
     "render_series_thumbnail",
+    "report_page",
     "schedule_renders",
     "serve_preview",
     "serve_render",

@@ -135,7 +135,9 @@ def encode(pixels: np.ndarray, spec: RenderSpec) -> bytes:
     if spec.image_format == "png":
         image.save(out, "PNG", compress_level=1)
     else:
-        image.save(out, "JPEG", quality=JPEG_QUALITY if spec.size != THUMBNAIL_SIDE else 85)
+        # Progressive: on a slow network the whole image shows coarse first, then sharpens.
+        thumbnail = spec.size == THUMBNAIL_SIDE
+        image.save(out, "JPEG", quality=85 if thumbnail else JPEG_QUALITY, progressive=not thumbnail)
     return out.getvalue()
 
 

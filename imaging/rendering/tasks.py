@@ -32,8 +32,9 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 from django.utils import timezone
 from kombu.exceptions import KombuError
 
-from imaging.models import Instance, Render, RenderStatus, Series
+from imaging.models import Instance, Render, RenderStatus, Report, ReportKind, Series
 from imaging.rendering.renders import RenderSpec, ensure_render, interactive_timeout, wait_for_render
+from imaging.rendering.report_pages import ReportPageError, render_report_pages
 
 logger = logging.getLogger(__name__)
 
@@ -54,12 +55,23 @@ TASK_OPTIONS = {
 
 @shared_task(**TASK_OPTIONS, name="imaging.tasks.render_instance_previews")  # type: ignore[untyped-decorator]
 def render_instance_previews(instance_id: int) -> list[str]:
-    """Previews of every frame (up to a bound) at the file's window."""
+    """Previews of every frame (up to a bound) at the file's window; a PDF report's pages."""
     instance = Instance.objects.filter(pk=instance_id, has_pixels=True).first()
     if instance is None:
-        return []
+        return _report_pages(instance_id)
     frames = min(instance.number_of_frames, MAX_BULK_FRAMES)
     return [ensure_render(instance, RenderSpec(frame)).status for frame in range(frames)]
+
+
+def _report_pages(instance_id: int) -> list[str]:
+    report = Report.objects.filter(instance_id=instance_id, kind=ReportKind.PDF).select_related("instance").first()
+    if report is None:
+        return []
+    try:
+        return ["ready"] * render_report_pages(report)
+    except ReportPageError as error:
+        logger.warning("cannot show the pages of report %s: %s", report.pk, error)
+        return ["failed"]
 
 
 @shared_task(**TASK_OPTIONS, name="imaging.tasks.render_series_thumbnail")  # type: ignore[untyped-decorator]

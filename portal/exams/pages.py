@@ -5,15 +5,18 @@ own pages in portal.issuance.views) load objects through their `Requester`
 and pass them in with it: it says what they may do and where their URLs live.
 """
 
+import base64
 import datetime as dt
 import functools
 import gzip
 import html
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from django.contrib.staticfiles import finders
 from django.core.files.storage import default_storage
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.dateformat import format as format_date
@@ -29,8 +32,14 @@ from imaging.rendering import (
     IMAGE_CACHE,
     MODALITY_PRESETS,
     PRESETS,
+    RenderSpec,
+    ReportPageError,
     UnsupportedImage,
+    middle_instance,
     modality_frame,
+    page_count,
+    read_render,
+    report_page,
     serve_preview,
     serve_series_thumbnail,
     serve_thumbnail,
@@ -238,11 +247,33 @@ def exam_context(requester: Requester, study: Study, user_downloads: list[Downlo
     return {
         "study": study,
         "report": report,
+        "report_pages": _report_pages(report),
         "series_list": viewable,
         "presets": _presets_for(study.modality_list),
         "downloads": user_downloads,
         "requester": requester,
     }
+
+
+def _report_pages(report: Report | None) -> list[int]:
+    """The page numbers of a PDF report shown as images; none when it is not a PDF or cannot be read."""
+    if report is None or not report.is_pdf:
+        return []
+    try:
+        return list(range(1, page_count(report) + 1))
+    except ReportPageError:
+        return []
+
+
+def report_page_png(request: HttpRequest, report: Report) -> HttpResponse:
+    """One page of the report as a PNG (`?page=`, from 1), made by the worker or now."""
+    try:
+        data = report_page(report, int(request.GET.get("page") or 1))
+    except ValueError as error:  # ReportPageError too: no such page, or no PDF to read
+        raise Http404 from error
+    response = HttpResponse(data, content_type="image/png")
+    response["Cache-Control"] = IMAGE_CACHE
+    return response
 
 
 def has_images(series: Series) -> bool:
@@ -256,25 +287,83 @@ def _presets_for(modalities: list[str]) -> list[tuple[str, str]]:
 
 
 def viewer_context(requester: Requester, study: Study, wanted: str) -> dict[str, Any] | None:
-    """The viewer page of one series of the study (`wanted`, or the first), or None without images."""
+    """The viewer page of one series of the study (`wanted`, or the first), or None without images.
+
+    What the first image needs comes with the page, so that a slow network
+    pays one round trip for it after the page, not one per step: the
+    series' manifest (the viewer reads it from the page), the first image's
+    address (preloaded, and shown as an image until the viewer has drawn),
+    the series thumbnail as a placeholder inside the page when it is made,
+    and the viewer's modules (preloaded, instead of found import by import).
+    """
     series_list = [s for s in study.series.order_by("series_number", "pk") if s.number_of_instances and has_images(s)]
     if not series_list:
         return None
     current = next((s for s in series_list if str(s.pk) == wanted), series_list[0])
     for item in series_list:
         item.thumbnail_url = requester.url("series-thumbnail", item.pk)  # type: ignore[attr-defined]
+    manifest = manifest_data(requester, current)
+    # The address the viewer asks first (its state.js: the file's window, frame 0): the page's image serves both.
+    first_url = manifest["images"][0]["preview"] + "?frame=0" if manifest["images"] else ""
+    first_inline = inline_render(_first_image_uid(current), RenderSpec()) if first_url else ""
     return {
         "study": study,
         "series_list": series_list,
         "current": current,
+        "manifest": manifest,
+        "first_url": first_url,
+        "first_image": first_inline or first_url,
+        "placeholder": "" if first_inline else series_placeholder(current),
+        "viewer_modules": viewer_modules(),
         "manifest_url": requester.url("series-manifest", current.pk),
         "exam_url": requester.url("study", study.pk),
         "viewer_url": requester.url("viewer", study.pk),
     }
 
 
+INLINE_MAX_BYTES = 96 * 1024  # a CT or MR preview is 30-60 kB; a large radiograph's is left to its own request
+
+
+def inline_render(sop_uid: str | None, spec: RenderSpec) -> str:
+    """A render already made, as a data: URI for the page to carry, or "" (not made, or too large)."""
+    if sop_uid is None:
+        return ""
+    try:
+        data = read_render(spec.key_of(sop_uid))
+    except FileNotFoundError:
+        return ""
+    if len(data) > INLINE_MAX_BYTES:
+        return ""
+    return f"data:{spec.content_type};base64," + base64.b64encode(data).decode()
+
+
+def series_placeholder(series: Series) -> str:
+    """The series thumbnail as a data: URI when it is made, else "" (the viewer waits for its image)."""
+    instance = middle_instance(series.pk)
+    return inline_render(instance.sop_uid if instance else None, RenderSpec.thumbnail())
+
+
+def _first_image_uid(series: Series) -> str | None:
+    first = series.instances.filter(has_pixels=True).in_anatomical_order().values_list("sop_uid", flat=True)
+    return first.first()
+
+
+@functools.cache
+def viewer_modules() -> tuple[str, ...]:
+    """The viewer's ES modules, as static paths, for `<link rel="modulepreload">`: all of them are
+    fetched at once instead of one level of imports per round trip."""
+    entry = finders.find("js/viewer/main.js")
+    if not entry:
+        return ()
+    return tuple(f"js/viewer/{path.name}" for path in sorted(Path(str(entry)).parent.glob("*.js")))
+
+
 def manifest(requester: Requester, series: Series) -> JsonResponse:
     """What the viewer needs to show a series: its images in anatomical order and the presets."""
+    return JsonResponse(manifest_data(requester, series))
+
+
+def manifest_data(requester: Requester, series: Series) -> dict[str, Any]:
     images = list(
         series.instances.filter(has_pixels=True)
         .in_anatomical_order()
@@ -308,19 +397,17 @@ def manifest(requester: Requester, series: Series) -> JsonResponse:
         center, width = PRESETS[name]
         presets.append({"name": name, "label": labels[name], "center": center, "width": width})
     preview, raw = requester.url("instance-preview", 0), requester.url("instance-raw", 0)
-    return JsonResponse(
-        {
-            "series": {
-                "id": series.pk,
-                "description": series.description,
-                "modality": series.modality,
-                "number": series.series_number,
-                "count": len(images),
-            },
-            "presets": presets,
-            "images": [_image_entry(image, preview, raw) for image in images],
-        }
-    )
+    return {
+        "series": {
+            "id": series.pk,
+            "description": series.description,
+            "modality": series.modality,
+            "number": series.series_number,
+            "count": len(images),
+        },
+        "presets": presets,
+        "images": [_image_entry(image, preview, raw) for image in images],
+    }
 
 
 def _image_entry(image: Instance, preview: str, raw: str) -> dict[str, Any]:

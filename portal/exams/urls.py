@@ -19,6 +19,7 @@ def exam_urls(kind: Kind) -> list[URLPattern]:
     return [
         path("studies/<id:pk>/", views.study, given, name="study"),
         path("studies/<id:pk>/report.pdf", views.report_pdf, given, name="report-pdf"),
+        path("studies/<id:pk>/report.png", views.report_page, given, name="report-page"),
         path("studies/<id:pk>/view/", views.viewer, given, name="viewer"),
         path("studies/<id:pk>/downloads/", views.request_study_download, given, name="request-download"),
         path("downloads/<id:pk>/", views.download, given, name="download"),

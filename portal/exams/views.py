@@ -44,7 +44,8 @@ def study(request: HttpRequest, requester: Requester, pk: int) -> HttpResponse:
     downloads = list(requester.downloads().filter(study=found)[:5])
     context = pages.exam_context(requester, found, downloads)
     # A patient's page has the sharing app's "Share with a doctor" box, placed by the template ({% share_box %}).
-    return render(request, "exams/study.html", {**context, "share": requester.share})
+    in_wechat = "MicroMessenger" in request.headers.get("User-Agent", "")  # its in-app browser: no zips, poor PDFs
+    return render(request, "exams/study.html", {**context, "share": requester.share, "in_wechat": in_wechat})
 
 
 @require_GET
@@ -57,6 +58,18 @@ def report_pdf(request: HttpRequest, requester: Requester, pk: int) -> HttpRespo
     download = bool(request.GET.get("download"))
     trail.record(request, AuditAction.REPORT_VIEW, study_id=found.pk, download=download, **requester.audit())
     return pages.report_pdf(request, report)
+
+
+@require_GET
+@requester_view
+def report_page(request: HttpRequest, requester: Requester, pk: int) -> HttpResponse:
+    found = requester.study(pk)
+    report = Report.objects.filter(study=found).select_related("instance").first() if requester.report else None
+    if report is None or not report.is_pdf:
+        raise Http404
+    assert report.instance is not None  # a PDF report is an instance's
+    trail.record_images(request, AuditAction.REPORT_VIEW, report.instance.series_id, found.pk)
+    return pages.report_page_png(request, report)
 
 
 @require_GET

@@ -55,6 +55,18 @@ function normalisePreset(raw) {
   return { name: raw.name, label: String(raw.label || raw.name), center: known ? center : null, width: known ? width : null };
 }
 
+/** The manifest the page carries for its series (a JSON script element, never run), or null. */
+function embeddedManifest() {
+  const element = document.getElementById('viewer-manifest');
+  if (!element) return null;
+  try {
+    const manifest = JSON.parse(element.textContent);
+    return manifest && manifest.series && String(manifest.series.id) === root.dataset.series ? manifest : null;
+  } catch (error) {
+    return null;
+  }
+}
+
 export async function loadManifest() {
   const url = root.dataset.manifestUrl;
   if (!url) {
@@ -62,13 +74,15 @@ export async function loadManifest() {
     return;
   }
   if (loadingNote) loadingNote.hidden = false;
-  let manifest;
-  try {
-    const response = await fetchWithRetry(url, 'application/json');
-    manifest = await response.json();
-  } catch (error) {
-    fatal(t('manifestError'));
-    return;
+  let manifest = embeddedManifest();
+  if (!manifest) {
+    try {
+      const response = await fetchWithRetry(url, 'application/json');
+      manifest = await response.json();
+    } catch (error) {
+      fatal(t('manifestError'));
+      return;
+    }
   }
   if (!manifest || !Array.isArray(manifest.images)) {
     fatal(t('manifestError'));

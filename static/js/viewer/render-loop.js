@@ -97,7 +97,8 @@ function neighbours(center, count, direction) {
 function prefetch(target) {
   const keepPreviews = new Set([target.previewUrl]);
   const keepRaws = new Set(target.rawUrl ? [target.rawUrl] : []);
-  if (!state.windowDragging) {
+  // Neighbours wait for the first image: on a slow network they would share its bandwidth.
+  if (!state.windowDragging && state.shown) {
     const wanted = [];
     const frames = framesOf(target.image);
     if (state.playing && frames > 1) {

@@ -18,8 +18,19 @@ function waitForImage(img) {
   });
 }
 
-/** A server render: fetched (to see 503s), then decoded into an Image. */
+/** The first image the page carries (templates/exams/viewer.html), when it is the render at `url`. */
+async function pageImage(url) {
+  const img = document.querySelector('img.viewer-first');
+  if (!img || img.dataset.url !== url || !img.src.startsWith('data:')) return null;
+  if (!img.complete) await waitForImage(img);
+  if (!img.naturalWidth) return null;
+  return { el: img, objectUrl: null, width: img.naturalWidth, height: img.naturalHeight, unavailable: false };
+}
+
+/** A server render: the page's own copy of it, or fetched (to see 503s), then decoded into an Image. */
 async function loadPreview(url) {
+  const carried = await pageImage(url).catch(() => null);
+  if (carried) return carried;
   const response = await fetchWithRetry(url, 'image/*');
   const unavailable = response.headers.get('X-Render-Status') === 'unavailable';
   const blob = await response.blob();

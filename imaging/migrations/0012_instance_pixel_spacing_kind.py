@@ -13,7 +13,7 @@ def mark_instances_without_spacing(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('imaging', '0010_series_performed_procedure_step'),
+        ('imaging', '0011_report_page_count'),
     ]
 
     operations = [
