@@ -5,6 +5,8 @@ inline, SMS printed to the console). With DEBUG off the portal refuses to start
 without SECRET_KEY and ALLOWED_HOSTS: production never falls back silently.
 """
 
+import base64
+import binascii
 import datetime as dt
 import os
 from pathlib import Path
@@ -64,6 +66,39 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
     SECRET_KEY = "insecure-development-key-do-not-use-in-production-0123456789"  # noqa: S105
+
+
+def share_token_keys(name: str, secret_key: str) -> list[str]:
+    """The Fernet keys that seal share tokens (portal.sharing.sealing), the first sealing, all opening.
+
+    `name` holds one key or several, comma-separated (a rotation: the new key
+    first); unset, one key is derived from SECRET_KEY with HKDF-SHA256. A key is
+    never echoed in the error: it is a secret.
+    """
+    keys = env_list(name, [])
+    for number, key in enumerate(keys, start=1):
+        try:
+            valid = len(base64.urlsafe_b64decode(key.encode())) == 32
+        except (binascii.Error, ValueError):
+            valid = False
+        if not valid:
+            raise ImproperlyConfigured(
+                f"{name}: key {number} of {len(keys)} is not a Fernet key (32 bytes in URL-safe base64; make one "
+                'with python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())")'
+            )
+    if keys:
+        return keys
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"efilm share tokens").derive(
+        secret_key.encode()
+    )
+    return [base64.urlsafe_b64encode(derived).decode()]
+
+
+# Share tokens are kept sealed so the patient can be shown a link again; see share_token_keys.
+SHARE_TOKEN_KEYS = share_token_keys("SHARE_TOKEN_KEY", SECRET_KEY)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 if not DEBUG and not ALLOWED_HOSTS:

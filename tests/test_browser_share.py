@@ -6,10 +6,12 @@ from typing import Any
 import pytest
 
 from imaging.models import Hospital
+from portal.sharing.models import ShareLink
 from tests.support.browser import DESKTOP, PHONE, screenshot
 from tests.support.dicom import ALICE
 from tests.support.exams import make_exam
 from tests.support.people import ALICE_PHONE, link, sign_in_patient_in_browser
+from tests.support.qr import decode_svg
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -47,7 +49,8 @@ def test_it_shares_an_exam_with_a_clinician_until_the_patient_ends_it(
     screenshot(clinician, "share-3-clinician-viewer")
 
     patient.goto(f"{live_server.url}/my/shares/")
-    patient.click("button.revoke")
+    patient.click("summary.revoke")
+    patient.click("button.confirm-end")
     patient.wait_for_url("**/my/shares/")
     assert patient.locator(".share-state.ended").count() == 1
     screenshot(patient, "share-4-ended")
@@ -57,3 +60,87 @@ def test_it_shares_an_exam_with_a_clinician_until_the_patient_ends_it(
     screenshot(clinician, "share-5-link-not-valid")
     patient_context.close()
     clinician_context.close()
+
+
+def open_as_clinician(chromium: Any, url: str, code: str) -> tuple[Any, Any]:
+    """A clean browser (another context) that opens `url` with `code`: the page, after its answer."""
+    context = chromium.new_context(**PHONE, locale="en-US")
+    page = context.new_page()
+    page.goto(url)
+    page.fill("#share-code", code)
+    page.click("button.primary")
+    page.wait_for_selector("#report, #share-wrong-code")  # the shared exam, or the code page saying no
+    return context, page
+
+
+def test_it_shows_a_share_again_replaces_its_code_and_asks_before_ending_it(
+    chromium: Any, live_server: Any, transactional_db: None, hospital: Hospital
+) -> None:
+    exam = make_exam(hospital, ALICE, "browser-again", slices=2)
+    link(ALICE_PHONE, hospital, ALICE.patient_id)
+    patient_context = chromium.new_context(**PHONE, locale="en-US")
+    patient = patient_context.new_page()
+    sign_in_patient_in_browser(patient, live_server.url, ALICE_PHONE)
+
+    # The share box reads as an action: a button-sized summary, its checkboxes at full size.
+    patient.goto(f"{live_server.url}/my/studies/{exam.study.pk}/")
+    box = patient.locator("#share-box summary").bounding_box()
+    assert box
+    assert box["height"] >= 44
+    assert box["width"] >= 300
+    assert patient.eval_on_selector("#share-box summary", "s => getComputedStyle(s).borderStyle") == "solid"
+    patient.click("#share-box summary")
+    check = patient.locator("#id_allow_download").bounding_box()
+    assert check
+    assert check["width"] >= 18
+    patient.click("#share-create")
+    patient.wait_for_selector("#share-qr svg")
+    url = patient.input_value("#share-url")
+    code = patient.inner_text("#share-access-code")
+    patient.close()
+
+    # Later, in a new tab: My shares shows the same link and QR code.
+    patient = patient_context.new_page()
+    patient.goto(f"{live_server.url}/my/shares/")
+    patient.click("a.show-link")
+    patient.wait_for_selector("#share-qr svg")
+    assert patient.input_value("#share-url") == url
+    assert decode_svg(patient.inner_html("#share-qr")) == [url]
+    assert patient.locator("#share-access-code").count() == 0
+    screenshot(patient, "share-again-1-link-shown-again")
+    patient.click(".language button")  # its forms post with their real Origin (issue 18, bug 1)
+    patient.wait_for_selector("html[lang=zh-hans] #share-qr svg")
+    assert patient.input_value("#share-url") == url
+
+    clinician_context, clinician = open_as_clinician(chromium, url, code)
+    assert clinician.url.endswith(f"/s/x/studies/{exam.study.pk}/")
+    clinician_context.close()
+
+    # A new access code: the old one is refused, the new one opens the exam.
+    share = ShareLink.objects.get()
+    patient.goto(f"{live_server.url}/my/shares/{share.pk}/")
+    patient.click("#replace-code")
+    patient.wait_for_selector("#share-new-code")
+    new_code = patient.inner_text("#share-new-code")
+    screenshot(patient, "share-again-2-new-code")
+    refused_context, refused = open_as_clinician(chromium, url, code)
+    assert refused.locator("#share-wrong-code").is_visible()
+    refused_context.close()
+    clinician_context, clinician = open_as_clinician(chromium, url, new_code)
+    assert clinician.url.endswith(f"/s/x/studies/{exam.study.pk}/")
+    clinician_context.close()
+
+    # Ending asks first: the first tap only opens the confirmation.
+    patient.goto(f"{live_server.url}/my/shares/")
+    assert not patient.locator("button.confirm-end").is_visible()
+    patient.click("summary.revoke")
+    assert patient.locator("button.confirm-end").is_visible()
+    screenshot(patient, "share-again-3-end-confirm")
+    share.refresh_from_db()
+    assert share.revoked_at is None
+    patient.click("button.confirm-end")
+    patient.wait_for_selector(".share-state.ended")
+    share.refresh_from_db()
+    assert share.revoked_at is not None
+    assert patient.locator("a.show-link").count() == 0
+    patient_context.close()

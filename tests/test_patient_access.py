@@ -37,6 +37,8 @@ OBJECT_OF: dict[str, tuple[str | None, str]] = {
     "shares": (None, "GET"),
     "share": ("share", "GET"),
     "share-created": ("share", "GET"),
+    "share-link": ("share", "GET"),
+    "replace-code": ("share", "POST"),
     "revoke-share": ("share", "POST"),
     "enable-share": ("share", "POST"),
 }

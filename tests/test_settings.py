@@ -127,3 +127,25 @@ def test_it_refuses_a_middleware_list_without_the_portals_csrf_protection(settin
     settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != "portal.middleware.CsrfViewMiddleware"]
     with pytest.raises(SystemCheckError, match=r"portal\.E001"):
         call_command("check", "--deploy")
+
+
+def test_it_fails_loudly_on_a_share_token_key_that_is_not_a_fernet_key() -> None:
+    result = manage("check", SHARE_TOKEN_KEY="not-a-key-but-a-secret-all-the-same")
+    assert result.returncode != 0
+    assert "SHARE_TOKEN_KEY: key 1 of 1 is not a Fernet key" in result.stderr
+    assert "not-a-key-but-a-secret" not in result.stderr  # a secret is never echoed
+
+
+def test_it_derives_the_share_token_key_from_the_secret_key_unless_one_is_set(monkeypatch: Any) -> None:
+    from cryptography.fernet import Fernet
+
+    from portal.settings import share_token_keys
+
+    monkeypatch.delenv("SHARE_TOKEN_KEY", raising=False)
+    derived = share_token_keys("SHARE_TOKEN_KEY", "one secret key")
+    assert derived == share_token_keys("SHARE_TOKEN_KEY", "one secret key")
+    assert derived != share_token_keys("SHARE_TOKEN_KEY", "another secret key")
+    Fernet(derived[0])
+    new, old = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    monkeypatch.setenv("SHARE_TOKEN_KEY", f"{new}, {old}")
+    assert share_token_keys("SHARE_TOKEN_KEY", "one secret key") == [new, old]

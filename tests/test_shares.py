@@ -68,7 +68,7 @@ def open_as_clinician(url: str, code: str = "") -> Client:
 # ---------------------------------------------------------------- making a share
 
 
-def test_it_keeps_only_a_hash_of_the_256_bit_token(alice: Client, exams: dict[str, Exam]) -> None:
+def test_it_keeps_the_token_and_the_code_out_of_the_table_in_clear(alice: Client, exams: dict[str, Exam]) -> None:
     url, code, share = create(alice, exams["alice"])
     token = url.rsplit("/s/", 1)[1]
     assert len(token) == 43  # 32 bytes, URL-safe base64
@@ -309,6 +309,19 @@ def test_it_lets_only_the_patient_see_and_end_their_shares(exams: dict[str, Exam
     share.refresh_from_db()
     assert share.revoked_at is None
     assert shares.find_share("x" * 43) is None
+
+
+def test_it_asks_for_confirmation_before_ending_a_share(alice: Client, exams: dict[str, Exam]) -> None:
+    _, _, share = create(alice, exams["alice"])
+    revoke = f'action="/my/shares/{share.pk}/revoke"'
+    for page in (alice.get("/my/shares/").content.decode(), alice.get(f"/my/shares/{share.pk}/").content.decode()):
+        confirms = re.findall(r'<details class="confirm end-share">.*?</details>', page, flags=re.S)
+        assert len(confirms) == 1
+        assert revoke in confirms[0]
+        assert 'class="revoke confirm-end"' in confirms[0]
+        assert revoke not in page.replace(confirms[0], "")  # no end button outside the confirmation
+    share.refresh_from_db()
+    assert share.revoked_at is None
 
 
 def test_it_accepts_a_code_posted_with_a_null_origin_but_not_without_the_csrf_token(

@@ -37,6 +37,8 @@ class AuditAction(models.TextChoices):
     PHONE_CONFIRM = "phone_confirm", _("confirmed a suggested phone number")
     SHARE_ENABLE = "share_enable", _("re-enabled a suspended shared link")
     STAFF_NEW_DEVICE = "staff_new_device", _("signed in from a new device")
+    SHARE_SHOW = "share_show", _("showed a shared link again")
+    SHARE_NEW_CODE = "share_new_code", _("replaced the access code of a shared link")
 
 
 class AuditEvent(models.Model):

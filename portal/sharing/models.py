@@ -15,17 +15,21 @@ class ShareLinkQuerySet(models.QuerySet["ShareLink"]):
 
 
 class ShareLink(models.Model):
-    """A patient's exam shared by a link: a token (kept only as its SHA-256), an expiry, maybe a code.
+    """A patient's exam shared by a link: a token (found by its SHA-256), an expiry, maybe a code.
 
     The token is 32 random bytes, so a plain hash cannot be reversed by
-    guessing; the access code is 6 digits, so it is kept as a salted HMAC and
-    guarded by a lockout (5 wrong entries, then 15 minutes, 1 hour, 24 hours;
-    after the third lock the share is suspended until the patient re-enables it).
+    guessing; it is also kept sealed (`token_sealed`, portal.sharing.sealing)
+    so that the patient can be shown the link again, until the share ends
+    (shares made before that have none). The access code is 6 digits, so it
+    is kept as a salted HMAC and guarded by a lockout (5 wrong entries, then
+    15 minutes, 1 hour, 24 hours; after the third lock the share is suspended
+    until the patient re-enables it); the patient can replace it.
     """
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="shares")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="shares")
     token_hash = models.CharField(max_length=64, unique=True)
+    token_sealed = models.TextField(blank=True, default="")
     code_hash = models.CharField(max_length=64, blank=True)
     code_salt = models.CharField(max_length=32, blank=True)
     include_report = models.BooleanField(_("include the report"), default=True)
@@ -56,6 +60,11 @@ class ShareLink(models.Model):
     @property
     def has_code(self) -> bool:
         return bool(self.code_hash)
+
+    @property
+    def keeps_token(self) -> bool:
+        """Whether the share holds a sealed token: made since tokens are kept so, and not ended by the patient."""
+        return bool(self.token_sealed)
 
     @property
     def is_valid(self) -> bool:

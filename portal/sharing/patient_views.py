@@ -1,9 +1,11 @@
-"""The patient's side of sharing: make a share of an exam, see who opened it, end it, turn it back on.
+"""The patient's side of sharing: make a share of an exam, see who opened it, show its link again,
+replace its access code, end it, turn it back on.
 
 Every view is handed the patient (a `Requester` of portal.access's patient
 kind, by the URLconf: `patient_urls`), and every share is loaded through
 `_get_share_for_patient`: the shares of the studies in the patient's scope (their own, and those a hospital made at
-discharge); a miss is a 404.
+discharge); a miss is a 404. Pages that show a token or a code (`share_created`,
+`share_link`, `share_detail`) are kept by no cache.
 """
 
 from django.db.models import QuerySet
@@ -23,6 +25,7 @@ from portal.sharing.forms import ShareForm
 from portal.sharing.models import ShareLink
 
 NEW_SHARE = "new_share"
+NEW_CODE = "new_code"
 
 
 def _shares_of_patient(patient: Requester) -> QuerySet[ShareLink]:
@@ -42,7 +45,7 @@ def create_share(request: HttpRequest, patient: Requester, pk: int) -> HttpRespo
     if not form.is_valid():
         return HttpResponseBadRequest("; ".join(str(e) for errors in form.errors.values() for e in errors))
     new = shares.create_share(found, request.user.pk or 0, **form.cleaned_data)
-    # Shown once, on the next page, then gone: only the hash is kept.
+    # Shown once, on the next page, then gone: the code is kept only as its hash, the token only sealed.
     request.session[NEW_SHARE] = {"id": new.share.pk, "token": new.token, "code": new.code}
     trail.record(request, AuditAction.SHARE_CREATE, study_id=found.pk, share=new.share.pk)
     return redirect("patient:share-created", new.share.pk)
@@ -58,16 +61,40 @@ def share_created(request: HttpRequest, patient: Requester, pk: int) -> HttpResp
     share = _get_share_for_patient(patient, pk)
     if new.get("id") != share.pk:
         return redirect("patient:share", share.pk)
-    url = request.build_absolute_uri(reverse("share-open", args=[new["token"]]))
+    return _share_card(request, share, new["token"], code=new["code"])
+
+
+@never_cache
+@require_GET
+@requester_view
+def share_link(request: HttpRequest, patient: Requester, pk: int) -> HttpResponseBase:
+    """A share's link and QR code shown again (audited); its access code cannot be: only its hash is kept."""
+    share = _get_share_for_patient(patient, pk)
+    token = shares.token_to_show(share)
+    if token is None:
+        return redirect("patient:share", share.pk)
+    trail.record(request, AuditAction.SHARE_SHOW, study_id=share.study_id, share=share.pk)
+    return _share_card(request, share, token, again=True)
+
+
+def _share_card(
+    request: HttpRequest, share: ShareLink, token: str, *, code: str = "", again: bool = False
+) -> HttpResponseBase:
+    """The QR code and link of a share (and its access code, when just made), kept by no cache (`never_cache`)."""
+    url = request.build_absolute_uri(reverse("share-open", args=[token]))
     context = {
         "share": share,
         "url": url,
-        "code": new["code"],
+        "code": code,
+        "again": again,
         "qr_svg": qr.qr_svg(url),
         "qr_png": qr.qr_png_data_uri(url),
     }
     response = render(request, "sharing/share_created.html", context)
-    response["Referrer-Policy"] = "no-referrer"
+    # The token is in the page, not in its address: `same-origin` sends the address to no other site.
+    # Not `no-referrer`: under it browsers post the page's forms (the language switch, sign-out) with
+    # `Origin: null`, which the CSRF check refuses outside /s/ (issue 18, bug 1).
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 
@@ -78,12 +105,33 @@ def my_shares(request: HttpRequest, patient: Requester) -> HttpResponseBase:
     return render(request, "sharing/my_shares.html", {"shares": listed, "now": timezone.now()})
 
 
+@never_cache
 @require_GET
 @requester_view
 def share_detail(request: HttpRequest, patient: Requester, pk: int) -> HttpResponseBase:
+    # A replaced access code is shown here once, as a new share's is on its page (`share_created`).
+    fresh = request.session.pop(NEW_CODE, None) or {}
     share = _get_share_for_patient(patient, pk)
-    openings = list(share.openings.all()[:100])
-    return render(request, "sharing/share_detail.html", {"share": share, "openings": openings, "now": timezone.now()})
+    context = {
+        "share": share,
+        "openings": list(share.openings.all()[:100]),
+        "now": timezone.now(),
+        "new_code": fresh.get("code", "") if fresh.get("id") == share.pk else "",
+        "link_shown_again": shares.token_to_show(share) is not None,
+    }
+    return render(request, "sharing/share_detail.html", context)
+
+
+@require_POST
+@requester_view
+def replace_code(request: HttpRequest, patient: Requester, pk: int) -> HttpResponseBase:
+    """A new access code for the share, shown once on its page; the old one stops working at once."""
+    share = _get_share_for_patient(patient, pk)
+    code = shares.replace_code(share)
+    if code:
+        request.session[NEW_CODE] = {"id": share.pk, "code": code}
+        trail.record(request, AuditAction.SHARE_NEW_CODE, study_id=share.study_id, share=share.pk)
+    return redirect("patient:share", share.pk)
 
 
 @require_POST

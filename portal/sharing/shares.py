@@ -1,11 +1,15 @@
 """Sharing an exam by link: making a share, opening it (with its access code), and ending it.
 
-- A token is 32 bytes from `secrets`, URL-safe; only its SHA-256 is kept.
+- A token is 32 bytes from `secrets`, URL-safe; a share is found by its
+  SHA-256. It is also kept sealed (portal.sharing.sealing), so that the
+  patient can be shown the link again while the share lasts; ending a share
+  drops the sealed token.
 - An access code is 6 digits from `secrets`, kept as an HMAC with a per-share
-  salt; 5 wrong entries lock the share (a conditional update, so parallel
-  guesses cannot slip past the count), for 15 minutes, then 1 hour, then 24
-  hours; the third lock also suspends the share until the patient turns it
-  back on. The patient hears of a lock by SMS at most once an hour per share.
+  salt, so it is shown once; the patient can replace it. 5 wrong entries lock
+  the share (a conditional update, so parallel guesses cannot slip past the
+  count), for 15 minutes, then 1 hour, then 24 hours; the third lock also
+  suspends the share until the patient turns it back on. The patient hears of
+  a lock by SMS at most once an hour per share.
 - Opening a share puts its id in a fresh session and redirects to a clean URL;
   every request of that session checks the share again, so expiry and
   revocation take effect on the very next request.
@@ -30,6 +34,7 @@ from accounts.sms import send_sms
 from imaging.models import Study
 from portal.audit import trail
 from portal.audit.models import AuditAction
+from portal.sharing import sealing
 from portal.sharing.models import ShareLink, ShareOpen
 
 TOKEN_BYTES = 32
@@ -69,6 +74,13 @@ def _hash_code(code: str, salt: str) -> str:
     return hmac.new(f"{settings.SECRET_KEY}:{salt}".encode(), code.encode(), hashlib.sha256).hexdigest()
 
 
+def _new_code() -> tuple[str, str, str]:
+    """A new access code, its salt and its HMAC."""
+    code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+    salt = secrets.token_hex(16)
+    return code, salt, _hash_code(code, salt)
+
+
 def create_share(
     study: Study,
     user_id: int,
@@ -81,13 +93,13 @@ def create_share(
 ) -> NewShare:
     """A new share of `study`; the token and code are returned once and never kept in clear."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}" if with_code else ""
-    salt = secrets.token_hex(16) if with_code else ""
+    code, salt, code_hash = _new_code() if with_code else ("", "", "")
     share = ShareLink.objects.create(
         study=study,
         created_by_id=user_id,
         token_hash=hash_token(token),
-        code_hash=_hash_code(code, salt) if with_code else "",
+        token_sealed=sealing.seal(token),
+        code_hash=code_hash,
         code_salt=salt,
         include_report=include_report,
         allow_download=allow_download,
@@ -102,6 +114,53 @@ def find_share(token: str) -> ShareLink | None:
     if not token or len(token) > 100:
         return None
     return ShareLink.objects.valid().select_related("study").filter(token_hash=hash_token(token)).first()
+
+
+def token_to_show(share: ShareLink) -> str | None:
+    """The token of a share that has not ended, to show the patient again; None when it cannot be.
+
+    None for a share made before tokens were kept, for one that has ended, and
+    for a sealed token that no key opens or that is not this share's (a sealed
+    value copied from another row).
+    """
+    if not share.keeps_token or not share.is_valid:
+        return None
+    token = sealing.unseal(share.token_sealed)
+    if token is None or not hmac.compare_digest(hash_token(token), share.token_hash):
+        return None
+    return token
+
+
+def reseal_tokens() -> tuple[int, int]:
+    """Seal every kept token again under the first key (`SHARE_TOKEN_KEYS`): how many, and how many no key opens.
+
+    A row is written only if its sealed token is still the one read (a
+    conditional update): a share ended meanwhile keeps its empty value.
+    """
+    resealed = unreadable = 0
+    for pk, sealed in ShareLink.objects.exclude(token_sealed="").values_list("pk", "token_sealed").iterator():
+        new = sealing.reseal(sealed)
+        if new is None:
+            unreadable += 1
+        else:
+            resealed += ShareLink.objects.filter(pk=pk, token_sealed=sealed).update(token_sealed=new)
+    return resealed, unreadable
+
+
+def replace_code(share: ShareLink) -> str | None:
+    """A new access code for a share that has one and has not ended, returned once; None otherwise.
+
+    The old code opens nothing from then on, and the wrong codes and locks of
+    the old one are forgotten: they were guesses at a code that no longer
+    exists. A suspended share stays suspended (turning it back on is `reenable`).
+    """
+    code, salt, code_hash = _new_code()
+    replaced = (
+        ShareLink.objects.filter(pk=share.pk, revoked_at__isnull=True, expires_at__gt=timezone.now())
+        .exclude(code_hash="")
+        .update(code_hash=code_hash, code_salt=salt, wrong_codes=0, locked_until=None, locks=0)
+    )
+    return code if replaced else None
 
 
 @dataclass(frozen=True)
@@ -222,7 +281,12 @@ def session_share(request: HttpRequest) -> ShareLink | None:
 
 
 def revoke(share: ShareLink) -> bool:
-    return bool(ShareLink.objects.filter(pk=share.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()))
+    """End a share; its sealed token goes with it (an ended link is never shown again)."""
+    return bool(
+        ShareLink.objects.filter(pk=share.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now(), token_sealed=""
+        )
+    )
 
 
 def approximate_network(address: str | None) -> str:

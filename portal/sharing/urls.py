@@ -19,6 +19,8 @@ def patient_urls(kind: Kind) -> list[URLPattern]:
         path("shares/", patient_views.my_shares, given, name="shares"),
         path("shares/<id:pk>/", patient_views.share_detail, given, name="share"),
         path("shares/<id:pk>/created", patient_views.share_created, given, name="share-created"),
+        path("shares/<id:pk>/link", patient_views.share_link, given, name="share-link"),
+        path("shares/<id:pk>/code", patient_views.replace_code, given, name="replace-code"),
         path("shares/<id:pk>/revoke", patient_views.revoke_share, given, name="revoke-share"),
         path("shares/<id:pk>/enable", patient_views.enable_share, given, name="enable-share"),
     ]
