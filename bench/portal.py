@@ -519,6 +519,7 @@ def instance_row(plan: Plan, series_id: int, sop_uid: str, index: int) -> dict[s
         "rescale_slope": 1.0 if kind.intercept is not None else None,
         "rescale_intercept": kind.intercept,
         "pixel_spacing": "0.68359375\\0.68359375" if sliced else "0.143\\0.143",
+        "pixel_spacing_kind": "patient",
         "lossy": kind.modality == "US",
         "storage_key": f"dicom/{sop_uid}.{series_id:016x}.dcm",
         "size_bytes": kind.bytes_per_instance,

@@ -348,6 +348,15 @@ class InstanceQuerySet(models.QuerySet["Instance"]):
         )
 
 
+class PixelSpacingKind(models.TextChoices):
+    """Where `Instance.pixel_spacing` holds (imaging.dicom.pixel_spacing); blank: indexed before it was read."""
+
+    PATIENT = "patient", _("in the patient (Pixel Spacing)")
+    DETECTOR = "detector", _("at the detector (Imager Pixel Spacing)")
+    NONE = "none", _("not given")
+    UNREAD = "", _("not read yet")
+
+
 class Instance(models.Model):
     sop_uid = models.CharField(_("SOP Instance UID"), max_length=64, unique=True)
     # No index of its own: instance_series_order starts with series_id.
@@ -375,7 +384,9 @@ class Instance(models.Model):
     window_width = models.FloatField(null=True, blank=True)
     rescale_slope = models.FloatField(null=True, blank=True)
     rescale_intercept = models.FloatField(null=True, blank=True)
+    # mm between rows, then between columns (as "0.5\0.5"), of the kind below; a ruler shows mm only for PATIENT.
     pixel_spacing = models.CharField(max_length=64, blank=True)
+    pixel_spacing_kind = models.CharField(max_length=8, choices=PixelSpacingKind.choices, blank=True)
     lossy = models.BooleanField(default=False)
     storage_key = models.CharField(max_length=255, unique=True)
     size_bytes = models.BigIntegerField()

@@ -1,4 +1,4 @@
-"""Migration imaging.0013: the studies held before the index counted images get their count."""
+"""Migration imaging.0014: the studies held before the index counted images get their count."""
 
 import importlib
 
@@ -11,7 +11,7 @@ from tests.support.exams import make_exam
 
 pytestmark = pytest.mark.django_db
 
-backfill = importlib.import_module("imaging.migrations.0013_study_number_of_images")
+backfill = importlib.import_module("imaging.migrations.0014_study_number_of_images")
 
 
 def test_it_counts_the_images_of_every_study_held(hospital: Hospital) -> None:

@@ -14,6 +14,7 @@ import pytest
 from django.db import DatabaseError, OperationalError, close_old_connections, connection
 from pydicom.data import get_testdata_file
 from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
 
 import imaging.ingest.fast_path
 import imaging.ingest.funnel
@@ -30,6 +31,7 @@ from imaging.ingest import (
 from imaging.models import Hospital, IngestConflict, Instance, PatientRecord, Report, ReportKind, Series, Study
 from imaging.storage import dicom_key
 from tests.support.dicom import ALICE, BOB, bundled_files, ct_bytes, ct_slice, stored_files, study_spec
+from tests.support.phantom import phantom_ct
 from tests.support.processes import shared_database_url
 from tests.support.workers import wait_for
 
@@ -209,6 +211,31 @@ def test_it_orders_by_instance_number_without_positions(hospital: Hospital) -> N
         ingest_instance(synthetic.to_bytes(ds), hospital)
     numbers = [i.instance_number for i in Instance.objects.in_anatomical_order()]
     assert numbers == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("spacing", "indexed"),
+    [("pixel", ("0.5\\0.5", "patient")), ("imager", ("0.5\\0.5", "detector")), ("none", ("", "none"))],
+)
+def test_it_indexes_the_pixel_spacing_and_whether_it_holds_in_the_patient(
+    hospital: Hospital, spacing: str, indexed: tuple[str, str]
+) -> None:
+    ingest_instance(synthetic.to_bytes(phantom_ct(study_spec(), spacing=spacing)), hospital)
+    assert Instance.objects.values_list("pixel_spacing", "pixel_spacing_kind").get() == indexed
+
+
+def test_it_takes_pixel_spacing_over_the_detectors_and_from_an_enhanced_objects_functional_groups() -> None:
+    both = phantom_ct(study_spec(), spacing="imager")
+    both.PixelSpacing = [0.4, 0.45]
+    assert read_header(both).instance["pixel_spacing"] == "0.4\\0.45"
+    assert read_header(both).instance["pixel_spacing_kind"] == "patient"
+    enhanced = phantom_ct(study_spec(), spacing="none")
+    measures = Dataset()
+    measures.PixelSpacing = [0.7, 0.7]
+    enhanced.SharedFunctionalGroupsSequence = [Dataset()]
+    enhanced.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence = [measures]
+    assert read_header(enhanced).instance["pixel_spacing_kind"] == "patient"
+    assert read_header(enhanced).instance["pixel_spacing"] == "0.7\\0.7"
 
 
 def test_it_lists_a_patient_records_studies_in_one_query(hospital: Hospital, django_assert_num_queries: Any) -> None:

@@ -17,7 +17,9 @@ from pydicom.fileset import FileSet
 
 import portal.exams.pages
 from accounts.models import PhoneLink, User
-from imaging.models import Hospital, Instance, Study
+from imaging import synthetic
+from imaging.ingest import ingest_instance
+from imaging.models import Hospital, Instance, PixelSpacingKind, Series, Study
 from imaging.synthetic import PatientSpec
 from portal.audit.models import AuditAction, AuditEvent
 from portal.exams.downloads import built_in_request
@@ -25,6 +27,7 @@ from portal.exams.models import Download, DownloadStatus
 from tests.support.dicom import ALICE, BOB, study_spec
 from tests.support.exams import Exam, make_exam
 from tests.support.people import ALICE_PHONE, BOB_PHONE, link, sign_in_patient
+from tests.support.phantom import phantom_ct
 from tests.support.workers import Workers, wait_for
 
 
@@ -219,6 +222,31 @@ def test_it_gives_the_viewer_the_images_in_anatomical_order(alice: Client) -> No
     assert {"lung", "bone"} <= {p["name"] for p in manifest["presets"]}
     first = manifest["images"][0]
     assert alice.get(first["preview"], {"preset": "lung"})["Content-Type"] == "image/jpeg"
+
+
+def _phantom_series(hospital: Hospital, spacing: str) -> Series:
+    """A phantom image with Pixel Spacing ("pixel"), only Imager Pixel Spacing ("imager") or neither, in a-city."""
+    ingest_instance(synthetic.to_bytes(phantom_ct(study_spec("a-city"), spacing=spacing, series_key=spacing)), hospital)
+    return Series.objects.get(series_uid=synthetic.uid_for("series", "a-city", spacing))
+
+
+def _spacing_given(client: Client, series: Series) -> tuple[Any, Any]:
+    image = client.get(f"/my/series/{series.pk}/images.json").json()["images"][0]
+    return image["pixel_spacing"], image["imager_pixel_spacing"]
+
+
+def test_it_gives_the_ruler_the_pixel_spacing_only_where_it_holds_in_the_patient(
+    hospital: Hospital, alice: Client
+) -> None:
+    assert _spacing_given(alice, _phantom_series(hospital, "pixel")) == ([0.5, 0.5], None)
+    assert _spacing_given(alice, _phantom_series(hospital, "imager")) == (None, [0.5, 0.5])
+    assert _spacing_given(alice, _phantom_series(hospital, "none")) == (None, None)
+
+
+def test_it_gives_no_spacing_of_an_image_indexed_before_its_kind_was_read(hospital: Hospital, alice: Client) -> None:
+    series = _phantom_series(hospital, "pixel")
+    series.instances.update(pixel_spacing_kind=PixelSpacingKind.UNREAD)  # it may be the detector's
+    assert _spacing_given(alice, series) == (None, None)
 
 
 def test_it_serves_the_modality_values_for_windowing_in_the_browser(alice: Client, storage_root: Path) -> None:

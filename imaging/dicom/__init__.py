@@ -24,6 +24,7 @@ from imaging.dicom.headers import (
     InvalidHeader,
     is_valid_uid,
     performed_step,
+    pixel_spacing,
     read_header,
 )
 from imaging.dicom.pixels import UnsupportedImage, decode_frame
@@ -49,6 +50,7 @@ __all__ = [
     "encapsulated_document",
     "is_valid_uid",
     "performed_step",
+    "pixel_spacing",
     "read_frame",
     "read_header",
     "read_raw_header",

@@ -6,6 +6,7 @@ PatientID, which `validate_identity` checks before anything touches storage.
 """
 
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -244,7 +245,7 @@ def _instance_fields(ds: HeaderSource, transfer_syntax: str) -> dict[str, Any]:
         "window_width": voi[1],
         "rescale_slope": rescale[0],
         "rescale_intercept": rescale[1],
-        "pixel_spacing": _pixel_spacing(ds),
+        **pixel_spacing(ds),
         "lossy": lossy and has_pixels,
     }
 
@@ -314,14 +315,26 @@ def _first_rescale(ds: HeaderSource) -> tuple[float | None, float | None]:
     return _number(source, "RescaleSlope"), _number(source, "RescaleIntercept")
 
 
-def _pixel_spacing(ds: HeaderSource) -> str:
+def pixel_spacing(ds: HeaderSource) -> dict[str, str]:
+    """The spacing of the pixels in mm (between rows, then between columns: PS3.3 10.7.1.3) and where it holds.
+
+    Pixel Spacing (the Image Plane module, C.7.6.2, or the Pixel Measures
+    functional group of an enhanced object, C.7.6.16.2.1) is in the patient:
+    kind "patient". Imager Pixel Spacing alone (the DX Detector module,
+    C.8.11.4) is at the detector, larger than the patient by the radiographic
+    magnification: kind "detector", which a ruler must not show as mm in the
+    patient. Neither, or values that are not positive: kind "none".
+    """
     source: HeaderSource | None = ds
     if "PixelSpacing" not in ds:
         source = _functional_group_item(ds, "PixelMeasuresSequence")
     values = _floats(source, "PixelSpacing", 2) if source is not None else None
+    kind = "patient"
     if values is None:
-        values = _floats(ds, "ImagerPixelSpacing", 2)
-    return "\\".join(f"{v:g}" for v in values) if values else ""
+        values, kind = _floats(ds, "ImagerPixelSpacing", 2), "detector"
+    if not values or not all(0 < v < math.inf for v in values):
+        return {"pixel_spacing": "", "pixel_spacing_kind": "none"}
+    return {"pixel_spacing": "\\".join(f"{v:g}" for v in values), "pixel_spacing_kind": kind}
 
 
 def is_valid_uid(value: str) -> bool:

@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 
 from imaging.access import STUDY_LIST_COLUMNS, listed_studies
 from imaging.dicom import read_frame
-from imaging.models import DOCUMENT_MODALITIES, Instance, Report, Series, Study
+from imaging.models import DOCUMENT_MODALITIES, Instance, PixelSpacingKind, Report, Series, Study
 from imaging.rendering import (
     IMAGE_CACHE,
     MODALITY_PRESETS,
@@ -386,6 +386,8 @@ def manifest_data(requester: Requester, series: Series) -> dict[str, Any]:
             "window_width",
             "photometric_interpretation",
             "frame_time",
+            "pixel_spacing",
+            "pixel_spacing_kind",
         )
     )
     labels = preset_labels()
@@ -429,6 +431,18 @@ def _image_entry(image: Instance, preview: str, raw: str) -> dict[str, Any]:
         "frame_time_ms": image.frame_time if image.frame_time and image.frame_time > 0 else None,
         "preview": preview.replace("/0/", f"/{image.pk}/", 1),
         "raw": raw.replace("/0/", f"/{image.pk}/", 1) if greyscale else None,
+        **_spacing_entry(image),
+    }
+
+
+def _spacing_entry(image: Instance) -> dict[str, list[float] | None]:
+    """Pixel Spacing in the patient, which the viewer's ruler shows in mm; the detector's apart (a ruler on it
+    would read the magnified size), and neither for an instance whose kind is not read yet."""
+    values = [float(v) for v in image.pixel_spacing.split("\\")] if image.pixel_spacing else None
+    kind = image.pixel_spacing_kind
+    return {
+        "pixel_spacing": values if kind == PixelSpacingKind.PATIENT else None,
+        "imager_pixel_spacing": values if kind == PixelSpacingKind.DETECTOR else None,
     }
 
 

@@ -1,11 +1,12 @@
-/* The controls around the image: the mode buttons (browse, pan, window), zoom
- * and fit, image information, play and frames per second, the slider and the
- * presets; the stage's pointers and the keyboard; resizing; and the series
- * strip (thumbnails made on demand, the current series scrolled into view).
+/* The controls around the image: the mode buttons (browse, pan, window,
+ * ruler, value), zoom and fit, invert, rotate, mirror and flip, image
+ * information, play and frames per second, the slider and the presets; the
+ * stage's pointers and the keyboard; resizing; and the series strip
+ * (thumbnails made on demand, the current series scrolled into view).
  */
 
 import { setFps, togglePlay } from './cine.js';
-import { resize } from './drawing.js';
+import { resize, schedulePaint } from './drawing.js';
 import { withQuery } from './http.js';
 import { refreshHud } from './hud.js';
 import { bindKeyboard } from './keyboard.js';
@@ -17,17 +18,21 @@ import { render } from './render-loop.js';
 import { NOW } from './resource-cache.js';
 import { raws } from './resources.js';
 import { currentTarget, presetNamed, state } from './state.js';
+import { leaveReadingModes, ORIENTATIONS, reorient, requestProbeValues, toggleInvert } from './tools.js';
 import { fit, zoomCentre, ZOOM_STEP } from './zoom.js';
 
 function setMode(mode) {
-  if (!(mode in modeButtons)) return;
+  if (!(mode in modeButtons) || mode === state.mode) return;
   state.mode = mode;
+  leaveReadingModes();
   if (mode === 'window') {
     // Have the raw values ready before the first drag.
     const target = currentTarget();
     if (target && target.rawUrl && !target.image.colour) raws.request(target.rawUrl, NOW, target.image);
   }
+  if (mode === 'probe') requestProbeValues();
   refreshHud();
+  schedulePaint();
 }
 
 function setPreset(name) {
@@ -48,6 +53,10 @@ export function bindControls() {
   on('viewer-zoom-in', () => zoomCentre(ZOOM_STEP));
   on('viewer-zoom-out', () => zoomCentre(1 / ZOOM_STEP));
   on('viewer-fit', fit);
+  on('viewer-invert', toggleInvert);
+  on('viewer-rotate', () => reorient(ORIENTATIONS.rotate));
+  on('viewer-flip-horizontal', () => reorient(ORIENTATIONS.flipHorizontal));
+  on('viewer-flip-vertical', () => reorient(ORIENTATIONS.flipVertical));
   if (infoToggle) {
     infoToggle.addEventListener('click', () => {
       state.infoOpen = !state.infoOpen;

@@ -1,17 +1,19 @@
 /* Drawing: the canvas shows one image (a decoded preview, or raw values windowed
- * into an offscreen canvas) fitted to the stage, then zoomed and panned; and how
- * far it may be panned.
+ * into an offscreen canvas) fitted to the stage, then zoomed, panned, turned and
+ * mirrored (measure.js's view, the one the ruler measures in), inverted if asked,
+ * with the reading tools' marks over it (overlay.js); and how far it may be panned.
  */
 
 import { canvas, ctx, root, stage } from './page.js';
+import { fitScale as fitOriented, orientedSize, viewTransform } from './measure.js';
 import { clamp } from './numbers.js';
+import { drawOverlay } from './overlay.js';
 import { previews } from './resources.js';
 import { currentImage, shownLabelOf, state } from './state.js';
 import { windowInto } from './windowing.js';
 
 export function fitScale(width, height) {
-  if (!(width > 0 && height > 0 && state.cssWidth > 0 && state.cssHeight > 0)) return 1;
-  return Math.min(state.cssWidth / width, state.cssHeight / height);
+  return fitOriented(state.orientation, width, height, state.cssWidth, state.cssHeight);
 }
 
 function geometry() {
@@ -21,13 +23,28 @@ function geometry() {
   return null;
 }
 
+/** The image on screen as measure.js sees it (size, centre, scale, orientation), or null before there is one. */
+export function currentView() {
+  const geo = geometry();
+  if (!geo) return null;
+  return {
+    width: geo.width,
+    height: geo.height,
+    scale: fitScale(geo.width, geo.height) * state.zoom,
+    centerX: state.cssWidth / 2 + state.panX,
+    centerY: state.cssHeight / 2 + state.panY,
+    orientation: state.orientation,
+  };
+}
+
 export function clampPan() {
   const geo = geometry();
   if (!geo) return;
   const scale = fitScale(geo.width, geo.height) * state.zoom;
+  const size = orientedSize(state.orientation, geo.width, geo.height);
   // Keep at least a strip of the image on screen.
-  const limitX = Math.max(0, (state.cssWidth + geo.width * scale) / 2 - 48);
-  const limitY = Math.max(0, (state.cssHeight + geo.height * scale) / 2 - 48);
+  const limitX = Math.max(0, (state.cssWidth + size.width * scale) / 2 - 48);
+  const limitY = Math.max(0, (state.cssHeight + size.height * scale) / 2 - 48);
   state.panX = clamp(state.panX, -limitX, limitX);
   state.panY = clamp(state.panY, -limitY, limitY);
 }
@@ -43,17 +60,22 @@ export function paint() {
   ctx.fillStyle = '#000';
   ctx.fillRect(0, 0, canvas.width, canvas.height);
   const shown = state.shown;
-  if (!shown) return;
-  const scale = fitScale(shown.width, shown.height) * state.zoom * state.dpr;
-  ctx.setTransform(
-    scale, 0, 0, scale,
-    (state.cssWidth / 2 + state.panX) * state.dpr,
-    (state.cssHeight / 2 + state.panY) * state.dpr
-  );
+  const view = currentView();
+  if (!shown || !view) return;
+  const dpr = state.dpr;
+  ctx.setTransform(...viewTransform(view).map((value) => value * dpr));
   ctx.imageSmoothingEnabled = true;
   ctx.imageSmoothingQuality = 'high';
-  ctx.drawImage(shown.el, -shown.width / 2, -shown.height / 2, shown.width, shown.height);
+  ctx.drawImage(shown.el, 0, 0, shown.width, shown.height);
+  if (state.inverted) {
+    // White minus each grey, on the image alone (ctx.filter is missing in Safari; 'difference' is not).
+    ctx.globalCompositeOperation = 'difference';
+    ctx.fillStyle = '#fff';
+    ctx.fillRect(0, 0, shown.width, shown.height);
+    ctx.globalCompositeOperation = 'source-over';
+  }
   ctx.setTransform(1, 0, 0, 1, 0, 0);
+  drawOverlay(ctx, view, dpr);
 }
 
 export function schedulePaint() {

@@ -1,8 +1,9 @@
 /* The heads-up display and the test hooks: the controls' pressed states, the
  * slider and counter, the image information, the lossy notice, the preset
- * buttons; and the data-* attributes of #viewer (index, count, frame, frames,
- * window-center, window-width, preset, mode, playing, zoom) that the browser
- * tests read, beside data-shown (drawing.js).
+ * buttons, the reading tools' readout; and the data-* attributes of #viewer
+ * (index, count, frame, frames, window-center, window-width, preset, mode,
+ * playing, zoom, rotation, flipped, inverted, ruler and ruler-unit, probe and
+ * probe-unit) that the browser tests read, beside data-shown (drawing.js).
  */
 
 import {
@@ -11,15 +12,20 @@ import {
   counter,
   info,
   infoToggle,
+  invertButton,
   lossyNote,
   modeButtons,
   playButton,
   presetBar,
+  probeLabel,
+  readout,
   root,
   slider,
   t,
 } from './page.js';
+import { valueUnit } from './measure.js';
 import { fmt } from './numbers.js';
+import { probeReading, rulerReading } from './readings.js';
 import { currentTarget, framesOf, overFrames, position, positionCount, state } from './state.js';
 
 function setData(name, value) {
@@ -58,6 +64,7 @@ export function updateHud(target) {
     infoToggle.setAttribute('aria-expanded', String(state.infoOpen));
   }
   if (info) info.hidden = !state.infoOpen;
+  updateReadingTools();
   if (!target) return;
 
   const image = target.image;
@@ -98,6 +105,27 @@ export function updateHud(target) {
     setText(line('window'), windowText);
     setText(line('size'), image.columns && image.rows ? t('size', { columns: image.columns, rows: image.rows }) : '');
     setText(line('zoom'), t('zoom', { zoom: Math.round(state.zoom * 100) + '%' }));
+  }
+}
+
+/** The view's orientation and inversion, the ruler's length and the probe's value: hooks and readout. */
+function updateReadingTools() {
+  setData('rotation', String(state.orientation.quarterTurns * 90));
+  setData('flipped', state.orientation.flipped ? '1' : '0');
+  setData('inverted', state.inverted ? '1' : '0');
+  if (invertButton) invertButton.setAttribute('aria-pressed', String(state.inverted));
+  const modality = state.series ? state.series.modality : '';
+  setText(probeLabel, valueUnit(modality) === 'HU' ? t('probeLabelCt') : t('probeLabel'));
+  const ruler = rulerReading();
+  const probe = probeReading();
+  setData('ruler', ruler ? String(Math.round(ruler.value * 1000) / 1000) : '');
+  setData('rulerUnit', ruler ? ruler.unit : '');
+  setData('probe', probe && probe.value !== null ? String(probe.value) : '');
+  setData('probeUnit', probe && probe.value !== null ? probe.unit : '');
+  if (readout) {
+    const text = ruler ? ruler.text : probe ? probe.text : '';
+    setText(readout, text);
+    readout.hidden = !text;
   }
 }
 

@@ -9,16 +9,18 @@
  * (page.js), every style from viewer.css.
  *
  * Modules, each with one concern (see its header): page, numbers, http,
- * resource-cache, windowing, resources, state, drawing, messages, hud,
- * render-loop, cine, navigation, zoom, window-drag, pointer, keyboard,
- * controls, manifest. Their imports form no cycle: in production
- * collectstatic (portal/staticfiles.py) names each module by a hash of its
- * content, imports included, and cannot hash a cycle. What a module needs from
- * one above it is passed down from here (the scheduler's onSettled, onError).
+ * resource-cache, windowing, measure, resources, state, readings, overlay,
+ * drawing, messages, hud, render-loop, cine, navigation, zoom, window-drag,
+ * tools, pointer, keyboard, controls, manifest, hint. Their imports form no
+ * cycle: in production collectstatic (portal/staticfiles.py) names each
+ * module by a hash of its content, imports included, and cannot hash a cycle.
+ * What a module needs from one above it is passed down from here (the
+ * scheduler's onSettled, onError).
  */
 
 import { bindControls, retryThumbnails, scrollSeriesIntoView } from './controls.js';
 import { resize } from './drawing.js';
+import { showHintOnce } from './hint.js';
 import { updateHud } from './hud.js';
 import { fatal, loadManifest } from './manifest.js';
 import { reportBug } from './messages.js';
@@ -43,6 +45,7 @@ function start() {
   scrollSeriesIntoView();
   resize();
   updateHud(null);
+  showHintOnce();
   try {
     stage.focus({ preventScroll: true });
   } catch (ignored) { /* old browsers: focus() without options */ }

@@ -1,5 +1,5 @@
 /* The manifest: the series' images in anatomical order (size, frames, window,
- * frame time, lossy, colour, the URLs of their previews and raw values) and its
+ * frame time, lossy, colour, pixel spacing, the URLs of their previews and raw values) and its
  * presets, read from the page's data-manifest-url; the caches sized to them.
  * When it cannot be read the viewer stops with a message (fatal).
  */
@@ -8,6 +8,7 @@ import { stopPlaying, setFps } from './cine.js';
 import { resize } from './drawing.js';
 import { fetchWithRetry } from './http.js';
 import { buildPresetBar } from './hud.js';
+import { spacingFrom } from './measure.js';
 import { setLoading, setMessage } from './messages.js';
 import { defaultFps } from './navigation.js';
 import { clamp, toNumber } from './numbers.js';
@@ -42,6 +43,7 @@ function normaliseImage(raw) {
     colour: raw.colour === true,
     preview: raw.preview,
     raw: typeof raw.raw === 'string' && raw.raw ? raw.raw : null,
+    pixelSpacing: spacingFrom(raw.pixel_spacing), // in the patient; none: the ruler measures pixels
   };
 }
 

@@ -21,11 +21,17 @@ export const lossyNote = byId('viewer-lossy');
 export const loadingNote = byId('viewer-loading');
 export const messageBox = byId('viewer-message');
 export const presetBar = byId('viewer-presets');
+export const readout = byId('viewer-readout');
+export const invertButton = byId('viewer-invert');
+export const probeLabel = byId('viewer-probe-label');
+export const hint = byId('viewer-hint');
 const strings = byId('viewer-strings');
 export const modeButtons = {
   browse: byId('viewer-tool-browse'),
   pan: byId('viewer-tool-pan'),
   window: byId('viewer-tool-window'),
+  measure: byId('viewer-tool-measure'),
+  probe: byId('viewer-tool-probe'),
 };
 
 const FALLBACK_STRINGS = {
@@ -45,6 +51,16 @@ const FALLBACK_STRINGS = {
   empty: 'This series has no images to show.',
   imageError: 'This image could not be loaded.',
   unavailable: 'This image cannot be shown.',
+  lengthMm: '%(length)s mm',
+  lengthPx: '%(length)s px (no pixel size in mm for this image)',
+  valueHu: '%(value)s HU',
+  valuePlain: 'Value %(value)s',
+  valueOutside: 'Outside the image',
+  valueUnavailable: 'This image has no values to read.',
+  probeLabel: 'Value',
+  probeLabelCt: 'CT value',
+  hintTouch: 'Swipe up or down to change the image. Pinch to zoom, double-tap to fit.',
+  hintPointer: 'Drag up or down or turn the wheel to change the image; Ctrl and the wheel zoom.',
 };
 
 /** The translated string `name`, with %(key)s replaced from `params`. */

@@ -1,5 +1,6 @@
 /* Pointer input on the stage (mouse, touch, pen) and the wheel: one finger or
- * the left button does what the mode says (browse, pan, window), the middle
+ * the left button does what the mode says (browse, pan, window, measure with
+ * the ruler, read the value under it), the middle
  * button pans and the right one windows; two fingers pinch-zoom; a double tap
  * or double click fits. The wheel changes the slice, or zooms with ctrl (and
  * trackpad pinches, which arrive as ctrl + wheel).
@@ -11,6 +12,7 @@ import { step } from './navigation.js';
 import { clamp } from './numbers.js';
 import { stage } from './page.js';
 import { position, state } from './state.js';
+import { beginMeasure, cancelMeasure, endMeasure, moveMeasure, probeAt } from './tools.js';
 import { beginWindowDrag, endWindowDrag, moveWindowDrag } from './window-drag.js';
 import { fit, panBy, zoomAt, ZOOM_MAX, ZOOM_MIN } from './zoom.js';
 
@@ -38,10 +40,12 @@ function twoPointers() {
 
 function endSingleGesture() {
   if (gesture && gesture.kind === 'window') endWindowDrag();
+  if (gesture && gesture.kind === 'measure') endMeasure();
 }
 
 function onPointerDown(event) {
   if (event.pointerType === 'mouse' && event.button !== 0 && event.button !== 1 && event.button !== 2) return;
+  if (event.target instanceof Element && event.target.closest('.viewer-hint-close')) return; // the button takes it
   event.preventDefault();
   if (document.activeElement !== stage) stage.focus({ preventScroll: true });
   try { stage.setPointerCapture(event.pointerId); } catch (ignored) { /* not capturable */ }
@@ -49,6 +53,7 @@ function onPointerDown(event) {
   pointers.set(event.pointerId, { x: point.x, y: point.y });
 
   if (pointers.size === 2) {
+    if (gesture && gesture.kind === 'measure') cancelMeasure();
     endSingleGesture();
     const { distance, mid } = twoPointers();
     gesture = { kind: 'pinch', distance, mid, zoom: state.zoom, panX: state.panX, panY: state.panY };
@@ -74,6 +79,8 @@ function onPointerDown(event) {
     acted: false,
   };
   if (kind === 'window' && !beginWindowDrag(point.x, point.y)) gesture.kind = 'none';
+  if (kind === 'measure' && !beginMeasure(point.x, point.y)) gesture.kind = 'none';
+  if (kind === 'probe' && !probeAt(point.x, point.y)) gesture.kind = 'none';
 }
 
 function onPointerMove(event) {
@@ -124,6 +131,10 @@ function onPointerMove(event) {
     panBy(dx, dy);
   } else if (gesture.kind === 'window') {
     if (moveWindowDrag(point.x, point.y)) gesture.acted = true;
+  } else if (gesture.kind === 'measure') {
+    if (moveMeasure(point.x, point.y)) gesture.acted = true;
+  } else if (gesture.kind === 'probe') {
+    probeAt(point.x, point.y);
   }
 }
 
@@ -139,6 +150,11 @@ function onPointerEnd(event) {
   }
   if (event.pointerId !== gesture.id && gesture.kind !== 'none') return;
   const ended = gesture;
+  if (event.type === 'pointerup' && ended.kind === 'measure') {
+    // Where the finger lifted, should its last move have been merged into this event.
+    const point = localPoint(event);
+    if (moveMeasure(point.x, point.y)) ended.acted = true;
+  }
   endSingleGesture();
   gesture = null;
   const tap = !ended.acted && ended.travel < TAP_SLOP_PX && event.timeStamp - ended.t0 < TAP_MS;

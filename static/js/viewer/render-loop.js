@@ -47,6 +47,8 @@ export function render() {
   }
 
   if (target.custom && target.rawUsable && !raw) raws.request(target.rawUrl, NOW, target.image);
+  // The probe reads the raw values of whatever image is on screen.
+  if (state.mode === 'probe' && target.rawUrl && !target.image.colour) raws.request(target.rawUrl, NOW, target.image);
   if (debounceTimer) {
     clearTimeout(debounceTimer);
     debounceTimer = 0;

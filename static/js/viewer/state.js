@@ -6,6 +6,7 @@
  */
 
 import { withQuery } from './http.js';
+import { UPRIGHT } from './measure.js';
 import { fmt } from './numbers.js';
 
 export const state = {
@@ -34,6 +35,10 @@ export const state = {
   shownTarget: '',     // the preview URL naming what it shows (slice, frame, window)
   windowDragging: false,
   infoOpen: false,
+  orientation: UPRIGHT, // measure.js: quarter turns and a mirror
+  inverted: false,
+  ruler: null,         // {index, frame, a, b}: image points on that image, in ruler mode
+  probe: null,         // {x, y}: an image point, read on whatever image is shown, in value mode
 };
 
 export const currentImage = () => state.images[state.index] || null;
@@ -74,6 +79,10 @@ export function targetFor(index, frame) {
   const rawUsable = rawUrl !== null && !image.colour && center !== null && width !== null && width > 0;
   return { image, index, frame, center, width, custom, previewUrl, rawUrl, rawUsable };
 }
+
+/** The ruler, when it was drawn on the image on screen. */
+export const rulerShown = () =>
+  state.ruler && state.ruler.index === state.index && state.ruler.frame === state.frame ? state.ruler : null;
 
 export const currentTarget = () => (state.ready ? targetFor(state.index, state.frame) : null);
 export const shownLabelOf = (target, source) =>

@@ -19,7 +19,7 @@ def to_yuan(apps: Any, schema_editor: Any) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("imaging", "0013_study_number_of_images"),
+        ("imaging", "0014_study_number_of_images"),
     ]
 
     operations = [

@@ -23,7 +23,7 @@ def count_images(apps: Any, schema_editor: Any) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("imaging", "0012_study_patient_age"),
+        ("imaging", "0013_instance_pixel_spacing_kind"),
     ]
 
     operations = [
