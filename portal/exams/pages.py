@@ -308,10 +308,11 @@ def viewer_context(requester: Requester, study: Study, wanted: str) -> dict[str,
     current = next((s for s in series_list if str(s.pk) == wanted), series_list[0])
     for item in series_list:
         item.thumbnail_url = requester.url("series-thumbnail", item.pk)  # type: ignore[attr-defined]
-    manifest = manifest_data(requester, current)
+    images = _manifest_images(current)
+    manifest = _manifest(requester, current, images)
     # The address the viewer asks first (its state.js: the file's window, frame 0): the page's image serves both.
-    first_url = manifest["images"][0]["preview"] + "?frame=0" if manifest["images"] else ""
-    first_inline = inline_render(_first_image_uid(current), RenderSpec()) if first_url else ""
+    first_url = manifest["images"][0]["preview"] + "?frame=0" if images else ""
+    first_inline = inline_render(images[0].sop_uid, RenderSpec()) if images else ""
     return {
         "study": study,
         "series_list": series_list,
@@ -350,11 +351,6 @@ def series_placeholder(series: Series) -> str:
     return inline_render(instance.sop_uid if instance else None, RenderSpec.thumbnail())
 
 
-def _first_image_uid(series: Series) -> str | None:
-    first = series.instances.filter(has_pixels=True).in_anatomical_order().values_list("sop_uid", flat=True)
-    return first.first()
-
-
 @functools.cache
 def viewer_modules() -> tuple[str, ...]:
     """The viewer's ES modules, as static paths, for `<link rel="modulepreload">`: all of them are
@@ -371,11 +367,17 @@ def manifest(requester: Requester, series: Series) -> JsonResponse:
 
 
 def manifest_data(requester: Requester, series: Series) -> dict[str, Any]:
-    images = list(
+    return _manifest(requester, series, _manifest_images(series))
+
+
+def _manifest_images(series: Series) -> list[Instance]:
+    """The series' images in anatomical order, with what the manifest (and the page's first image) needs."""
+    return list(
         series.instances.filter(has_pixels=True)
         .in_anatomical_order()
         .only(
             "pk",
+            "sop_uid",
             "series_id",
             "instance_number",
             "number_of_frames",
@@ -390,6 +392,9 @@ def manifest_data(requester: Requester, series: Series) -> dict[str, Any]:
             "pixel_spacing_kind",
         )
     )
+
+
+def _manifest(requester: Requester, series: Series, images: list[Instance]) -> dict[str, Any]:
     labels = preset_labels()
     first = next((i for i in images if i.window_center is not None), None)
     presets: list[dict[str, Any]] = [

@@ -95,12 +95,17 @@ class Kind:
 
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            requester = self.resolve(request)
-            if requester is None:
-                return self.refuse(request)
-            return self.finish(view(request, requester, *args, **kwargs))
+            return self.serve(view, request, *args, **kwargs)
 
         return wrapped
+
+    def serve(
+        self, view: Callable[..., HttpResponseBase], request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        requester = self.resolve(request)
+        if requester is None:
+            return self.refuse(request)
+        return self.finish(view(request, requester, *args, **kwargs))
 
 
 def requester_view(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
@@ -108,6 +113,6 @@ def requester_view(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpR
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, kind: Kind, **kwargs: Any) -> HttpResponseBase:
-        return kind.required(view)(request, *args, **kwargs)
+        return kind.serve(view, request, *args, **kwargs)  # no wrapper made per request: images come by the hundred
 
     return wrapped
