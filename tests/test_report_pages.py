@@ -110,3 +110,21 @@ def test_it_fits_the_report_to_a_phones_width(chromium: Any, live_server: Any, e
     assert 300 < width <= viewport  # the page fills the phone's width, no more
     assert scroll_width <= viewport  # nothing to scroll sideways
     context.close()
+
+
+def test_it_falls_back_to_the_pdf_when_its_pages_cannot_be_drawn(hospital: Hospital) -> None:
+    spec = study_spec("broken-pdf", patient=ALICE, date=dt.date(2026, 3, 2))
+    for ds in synthetic.ct_chest(spec, slices=1, size=64):
+        ingest_instance(synthetic.to_bytes(ds), hospital)
+    report = synthetic.pdf_report(spec, "Broken", ["A line."])
+    report.EncapsulatedDocument = b"%PDF-1.4\n% not a PDF past its first line\n"
+    report.EncapsulatedDocumentLength = len(report.EncapsulatedDocument)
+    ingest_instance(synthetic.to_bytes(report), hospital)
+    link(ALICE_PHONE, hospital, ALICE.patient_id)
+    study = Study.objects.get(study_uid=spec.study_uid)
+    client = Client()
+    sign_in_patient(client, ALICE_PHONE)
+    html = client.get(f"/my/studies/{study.pk}/").content.decode()
+    assert "report.png" not in html
+    assert 'iframe class="report-pdf"' in html  # the browser's own reader, and the download, as before
+    assert client.get(f"/my/studies/{study.pk}/report.png", {"page": 1}).status_code == 404

@@ -149,3 +149,12 @@ def test_it_draws_from_the_page_and_fetches_neighbours_only_after(chromium: Any,
     # And the page's own image gives way to the viewer's drawing.
     assert page.locator("img.viewer-first").is_hidden()
     context.close()
+
+
+def test_it_leaves_a_large_first_image_to_its_own_request(db: None, ct: Study, monkeypatch: pytest.MonkeyPatch) -> None:
+    made_first_image(ct)
+    monkeypatch.setattr("portal.exams.pages.INLINE_MAX_BYTES", 100)  # as a 2048 px radiograph's preview would be
+    _client, response = viewer_page(ct)
+    first = re.search(r'<img class="viewer-first" src="([^"]+)"', response.content.decode())
+    assert first is not None
+    assert first.group(1).startswith("/my/images/")
