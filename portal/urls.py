@@ -17,6 +17,7 @@ from imaging.urls import dicomweb_urls
 from portal import access, views
 from portal.dashboard import urls as dashboard_urls
 from portal.exams import urls as exams_urls
+from portal.family import urls as family_urls
 from portal.issuance import urls as issuance_urls
 from portal.sharing import urls as sharing_urls
 from portal.sharing import views as sharing_views
@@ -27,7 +28,14 @@ admin.site.__class__ = OTPAdminSite
 admin.site.login_form = StaffAdminSignInForm
 
 # Every view below is handed its kind of requester (portal.access), which turns the request into a scope.
-patient_urls = ([*exams_urls.patient_urls(access.PATIENT), *sharing_urls.patient_urls(access.PATIENT)], "patient")
+patient_urls = (
+    [
+        *exams_urls.patient_urls(access.PATIENT),
+        *sharing_urls.patient_urls(access.PATIENT),
+        *family_urls.patient_urls(access.PATIENT),
+    ],
+    "patient",
+)
 share_urls = (exams_urls.share_urls(access.SHARE), "share")
 staff_urls = ([*issuance_urls.urlpatterns, *dashboard_urls.urlpatterns], "staff")
 
