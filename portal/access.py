@@ -46,7 +46,7 @@ def _patient(request: HttpRequest) -> Requester | None:
     phone = getattr(request.user, "phone", None) if request.user.is_authenticated else None
     if not phone:
         return None
-    visible = visible_records(request.user.pk, phone)
+    visible = visible_records(request.user.pk or 0, phone)
     family = tuple((record, link) for record, link in visible.items() if link is not None)
     scope = StudyScope(patient_record_ids=tuple(sorted(visible)))
     return Requester(scope, "patient", user_id=request.user.pk, full_name=True, family=family)

@@ -48,6 +48,6 @@ class ChildForm(forms.Form):
 
 class ConsentCodeForm(CodeForm):
     def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)
         self.fields["code"].label = _("The code your family member received")
         self.fields["code"].widget.attrs["autocomplete"] = "off"  # not this phone's own SMS

@@ -73,7 +73,7 @@ class GuardianConfirmForm(forms.Form):
     """The child's records of the staff member's hospitals, and the staff member's word on the documents."""
 
     desk_code = forms.CharField(max_length=16, widget=forms.HiddenInput)
-    records = forms.ModelMultipleChoiceField(
+    records: "forms.ModelMultipleChoiceField[Any]" = forms.ModelMultipleChoiceField(
         label=_("The child's records at your hospital"), queryset=None, widget=forms.CheckboxSelectMultiple
     )
     checked = forms.BooleanField(
