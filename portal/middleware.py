@@ -8,11 +8,14 @@ from django.http.response import HttpResponseBase
 from django.middleware import csrf
 from django.middleware.gzip import GZipMiddleware
 
+from portal.exams.styles import style_hash
+
+# Inline styles: only the viewer page's own stylesheets, by their hash (portal.exams.styles).
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
         "script-src 'self'",
-        "style-src 'self'",
+        f"style-src 'self' {style_hash()}",
         "img-src 'self' data: blob:",
         "connect-src 'self'",
         "font-src 'self'",
@@ -28,7 +31,7 @@ PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=
 
 
 class ContentSecurityPolicyMiddleware:
-    """A strict CSP on every response: no inline scripts, nothing third-party."""
+    """A strict CSP on every response: no inline scripts, no inline styles but the viewer's own, nothing third-party."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
