@@ -2,7 +2,8 @@
 
 ua-parser reads the User-Agent with uap-core's patterns (`ua_parser.parse`);
 this module only shortens its names ("Mobile Safari" is Safari, "WeChat
-Browser" is WeChat, iOS on an iPhone is the iPhone).
+Browser" is WeChat, iOS on an iPhone is the iPhone), and names WeChat's
+in-app browser on Android, which uap-core takes for Chrome's WebView.
 """
 
 from ua_parser import parse
@@ -25,6 +26,7 @@ BROWSER_NAMES = {
 SYSTEM_NAMES = {"Mac OS X": "Mac", "Chrome OS": "ChromeOS"}
 DEVICES_NAMED = {"iPhone", "iPad"}  # an iOS device is known by its own name
 UNKNOWN = "Other"
+WECHAT_MARK = "MicroMessenger"  # in every WeChat in-app browser's User-Agent (portal.exams.views.study too)
 
 
 def browser_and_system(user_agent: str) -> tuple[str, str]:
@@ -34,6 +36,8 @@ def browser_and_system(user_agent: str) -> tuple[str, str]:
     system = result.os.family if result.os else UNKNOWN
     device = result.device.family if result.device else UNKNOWN
     browser = "" if browser == UNKNOWN else BROWSER_NAMES.get(browser, browser)
+    if WECHAT_MARK in user_agent:
+        browser = "WeChat"
     if device in DEVICES_NAMED:
         return browser, device
     return browser, "" if system == UNKNOWN else SYSTEM_NAMES.get(system, system)

@@ -37,17 +37,17 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
-FRESH_KEY = "code_verified_at"  # in the session: when an SMS code was last entered right (Unix seconds)
+FRESH_KEY = "code_verified_at"  # in the session: when an SMS code was last entered right (Unix time)
 FALLBACK_NEXT = "/my/"
 
 
 def mark_code_fresh(request: HttpRequest) -> None:
-    request.session[FRESH_KEY] = int(timezone.now().timestamp())
+    request.session[FRESH_KEY] = timezone.now().timestamp()
 
 
 def code_is_fresh(request: HttpRequest) -> bool:
     verified_at = request.session.get(FRESH_KEY)
-    if not isinstance(verified_at, int):
+    if not isinstance(verified_at, int | float):
         return False
     return timezone.now().timestamp() - verified_at <= settings.FRESH_CODE_SECONDS
 
