@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from django.urls import get_resolver
 
-from accounts.models import User
+from accounts.models import RememberedDevice, User
 from imaging.models import Hospital
 from portal.sharing.shares import create_share
 from tests.support.dicom import ALICE, BOB
@@ -41,6 +41,9 @@ OBJECT_OF: dict[str, tuple[str | None, str]] = {
     "replace-code": ("share", "POST"),
     "revoke-share": ("share", "POST"),
     "enable-share": ("share", "POST"),
+    "devices": (None, "GET"),
+    "forget-device": ("device", "POST"),
+    "forget-devices": (None, "POST"),
 }
 
 
@@ -69,18 +72,25 @@ def people(hospital: Hospital, other_hospital: Hospital) -> dict[str, Any]:
     alice_user = User.objects.get(phone=ALICE_PHONE)
     bob_user = User.objects.get(phone=BOB_PHONE)
     return {
-        "alice": (alice_client, alice, make_download(alice, alice_user.pk), create_share(alice.study, alice_user.pk)),
-        "bob": (bob_client, bob, make_download(bob, bob_user.pk), create_share(bob.study, bob_user.pk)),
+        name: (
+            client,
+            exam,
+            make_download(exam, user.pk),
+            create_share(exam.study, user.pk),
+            RememberedDevice.remember(user, "Chrome", "Android")[0],
+        )
+        for name, client, exam, user in (("alice", alice_client, alice, alice_user), ("bob", bob_client, bob, bob_user))
     }
 
 
-def _pk(kind: str, exam: Exam, download: Any, share: Any) -> int:
+def _pk(kind: str, exam: Exam, download: Any, share: Any, device: RememberedDevice) -> int:
     ids = {
         "study": exam.study.pk,
         "series": exam.series.pk,
         "instance": exam.instance.pk,
         "download": download.pk,
         "share": share.share.pk,
+        "device": device.pk,
     }
     return ids[kind]
 
