@@ -6,6 +6,8 @@ Browser" is WeChat, iOS on an iPhone is the iPhone), and names WeChat's
 in-app browser on Android, which uap-core takes for Chrome's WebView.
 """
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 from ua_parser import parse
 
 BROWSER_NAMES = {
@@ -26,6 +28,12 @@ BROWSER_NAMES = {
 SYSTEM_NAMES = {"Mac OS X": "Mac", "Chrome OS": "ChromeOS"}
 DEVICES_NAMED = {"iPhone", "iPad"}  # an iOS device is known by its own name
 UNKNOWN = "Other"
+# Names kept in English in the table, said in the page's language (WeChat is 微信 in Chinese).
+NAMES_IN_WORDS: dict[str, Promise] = {
+    "WeChat": _("WeChat"),
+    "QQ Browser": _("QQ Browser"),
+    "UC Browser": _("UC Browser"),
+}
 WECHAT_MARK = "MicroMessenger"  # in every WeChat in-app browser's User-Agent (portal.exams.views.study too)
 
 
@@ -41,3 +49,8 @@ def browser_and_system(user_agent: str) -> tuple[str, str]:
     if device in DEVICES_NAMED:
         return browser, device
     return browser, "" if system == UNKNOWN else SYSTEM_NAMES.get(system, system)
+
+
+def in_words(name: str) -> str:
+    """A browser's or system's name as the page's language says it."""
+    return str(NAMES_IN_WORDS.get(name, name))

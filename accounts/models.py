@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_otp.models import Device
 
+from accounts.browsers import in_words
 from imaging.models import Hospital, PatientRecord
 
 CODE_DIGITS = 6
@@ -269,9 +270,10 @@ class RememberedDevice(models.Model):
 
     @property
     def label(self) -> str:
-        if self.browser and self.system:
-            return _("%(browser)s on %(system)s") % {"browser": self.browser, "system": self.system}
-        return self.browser or self.system or str(_("Unknown browser"))
+        browser, system = in_words(self.browser), in_words(self.system)
+        if browser and system:
+            return _("%(browser)s on %(system)s") % {"browser": browser, "system": system}
+        return browser or system or str(_("Unknown browser"))
 
     @classmethod
     def remember(cls, user: User, browser: str, system: str) -> tuple["RememberedDevice", str]:
