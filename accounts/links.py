@@ -7,7 +7,7 @@ itself. Staff confirm a suggestion at issuance, and that makes the link.
 
 import logging
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from accounts.models import LinkSource, PhoneLink, SuggestedPhone, SuggestionSource, User
 from accounts.phones import InvalidPhone, parse_mobile
@@ -80,17 +80,3 @@ def mobile_numbers_of(record: PatientRecord) -> list[str]:
         except InvalidPhone:
             continue
     return found
-
-
-LINKED_RECORDS = "SELECT patient_record_id FROM {table} WHERE phone = %s ORDER BY patient_record_id"
-
-
-def linked_record_ids(phone: str) -> tuple[int, ...]:
-    """The ids of the hospital records linked to a number, in order: what a patient may see.
-
-    Plain SQL: every request of a signed-in patient, image requests included,
-    starts here, and compiling the ORM's query cost more than running it.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(LINKED_RECORDS.format(table=PhoneLink._meta.db_table), [phone])
-        return tuple(row[0] for row in cursor.fetchall())

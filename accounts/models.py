@@ -220,6 +220,83 @@ class StaffMembership(models.Model):
         return f"{self.user} {self.role} {self.hospital or ''}"
 
 
+class FamilyKind(models.TextChoices):
+    """How a family member's consent was given."""
+
+    ADULT = "adult", _("adult with their own phone")
+    CHILD = "child", _("child, guardianship confirmed by staff")
+
+
+class FamilyStatus(models.TextChoices):
+    PENDING = "pending", _("waiting for consent")
+    ACTIVE = "active", _("active")
+    WITHDRAWN = "withdrawn", _("withdrawn")
+    LAPSED = "lapsed", _("lapsed")
+
+
+class FamilyLink(models.Model):
+    """One patient (`viewer`) allowed to see a family member's exams.
+
+    - An adult family member is a mobile number: the viewer sees the records
+      linked to it (`PhoneLink`), as its owner does, once its owner consented,
+      by a code sent to that phone or by allowing the request on their own
+      `/my/family/` page. Never further: not the family member's own family.
+    - A child has no phone of their own: staff at a hospital's desk check the
+      guardian's documents and attach the child's records of their hospital
+      (`records`), found by the desk code the guardian shows.
+
+    Either side may withdraw at any time (`status`), and the next request sees it:
+    the patient's scope is read on every request (accounts.family.visible_records).
+    """
+
+    viewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="family_links")
+    kind = models.CharField(max_length=8, choices=FamilyKind.choices)
+    status = models.CharField(max_length=10, choices=FamilyStatus.choices, default=FamilyStatus.PENDING)
+    label = models.CharField(_("what you call them"), max_length=24)
+    phone = models.CharField(_("mobile number"), max_length=20, blank=True, db_index=True)
+    records = models.ManyToManyField(PatientRecord, blank=True, related_name="guardian_links")
+    # The consent code sent to an adult's phone: its hash only, as for sign-in codes.
+    code_hash = models.CharField(max_length=64, blank=True)
+    code_valid_until = models.DateTimeField(null=True, blank=True)
+    code_attempts_left = models.PositiveSmallIntegerField(default=0)
+    # A child: what the guardian told us, for the desk to check, and the code they show there.
+    child_name = models.CharField(_("child's name"), max_length=100, blank=True)
+    child_birth_date = models.DateField(_("child's date of birth"), null=True, blank=True)
+    desk_code = models.CharField(max_length=12, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    consented_at = models.DateTimeField(null=True, blank=True)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["viewer", "phone"],
+                condition=Q(status__in=["pending", "active"]) & ~Q(phone=""),
+                name="family_link_one_live_per_phone",
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind="adult") & ~Q(phone="")) | (Q(kind="child") & Q(phone="")),
+                name="family_link_adult_has_phone",
+            ),
+        ]
+        indexes = [models.Index(fields=["viewer", "status"], name="family_link_viewer")]
+        verbose_name = _("family link")
+        verbose_name_plural = _("family links")
+
+    def __str__(self) -> str:
+        return f"{self.viewer} → {self.label} ({self.status})"
+
+    @property
+    def live(self) -> bool:
+        return self.status in (FamilyStatus.PENDING, FamilyStatus.ACTIVE)
+
+
 REMEMBER_FOR = dt.timedelta(days=30)
 # How long the secret a device just replaced still restores a session: a page and the
 # requests it starts in parallel may all arrive with it before the browser has the new one.

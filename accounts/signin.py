@@ -41,7 +41,7 @@ def request_code(phone: str, client_ip: str | None, trusted_device: bool = False
     patient's number can use up its codes for the day, but not on the
     patient's own phone.
     """
-    refusal = _request_limits(phone, client_ip, trusted_device)
+    refusal = code_request_limits(phone, client_ip, trusted_device)
     if refusal is not None:
         return refusal
     known = PhoneLink.objects.filter(phone=phone).exists()
@@ -78,7 +78,13 @@ def code_message(code: str) -> str:
     ) % {"code": code}
 
 
-def _request_limits(phone: str, client_ip: str | None, trusted_device: bool) -> Refusal | None:
+def code_request_limits(phone: str, client_ip: str | None, trusted_device: bool) -> Refusal | None:
+    """Whether a code may be sent to the number now: the caps per number and per network.
+
+    Every text the portal sends with a code counts here, sign-in codes and family
+    members' consent codes alike (accounts.family), so no page can be used to
+    send a number more texts than sign-in can.
+    """
     now = timezone.now()
     requests = CodeRequest.objects.filter(phone=phone, trusted_device=trusted_device)
     last = requests.order_by("-created_at").values_list("created_at", flat=True).first()

@@ -104,8 +104,16 @@ def _study_instances(study: Study) -> Iterator[Instance]:
 
 
 def _images(study: Study) -> Iterator[tuple[str, Instance, int]]:
+    """Each image with its series' folder and its place in it; two series of one number and name
+    (an unnumbered localiser and its repeat) get folders of their own, "-2" on."""
+    used: set[str] = set()
     for series in study.series.order_by("series_number", "pk"):
-        folder = f"{series.series_number or 0:03d}-{_slug(series.description or series.modality or 'series')}"
+        base = f"{series.series_number or 0:03d}-{_slug(series.description or series.modality or 'series')}"
+        folder, copy = base, 1
+        while folder in used:
+            copy += 1
+            folder = f"{base}-{copy}"
+        used.add(folder)
         images = series.instances.filter(has_pixels=True).in_anatomical_order().select_related("series")
         for position, instance in enumerate(images, start=1):
             yield folder, instance, position

@@ -1,7 +1,8 @@
 """Who is asking: every kind of requester turned into one `StudyScope`, here and nowhere else.
 
 - `PATIENT`, signed in by phone: the hospital records linked to their number
-  (accounts.links). Not signed in: to the sign-in page.
+  (accounts.links), and those of the family members who consented or whose
+  guardian they are (accounts.family). Not signed in: to the sign-in page.
 - `SHARE`, a session that opened a shared link (portal.sharing.shares): the
   one shared study, its report only if the patient shared it, downloads only
   if allowed, the patient's name masked unless they chose to show it. An
@@ -28,7 +29,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from accounts.links import linked_record_ids
+from accounts.family import visible_records
 from accounts.staff import staff_scope_of
 from imaging.access import StudyScope, credentials
 from imaging.tokens import hospital_for_token
@@ -45,8 +46,10 @@ def _patient(request: HttpRequest) -> Requester | None:
     phone = getattr(request.user, "phone", None) if request.user.is_authenticated else None
     if not phone:
         return None
-    records = linked_record_ids(phone)
-    return Requester(StudyScope(patient_record_ids=records), "patient", user_id=request.user.pk, full_name=True)
+    visible = visible_records(request.user.pk or 0, phone)
+    family = tuple((record, link) for record, link in visible.items() if link is not None)
+    scope = StudyScope(patient_record_ids=tuple(sorted(visible)))
+    return Requester(scope, "patient", user_id=request.user.pk, full_name=True, family=family)
 
 
 def _to_sign_in(request: HttpRequest) -> HttpResponseBase:

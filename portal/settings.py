@@ -432,6 +432,8 @@ SMS_RESEND_SECONDS = 60
 SMS_PER_NUMBER_10_MINUTES = 5
 SMS_PER_NUMBER_DAY = 10
 SMS_PER_IP_HOUR = env_int("SMS_PER_IP_HOUR", 20)
+# Family members a patient may ask to see in a day: each request may send a text to a number they name.
+FAMILY_REQUESTS_PER_DAY = 5
 # Wrong codes (accounts.throttle): counted over a sliding window, per device cookie, or per number
 # and per network from other clients; the doubling wait is capped so nobody is kept out long.
 SIGN_IN_FAILURE_WINDOW = dt.timedelta(hours=env_int("SIGN_IN_FAILURE_WINDOW_HOURS", 24))

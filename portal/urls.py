@@ -18,6 +18,7 @@ from imaging.urls import dicomweb_urls
 from portal import access, views
 from portal.dashboard import urls as dashboard_urls
 from portal.exams import urls as exams_urls
+from portal.family import urls as family_urls
 from portal.issuance import urls as issuance_urls
 from portal.sharing import urls as sharing_urls
 from portal.sharing import views as sharing_views
@@ -34,6 +35,7 @@ patient_urls = (
         *exams_urls.patient_urls(access.PATIENT),
         *sharing_urls.patient_urls(access.PATIENT),
         *accounts_urls.patient_urls,
+        *family_urls.patient_urls(access.PATIENT),
     ],
     "patient",
 )

@@ -183,6 +183,9 @@ def test_it_takes_a_patient_through_an_exam(
     page.goto(f"{base}/my/studies/{exams['us'].pk}/view/")
     state = wait_shown(page)
     assert state["frames"] == "12"
+    label = page.get_attribute("#viewer-canvas", "aria-label") or ""
+    assert "，" in label, label  # image and frame, with a Chinese comma
+    assert ", " not in label, label
     page.click("#viewer-play")
     page.wait_for_function("() => document.querySelector('#viewer').dataset.playing === '1'")
     seen = {viewer_state(page)["frame"]}

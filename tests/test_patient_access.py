@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from django.urls import get_resolver
 
-from accounts.models import RememberedDevice, User
+from accounts.models import FamilyKind, FamilyLink, FamilyStatus, RememberedDevice, User
 from imaging.models import Hospital
 from portal.sharing.shares import create_share
 from tests.support.dicom import ALICE, BOB
@@ -41,6 +41,16 @@ OBJECT_OF: dict[str, tuple[str | None, str]] = {
     "replace-code": ("share", "POST"),
     "revoke-share": ("share", "POST"),
     "enable-share": ("share", "POST"),
+    "family-studies": ("family-active", "GET"),
+    "family": (None, "GET"),
+    "family-add": (None, "GET"),
+    "family-add-child": (None, "GET"),
+    "family-consent": ("family-waiting", "GET"),
+    "family-resend": ("family-waiting", "POST"),
+    "family-desk": ("family-child", "GET"),
+    "family-end": ("family-active", "POST"),
+    "family-allow": ("family-request", "POST"),
+    "family-withdraw": ("family-request", "POST"),
     "devices": (None, "GET"),
     "forget-device": ("device", "POST"),
     "forget-devices": (None, "POST"),
@@ -72,18 +82,46 @@ def people(hospital: Hospital, other_hospital: Hospital) -> dict[str, Any]:
     alice_user = User.objects.get(phone=ALICE_PHONE)
     bob_user = User.objects.get(phone=BOB_PHONE)
     return {
-        name: (
-            client,
-            exam,
-            make_download(exam, user.pk),
-            create_share(exam.study, user.pk),
-            RememberedDevice.remember(user, "Chrome", "Android")[0],
-        )
-        for name, client, exam, user in (("alice", alice_client, alice, alice_user), ("bob", bob_client, bob, bob_user))
+        "alice": (
+            alice_client,
+            alice,
+            make_download(alice, alice_user.pk),
+            create_share(alice.study, alice_user.pk),
+            _family_links(alice_user, "+8613800000011"),
+            RememberedDevice.remember(alice_user, "Chrome", "Android")[0],
+        ),
+        "bob": (
+            bob_client,
+            bob,
+            make_download(bob, bob_user.pk),
+            create_share(bob.study, bob_user.pk),
+            _family_links(bob_user, "+8613800000012"),
+            RememberedDevice.remember(bob_user, "Chrome", "Android")[0],
+        ),
     }
 
 
-def _pk(kind: str, exam: Exam, download: Any, share: Any, device: RememberedDevice) -> int:
+def _family_links(user: User, relative: str) -> dict[str, FamilyLink]:
+    """A patient's family links of each kind, and a relative's request for the patient's own exams."""
+    asker = User.objects.create(username=relative, phone=relative)
+    adult = FamilyKind.ADULT
+    return {
+        "family-active": FamilyLink.objects.create(
+            viewer=user, kind=adult, phone="+8613800000021", label="Mum", status=FamilyStatus.ACTIVE
+        ),
+        "family-waiting": FamilyLink.objects.create(viewer=user, kind=adult, phone="+8613800000022", label="Dad"),
+        "family-child": FamilyLink.objects.create(
+            viewer=user, kind=FamilyKind.CHILD, label="Kid", desk_code=relative[-8:]
+        ),
+        "family-request": FamilyLink.objects.create(viewer=asker, kind=adult, phone=user.phone or "", label="Son"),
+    }
+
+
+def _pk(
+    kind: str, exam: Exam, download: Any, share: Any, family: dict[str, FamilyLink], device: RememberedDevice
+) -> int:
+    if kind in family:
+        return family[kind].pk
     ids = {
         "study": exam.study.pk,
         "series": exam.series.pk,

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from accounts.models import PhoneLink
+from accounts.models import FamilyLink, FamilyStatus, PhoneLink
 from imaging.models import Hospital, HospitalAETitle, Instance, PatientRecord, Report, Series, Study
 
 
@@ -38,11 +38,15 @@ def test_it_seeds_the_demo_and_a_second_run_adds_nothing(settings: Any) -> None:
     # Zhang Wei's number is linked at both hospitals that know him, as the README's demo sign-in needs.
     zhang = PhoneLink.objects.filter(phone="+8613800138000")
     assert sorted(zhang.values_list("patient_record__hospital__code", flat=True)) == ["city1", "tcm"]
+    # Li Na sees her father's exams too, under 爸爸 (the README's family demo).
+    daughter = FamilyLink.objects.get(viewer__phone="+8613700137000")
+    assert (daughter.phone, daughter.status, daughter.label) == ("+8613800138000", FamilyStatus.ACTIVE, "爸爸")
 
     out = io.StringIO()
     call_command("seed_demo", stdout=out)
     assert index_counts() == first
     assert "0 stored" in out.getvalue()
+    assert FamilyLink.objects.count() == 1
 
 
 def test_it_prints_a_demo_staff_members_current_code(db: None, settings: Any) -> None:

@@ -23,7 +23,9 @@ from imaging.models import Hospital
 from portal.issuance.bulk import BULK_MAX_ROWS, read_bulk_csv
 from portal.issuance.forms import BulkUploadForm, IssueForm, StudySearchForm
 from portal.sharing.forms import ShareForm
-from tests.support.people import STAFF_PASSWORD, Staff, make_staff
+from tests.support.dicom import ALICE
+from tests.support.exams import make_exam
+from tests.support.people import ALICE_PHONE, STAFF_PASSWORD, Staff, link, make_staff, sign_in_patient
 
 pytestmark = pytest.mark.django_db
 
@@ -168,3 +170,29 @@ def test_it_labels_the_admins_sign_in_in_chinese(db: None) -> None:
     labels = re.findall(r"<label[^>]*>(.*?)</label>", page, re.S)
     assert labels
     assert untranslated(label for label in labels if label != "&nbsp;") == []
+
+
+# What the viewer says in the same words in every language: a unit after a number.
+SAME_IN_EVERY_LANGUAGE = {"length-mm", "value-hu"}
+
+
+def test_it_gives_the_viewer_every_string_in_chinese(hospital: Hospital) -> None:
+    """The viewer's strings (#viewer-strings) in zh-hans: those with %(...)s too, which the
+    template asks for with the % doubled (Django's translate tag), so a catalogue entry
+    written with single % is never found."""
+    exam = make_exam(hospital, ALICE, "strings", report="none")
+    link(ALICE_PHONE, hospital, ALICE.patient_id)
+    client = Client()
+    sign_in_patient(client, ALICE_PHONE)
+    url = f"/my/studies/{exam.study.pk}/view/"
+    pages = {lang: client.get(url, HTTP_ACCEPT_LANGUAGE=lang).content.decode() for lang in ("en", "zh-hans")}
+    strings = {
+        lang: dict(re.findall(r'\s+data-([a-z-]+)="([^"]*)"', html.split('id="viewer-strings"', 1)[1].split(">", 1)[0]))
+        for lang, html in pages.items()
+    }
+    assert len(strings["en"]) >= 20
+    assert strings["en"].keys() == strings["zh-hans"].keys()
+    same = sorted(name for name, text in strings["en"].items() if strings["zh-hans"][name] == text)
+    assert same == sorted(SAME_IN_EVERY_LANGUAGE)
+    assert untranslated(t for name, t in strings["zh-hans"].items() if name not in SAME_IN_EVERY_LANGUAGE) == []
+    assert strings["zh-hans"]["image-and-frame"] == "%(image)s，%(frame)s"

@@ -39,6 +39,10 @@ class AuditAction(models.TextChoices):
     STAFF_NEW_DEVICE = "staff_new_device", _("signed in from a new device")
     SHARE_SHOW = "share_show", _("showed a shared link again")
     SHARE_NEW_CODE = "share_new_code", _("replaced the access code of a shared link")
+    FAMILY_ASK = "family_ask", _("asked to see a family member's exams")
+    FAMILY_CONSENT = "family_consent", _("a family member consented")
+    FAMILY_END = "family_end", _("ended a family member's access")
+    GUARDIAN_CONFIRM = "guardian_confirm", _("confirmed a guardian at the desk")
 
 
 class AuditEvent(models.Model):

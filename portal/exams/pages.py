@@ -125,7 +125,7 @@ class StudyRow:
 LIST_SECTIONS_KEPT = 64  # per process: a fifty-study section and its key take about 0.1 MB
 
 
-def study_list(requester: Requester, filters: StudyFilters) -> dict[str, Any]:
+def study_list(requester: Requester, filters: StudyFilters, empty_text: str = "") -> dict[str, Any]:
     """The requester's studies, newest first, filtered, as the page's list section.
 
     Steps: one query loads the scope's studies with their image series
@@ -140,13 +140,20 @@ def study_list(requester: Requester, filters: StudyFilters) -> dict[str, Any]:
         get_language(),
         requester.url("study", 0),
         requester.url("series-thumbnail", 0),
+        empty_text
+        or _("No exams yet. When a hospital of the region has images of you under this number, they appear here."),
     )
     return {"study_list": section}
 
 
 @functools.lru_cache(maxsize=LIST_SECTIONS_KEPT)
 def _list_section(
-    listed: tuple[tuple[Any, ...], ...], filters: StudyFilters, language: str, study_url: str, thumbnail_url: str
+    listed: tuple[tuple[Any, ...], ...],
+    filters: StudyFilters,
+    language: str,
+    study_url: str,
+    thumbnail_url: str,
+    empty_text: str,
 ) -> SafeString:
     """The list section (filters, count, rows) made from the listed rows, kept by its arguments.
 
@@ -160,9 +167,8 @@ def _list_section(
     nothing else of the requester can enter it.
     """
     with translation.override(language):
-        return render_to_string(
-            "exams/study_list.html", _list_context(listed, filters, language, study_url, thumbnail_url)
-        )
+        context = _list_context(listed, filters, language, study_url, thumbnail_url)
+        return render_to_string("exams/study_list.html", {**context, "empty_text": empty_text})
 
 
 def _list_context(

@@ -10,7 +10,7 @@ kind (portal.exams.views): the URLconf hands each its kind (`exam_urls`).
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import wraps
 from typing import Any
 
@@ -32,7 +32,9 @@ class Requester:
     `share` is the share a share session reads (portal.sharing's `ShareLink`);
     its downloads are the share's, a patient's are their own. `full_name`: the
     pages show the patient's whole name, not the family name and "*"
-    (portal.exams.identity); masked unless the kind says otherwise.
+    (portal.exams.identity); masked unless the kind says otherwise. `family`:
+    the records in a patient's scope that are a family member's, each with the
+    family link that shows it (accounts.family), for the audit log and the pages.
     """
 
     scope: StudyScope
@@ -41,6 +43,7 @@ class Requester:
     share: Model | None = None
     download: bool = True
     full_name: bool = False
+    family: tuple[tuple[int, int], ...] = ()
 
     @property
     def report(self) -> bool:
@@ -49,9 +52,26 @@ class Requester:
     def url(self, name: str, *args: Any) -> str:
         return reverse(f"{self.namespace}:{name}", args=args)
 
-    def audit(self) -> dict[str, Any]:
-        """What the audit log records beside the signed-in user: the share a share session read."""
-        return {"share": self.share.pk} if self.share is not None else {}
+    def family_link_of(self, study: Study) -> int | None:
+        """The family link through which a patient sees this study; None for their own (or not a patient)."""
+        return dict(self.family).get(study.patient_id) if self.family else None
+
+    def of_person(self, link_id: int | None) -> "Requester":
+        """The same patient narrowed to one person's records: their own (None), or one family link's."""
+        family = dict(self.family)
+        if link_id is None:
+            records = tuple(r for r in self.scope.patient_record_ids if r not in family)
+        else:
+            records = tuple(r for r, link in self.family if link == link_id)
+        return replace(self, scope=StudyScope(patient_record_ids=records))
+
+    def audit(self, study: Study | None = None) -> dict[str, Any]:
+        """What the audit log records beside the signed-in user: the share a share session read,
+        the family link through which a patient read a family member's study."""
+        if self.share is not None:
+            return {"share": self.share.pk}
+        link = self.family_link_of(study) if study is not None else None
+        return {"family": link} if link is not None else {}
 
     def study(self, pk: int) -> Study:
         return get_object_or_404(self.scope.studies().select_related("hospital", "patient"), pk=pk)

@@ -41,7 +41,12 @@ def image_urls(kind: Kind) -> list[URLPattern]:
 
 
 def patient_urls(kind: Kind) -> list[URLPattern]:
-    return [path("", views.my_studies, {"kind": kind}, name="studies"), *exam_urls(kind)]
+    given = {"kind": kind}
+    return [
+        path("", views.my_studies, given, name="studies"),
+        path("family/<id:pk>/", views.family_studies, given, name="family-studies"),
+        *exam_urls(kind),
+    ]
 
 
 def share_urls(kind: Kind) -> list[URLPattern]:

@@ -9,8 +9,11 @@ session its one study, staff their hospitals' images.
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts import family
+from accounts.models import FamilyLink, FamilyStatus
 from accounts.stepup import ask_for_fresh_code, code_is_fresh
 from imaging.models import Report
 from portal.audit import trail
@@ -24,8 +27,27 @@ from portal.exams.tasks import request_download
 @require_GET
 @requester_view
 def my_studies(request: HttpRequest, requester: Requester) -> HttpResponse:
-    context = pages.study_list(requester, pages.StudyFilters.from_query(request.GET))
-    return render(request, "exams/my_studies.html", context)
+    """A patient's own exams, with the switcher to each family member's."""
+    return _person_studies(request, requester, None)
+
+
+@require_GET
+@requester_view
+def family_studies(request: HttpRequest, requester: Requester, pk: int) -> HttpResponse:
+    """One family member's exams, as the patient's consent or guardianship shows them."""
+    person = family.get_link_for_viewer(request.user, pk)  # type: ignore[arg-type]  # a patient: a User
+    if person.status != FamilyStatus.ACTIVE:
+        raise Http404
+    return _person_studies(request, requester, person)
+
+
+def _person_studies(request: HttpRequest, requester: Requester, person: FamilyLink | None) -> HttpResponse:
+    shown = requester.of_person(person.pk if person else None)
+    empty = _("No exams of %(name)s yet.") % {"name": person.label} if person else ""
+    context = pages.study_list(shown, pages.StudyFilters.from_query(request.GET), empty)
+    user = request.user
+    people = {"people": family.people_of(user), "person": person, "waiting": family.requests_waiting(user).count()}  # type: ignore[arg-type]
+    return render(request, "exams/my_studies.html", {**context, **people})
 
 
 @require_GET
@@ -41,12 +63,15 @@ def home(request: HttpRequest, requester: Requester) -> HttpResponseBase:
 @requester_view
 def study(request: HttpRequest, requester: Requester, pk: int) -> HttpResponse:
     found = requester.study(pk)
-    trail.record(request, AuditAction.STUDY_VIEW, study_id=found.pk, **requester.audit())
+    trail.record(request, AuditAction.STUDY_VIEW, study_id=found.pk, **requester.audit(found))
     downloads = list(requester.downloads().filter(study=found)[:5])
     context = pages.exam_context(requester, found, downloads)
+    person = family.shown_through(requester.family_link_of(found))
     # A patient's page has the sharing app's "Share with a doctor" box, placed by the template ({% share_box %}).
     in_wechat = "MicroMessenger" in request.headers.get("User-Agent", "")  # its in-app browser: no zips, poor PDFs
-    return render(request, "exams/study.html", {**context, "share": requester.share, "in_wechat": in_wechat})
+    return render(
+        request, "exams/study.html", {**context, "share": requester.share, "in_wechat": in_wechat, "person": person}
+    )
 
 
 @require_GET
@@ -57,7 +82,7 @@ def report_pdf(request: HttpRequest, requester: Requester, pk: int) -> HttpRespo
     if report is None or not report.is_pdf:
         raise Http404
     download = bool(request.GET.get("download"))
-    trail.record(request, AuditAction.REPORT_VIEW, study_id=found.pk, download=download, **requester.audit())
+    trail.record(request, AuditAction.REPORT_VIEW, study_id=found.pk, download=download, **requester.audit(found))
     return pages.report_pdf(request, report)
 
 
@@ -130,7 +155,12 @@ def request_study_download(request: HttpRequest, requester: Requester, pk: int) 
     share_id = requester.share.pk if requester.share is not None else None
     download = request_download(found, kind, request.POST.get("preset", ""), requester.user_id, share_id)
     trail.record(
-        request, AuditAction.DOWNLOAD_REQUEST, study_id=found.pk, kind=kind, download=download.pk, **requester.audit()
+        request,
+        AuditAction.DOWNLOAD_REQUEST,
+        study_id=found.pk,
+        kind=kind,
+        download=download.pk,
+        **requester.audit(found),
     )
     return redirect(requester.url("download", download.pk))
 
@@ -149,6 +179,11 @@ def download_file(request: HttpRequest, requester: Requester, pk: int) -> HttpRe
     if found.status != DownloadStatus.READY:
         raise Http404
     trail.record(
-        request, AuditAction.DOWNLOAD, study_id=found.study_id, kind=found.kind, download=found.pk, **requester.audit()
+        request,
+        AuditAction.DOWNLOAD,
+        study_id=found.study_id,
+        kind=found.kind,
+        download=found.pk,
+        **requester.audit(found.study),
     )
     return pages.download_file(found)

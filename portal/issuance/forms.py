@@ -59,3 +59,36 @@ class IssueForm(forms.Form):
 
 class BulkUploadForm(forms.Form):
     file = forms.FileField(label=_("CSV file (mrn, accession, phone, choice)"))
+
+
+class DeskCodeForm(forms.Form):
+    desk_code = forms.CharField(
+        label=_("Desk code the guardian shows"),
+        max_length=16,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters", "autofocus": True}),
+    )
+
+
+class GuardianConfirmForm(forms.Form):
+    """The child's records of the staff member's hospitals, and the staff member's word on the documents."""
+
+    desk_code = forms.CharField(max_length=16, widget=forms.HiddenInput)
+    records: "forms.ModelMultipleChoiceField[Any]" = forms.ModelMultipleChoiceField(
+        label=_("The child's records at your hospital"), queryset=None, widget=forms.CheckboxSelectMultiple
+    )
+    checked = forms.BooleanField(
+        label=_(
+            "I have seen the guardian's identity card and a document showing guardianship "
+            "(household register or birth certificate)."
+        )
+    )
+
+    def __init__(self, records: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["records"].queryset = records  # type: ignore[attr-defined]
+        self.fields["records"].label_from_instance = _record_label  # type: ignore[attr-defined]
+
+
+def _record_label(record: Any) -> str:
+    born = record.birth_date.isoformat() if record.birth_date else "?"
+    return f"{record.patient_id} · {record.name.replace('^', ' ').strip()} · {born} · {record.hospital.name}"

@@ -8,7 +8,7 @@ from django.urls import path
 
 from portal.access import STAFF
 from portal.exams import views as exam_views
-from portal.issuance import views
+from portal.issuance import guardians, views
 
 STAFF_GIVEN = {"kind": STAFF}
 
@@ -21,6 +21,9 @@ urlpatterns = [
     path("issuances/<id:pk>/slip", views.slip, name="slip"),
     path("issuances/<id:pk>/revoke", views.revoke_issuance, name="revoke-issuance"),
     path("issuances/<id:pk>/reissue", views.reissue, name="reissue"),
+    path("guardians/", guardians.guardians, name="guardians"),
+    path("guardians/confirm", guardians.confirm_guardian, name="confirm-guardian"),
+    path("guardians/end", guardians.end_guardian, name="end-guardian"),
     path("bulk/", views.bulk, name="bulk"),
     path("bulk/confirm", views.bulk_confirm, name="bulk-confirm"),
     path("images/instances/<id:pk>/preview", exam_views.instance_preview, STAFF_GIVEN, name="instance-preview"),

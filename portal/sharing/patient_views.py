@@ -3,13 +3,15 @@ replace its access code, end it, turn it back on.
 
 Every view is handed the patient (a `Requester` of portal.access's patient
 kind, by the URLconf: `patient_urls`), and every share is loaded through
-`_get_share_for_patient`: the shares of the studies in the patient's scope (their own, and those a hospital made at
-discharge); a miss is a 404. Pages that show a token or a code (`share_created`,
-`share_link`, `share_detail`) are kept by no cache. Making a share and replacing its
-code ask for a recent SMS code (accounts.stepup): a remembered phone may be in other hands.
+`_get_share_for_patient`: the shares of the patient's own studies (their own,
+those a hospital made at discharge, those a family member made), and those
+they made of a family member's; a miss is a 404. Pages that show a token or
+a code (`share_created`, `share_link`, `share_detail`) are kept by no cache.
+Making a share and replacing its code ask for a recent SMS code (accounts.stepup): a
+remembered phone may be in other hands.
 """
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
@@ -31,8 +33,11 @@ NEW_CODE = "new_code"
 
 
 def _shares_of_patient(patient: Requester) -> QuerySet[ShareLink]:
-    """Every share of the patient's exams: their own, and those a hospital made at discharge."""
-    return ShareLink.objects.filter(study__in=patient.scope.studies())
+    """Every share of the patient's own exams (theirs, a hospital's at discharge, a family member's
+    who may see them), and the shares they made of a family member's exams: not the family member's own."""
+    own = patient.of_person(None).scope.studies()
+    made = Q(created_by_id=patient.user_id, study__in=patient.scope.studies())
+    return ShareLink.objects.filter(Q(study__in=own) | made)
 
 
 def _get_share_for_patient(patient: Requester, pk: int) -> ShareLink:

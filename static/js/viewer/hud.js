@@ -91,7 +91,7 @@ export function updateHud(target) {
   setText(counter, overFrames() ? (target.frame + 1) + ' / ' + frames : (target.index + 1) + ' / ' + count);
   if (cineGroup) cineGroup.hidden = frames <= 1;
   if (lossyNote) lossyNote.hidden = !image.lossy;
-  canvas.setAttribute('aria-label', frameText ? imageText + ', ' + frameText : imageText);
+  canvas.setAttribute('aria-label', frameText ? t('imageAndFrame', { image: imageText, frame: frameText }) : imageText);
 
   if (info && state.infoOpen) {
     const line = (name) => info.querySelector('[data-info="' + name + '"]');

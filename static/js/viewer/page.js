@@ -37,6 +37,7 @@ export const modeButtons = {
 const FALLBACK_STRINGS = {
   image: 'Image %(n)s of %(count)s',
   frame: 'Frame %(n)s of %(count)s',
+  imageAndFrame: '%(image)s, %(frame)s',
   window: 'Window C %(center)s W %(width)s',
   fileWindow: 'File window',
   customWindow: 'Custom window',

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0005_code_request_trusted_device'),
+        ('accounts', '0006_family'),
     ]
 
     operations = [
