@@ -37,6 +37,9 @@ class CodeForm(forms.Form):
         ),
     )
 
+    # Unticked unless the patient ticks it: the page may be on a shared computer (accounts.remembering).
+    remember = forms.BooleanField(label=_("Remember this phone for 30 days"), required=False)
+
     def clean_code(self) -> str:
         code: str = "".join(ch for ch in self.cleaned_data["code"] if ch.isdigit())
         if len(code) != 6:
@@ -45,6 +48,12 @@ class CodeForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+
+
+class ConfirmCodeForm(CodeForm):
+    """The code of a step-up (accounts.stepup): the patient is signed in, the phone remembered or not already."""
+
+    remember = None  # type: ignore[assignment]
 
 
 SIGN_IN_FAILED = _(

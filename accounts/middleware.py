@@ -1,4 +1,5 @@
-"""Session limits (30 minutes idle and 12 hours in all), and the staff's verified TOTP device."""
+"""Session limits (30 minutes idle and 12 hours in all), a remembered phone signing its patient in
+again, and the staff's verified TOTP device."""
 
 import contextlib
 import time
@@ -6,12 +7,14 @@ from collections.abc import Callable
 
 from django.apps import apps
 from django.conf import settings
-from django.contrib.auth import logout
+from django.contrib.auth import login, logout
 from django.http import HttpRequest, HttpResponse
 from django_otp.middleware import OTPMiddleware
 from django_otp.models import Device
 
-from accounts import device_cookies
+from accounts import device_cookies, remembering, stepup
+from portal.audit import trail
+from portal.audit.models import AuditAction
 
 TOUCH_EVERY = 60  # seconds: refresh the idle expiry at most this often, not on every image request
 
@@ -33,10 +36,37 @@ class SessionLimitsMiddleware:
 
 def mark_signed_in(request: HttpRequest) -> None:
     # A sign-in ends any shared-link session in this browser (portal.sharing.shares.SESSION_KEY).
-    request.session.pop("share_id", None)
+    request.session.pop(remembering.SHARE_SESSION_KEY, None)
     now = int(time.time())
     request.session["signed_in_at"] = now
     request.session["touched_at"] = now
+
+
+class RememberedDeviceMiddleware:
+    """A page or image asked for with no one signed in and a remembered phone's cookie: its patient, again.
+
+    Below `SessionLimitsMiddleware`, so a session it ends is restored at once.
+    Requests without the cookie, or with a signed-in session, cost nothing more
+    (`remembering.may_restore` reads only the cookies and the session).
+    The restored session is not fresh for step-up (accounts.stepup): no SMS
+    code was entered in it.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not remembering.may_restore(request):
+            return self.get_response(request)
+        restored = remembering.restore(request)
+        if restored.user is not None:
+            login(request, restored.user, backend="accounts.backends.UserBackend")  # cycles the session key
+            mark_signed_in(request)
+            request.session.pop(stepup.FRESH_KEY, None)
+            trail.record(request, AuditAction.SIGN_IN, via="remembered device")
+        response = self.get_response(request)
+        restored.write(response)
+        return response
 
 
 class VerifiedDeviceMiddleware(OTPMiddleware):

@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_otp.models import Device
 
+from accounts.browsers import in_words
 from imaging.models import Hospital, PatientRecord
 
 CODE_DIGITS = 6
@@ -294,3 +295,96 @@ class FamilyLink(models.Model):
     @property
     def live(self) -> bool:
         return self.status in (FamilyStatus.PENDING, FamilyStatus.ACTIVE)
+
+
+REMEMBER_FOR = dt.timedelta(days=30)
+# How long the secret a device just replaced still restores a session: a page and the
+# requests it starts in parallel may all arrive with it before the browser has the new one.
+ROTATION_GRACE = dt.timedelta(seconds=60)
+
+
+def secret_hash(secret: str) -> str:
+    """A device's secret is 32 random bytes: a plain SHA-256 is enough to keep it out of the table."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class RememberedDeviceQuerySet(models.QuerySet["RememberedDevice"]):
+    def live(self) -> "RememberedDeviceQuerySet":
+        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+    def revoke(self) -> int:
+        return self.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+class RememberedDevice(models.Model):
+    """A phone a patient asked to be remembered at an SMS sign-in: for 30 days from then, not sliding.
+
+    The browser holds the device's id and a secret (accounts.remembering); the
+    table holds only the secret's hash. Each restored session replaces the
+    secret (`rotate`); the one before still restores for `ROTATION_GRACE`, and
+    after that it is a copy someone kept: the device is revoked.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="remembered_devices")
+    browser = models.CharField(max_length=40, blank=True)  # from the User-Agent (accounts.browsers)
+    system = models.CharField(max_length=40, blank=True)
+    secret_hash = models.CharField(max_length=64)
+    previous_hash = models.CharField(max_length=64, blank=True)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RememberedDeviceQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("remembered phone")
+        verbose_name_plural = _("remembered phones")
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.label}"
+
+    @property
+    def label(self) -> str:
+        browser, system = in_words(self.browser), in_words(self.system)
+        if browser and system:
+            return _("%(browser)s on %(system)s") % {"browser": browser, "system": system}
+        return browser or system or str(_("Unknown browser"))
+
+    @classmethod
+    def remember(cls, user: User, browser: str, system: str) -> tuple["RememberedDevice", str]:
+        """A new device for the user, remembered for 30 days from now, and its secret (never stored)."""
+        secret = secrets.token_urlsafe(32)
+        now = timezone.now()
+        device = cls.objects.create(
+            user=user,
+            browser=browser[:40],
+            system=system[:40],
+            secret_hash=secret_hash(secret),
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + REMEMBER_FOR,
+        )
+        return device, secret
+
+    def rotate(self, presented: str) -> tuple[bool, str]:
+        """Whether the presented secret restores a session, and the secret that replaces it ("": keep the cookie).
+
+        One conditional UPDATE takes the current secret: of requests arriving
+        together with it, one rotates, and the others find it as the previous
+        secret within the grace. A secret that is neither revokes the device.
+        """
+        now = timezone.now()
+        presented_hash = secret_hash(presented)
+        live = RememberedDevice.objects.live().filter(pk=self.pk)
+        new = secrets.token_urlsafe(32)
+        rotated = live.filter(secret_hash=presented_hash).update(
+            secret_hash=secret_hash(new), previous_hash=presented_hash, rotated_at=now, last_used_at=now
+        )
+        if rotated:
+            return True, new
+        if live.filter(previous_hash=presented_hash, rotated_at__gt=now - ROTATION_GRACE).update(last_used_at=now):
+            return True, ""
+        live.revoke()
+        return False, ""

@@ -148,6 +148,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.VerifiedDeviceMiddleware",  # django-otp's, with a cheaper device lookup
     "accounts.middleware.SessionLimitsMiddleware",
+    # After the session's limits: a session they end is restored from a remembered phone (accounts.remembering).
+    "accounts.middleware.RememberedDeviceMiddleware",
     "accounts.middleware.DeviceCookieMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -454,6 +456,9 @@ OTP_TOTP_THROTTLE_FACTOR = 0
 # Patients' sessions end after 30 minutes idle and 12 hours in all.
 SESSION_COOKIE_AGE = 30 * 60
 SESSION_ABSOLUTE_SECONDS = 12 * 3600
+# Sharing, a share's new access code and the original DICOM files ask for an SMS code entered in the
+# session within this many seconds (accounts.stepup): a session restored from a remembered phone has none.
+FRESH_CODE_SECONDS = env_int("FRESH_CODE_SECONDS", 15 * 60)
 OTP_TOTP_ISSUER = "Regional e-film"
 
 REST_FRAMEWORK = {

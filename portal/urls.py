@@ -11,6 +11,7 @@ from django.urls import include, path
 from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView
 
+from accounts import urls as accounts_urls
 from accounts.api import PhoneLinkView
 from accounts.forms import StaffAdminSignInForm
 from imaging.urls import dicomweb_urls
@@ -28,10 +29,12 @@ admin.site.__class__ = OTPAdminSite
 admin.site.login_form = StaffAdminSignInForm
 
 # Every view below is handed its kind of requester (portal.access), which turns the request into a scope.
+# The remembered phones' pages (accounts) check for a patient themselves: accounts stands below portal.access.
 patient_urls = (
     [
         *exams_urls.patient_urls(access.PATIENT),
         *sharing_urls.patient_urls(access.PATIENT),
+        *accounts_urls.patient_urls,
         *family_urls.patient_urls(access.PATIENT),
     ],
     "patient",

@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from django.urls import get_resolver
 
-from accounts.models import FamilyKind, FamilyLink, FamilyStatus, User
+from accounts.models import FamilyKind, FamilyLink, FamilyStatus, RememberedDevice, User
 from imaging.models import Hospital
 from portal.sharing.shares import create_share
 from tests.support.dicom import ALICE, BOB
@@ -51,6 +51,9 @@ OBJECT_OF: dict[str, tuple[str | None, str]] = {
     "family-end": ("family-active", "POST"),
     "family-allow": ("family-request", "POST"),
     "family-withdraw": ("family-request", "POST"),
+    "devices": (None, "GET"),
+    "forget-device": ("device", "POST"),
+    "forget-devices": (None, "POST"),
 }
 
 
@@ -85,6 +88,7 @@ def people(hospital: Hospital, other_hospital: Hospital) -> dict[str, Any]:
             make_download(alice, alice_user.pk),
             create_share(alice.study, alice_user.pk),
             _family_links(alice_user, "+8613800000011"),
+            RememberedDevice.remember(alice_user, "Chrome", "Android")[0],
         ),
         "bob": (
             bob_client,
@@ -92,6 +96,7 @@ def people(hospital: Hospital, other_hospital: Hospital) -> dict[str, Any]:
             make_download(bob, bob_user.pk),
             create_share(bob.study, bob_user.pk),
             _family_links(bob_user, "+8613800000012"),
+            RememberedDevice.remember(bob_user, "Chrome", "Android")[0],
         ),
     }
 
@@ -112,7 +117,9 @@ def _family_links(user: User, relative: str) -> dict[str, FamilyLink]:
     }
 
 
-def _pk(kind: str, exam: Exam, download: Any, share: Any, family: dict[str, FamilyLink]) -> int:
+def _pk(
+    kind: str, exam: Exam, download: Any, share: Any, family: dict[str, FamilyLink], device: RememberedDevice
+) -> int:
     if kind in family:
         return family[kind].pk
     ids = {
@@ -121,6 +128,7 @@ def _pk(kind: str, exam: Exam, download: Any, share: Any, family: dict[str, Fami
         "instance": exam.instance.pk,
         "download": download.pk,
         "share": share.share.pk,
+        "device": device.pk,
     }
     return ids[kind]
 

@@ -14,11 +14,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import family
 from accounts.models import FamilyLink, FamilyStatus
+from accounts.stepup import ask_for_fresh_code, code_is_fresh
 from imaging.models import Report
 from portal.audit import trail
 from portal.audit.models import AuditAction
 from portal.exams import pages
-from portal.exams.models import DownloadStatus
+from portal.exams.models import DownloadKind, DownloadStatus
 from portal.exams.requesters import Requester, requester_view
 from portal.exams.tasks import request_download
 
@@ -148,6 +149,9 @@ def request_study_download(request: HttpRequest, requester: Requester, pk: int) 
     kind = pages.download_kind(request.POST.get("kind", ""))
     if kind is None:
         return HttpResponseBadRequest("kind must be jpeg or dicom")
+    # The patient's original files ask for a recent SMS code (accounts.stepup); a share's were allowed by the patient.
+    if kind == DownloadKind.DICOM and requester.share is None and not code_is_fresh(request):
+        return ask_for_fresh_code(request)
     share_id = requester.share.pk if requester.share is not None else None
     download = request_download(found, kind, request.POST.get("preset", ""), requester.user_id, share_id)
     trail.record(

@@ -7,6 +7,8 @@ kind, by the URLconf: `patient_urls`), and every share is loaded through
 those a hospital made at discharge, those a family member made), and those
 they made of a family member's; a miss is a 404. Pages that show a token or
 a code (`share_created`, `share_link`, `share_detail`) are kept by no cache.
+Making a share and replacing its code ask for a recent SMS code (accounts.stepup): a
+remembered phone may be in other hands.
 """
 
 from django.db.models import Q, QuerySet
@@ -18,6 +20,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.stepup import fresh_code_required
 from portal.audit import trail
 from portal.audit.models import AuditAction
 from portal.exams.requesters import Requester, requester_view
@@ -42,6 +45,7 @@ def _get_share_for_patient(patient: Requester, pk: int) -> ShareLink:
 
 
 @require_POST
+@fresh_code_required
 @requester_view
 def create_share(request: HttpRequest, patient: Requester, pk: int) -> HttpResponseBase:
     found = patient.study(pk)
@@ -127,6 +131,7 @@ def share_detail(request: HttpRequest, patient: Requester, pk: int) -> HttpRespo
 
 
 @require_POST
+@fresh_code_required
 @requester_view
 def replace_code(request: HttpRequest, patient: Requester, pk: int) -> HttpResponseBase:
     """A new access code for the share, shown once on its page; the old one stops working at once."""

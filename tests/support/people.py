@@ -45,10 +45,19 @@ def last_code(to: str) -> str:
     return match.group(1)
 
 
-def sign_in_patient(client: Client, phone: str) -> None:
+ANDROID_CHROME = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Mobile Safari/537.36"
+)
+
+
+def sign_in_patient(client: Client, phone: str, *, remember: bool = False) -> Any:
+    """The number, then the code from the SMS; `remember` ticks "Remember this phone" (on Chrome on Android)."""
     assert client.post("/sign-in/", {"phone": phone}).status_code == 302
-    response = client.post("/sign-in/code/", {"code": last_code(phone)})
+    data = {"code": last_code(phone), **({"remember": "on"} if remember else {})}
+    response = client.post("/sign-in/code/", data, headers={"user-agent": ANDROID_CHROME})
     assert response.status_code == 302, response.content.decode()[:500]
+    return response
 
 
 @dataclass
