@@ -35,6 +35,12 @@ class StudyScope:
     reports: bool = True
     store_into: Hospital | None = field(default=None, compare=False)
 
+    def only_records(self, record_ids: tuple[int, ...]) -> "StudyScope":
+        """This scope narrowed to some of its patient records (one person of a patient's family):
+        never wider, whatever ids are asked for."""
+        kept = tuple(r for r in record_ids if r in self.patient_record_ids)
+        return StudyScope(patient_record_ids=kept, reports=self.reports)
+
     @property
     def empty(self) -> bool:
         return not (self.everything or self.hospital_ids or self.patient_record_ids or self.study_ids)

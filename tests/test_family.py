@@ -205,3 +205,31 @@ def test_it_gives_a_guardian_a_desk_code(alice: Client) -> None:
     page = alice.get(response["Location"]).content.decode()
     assert (link.desk_code or "")[:4] in page
     assert link.status == FamilyStatus.PENDING
+
+
+def test_it_asks_for_a_fresh_code_before_adding_a_family_member(alice: Client, clock: Clock) -> None:
+    clock.advance(minutes=15, seconds=1)
+    for url in (ADD, "/my/family/add-child/"):
+        response = alice.get(url)
+        assert response.status_code == 302
+        assert response["Location"] == f"/confirm/?next={url.replace('/', '%2F')}"
+    assert _ask(alice).status_code == 302
+    assert not FamilyLink.objects.exists()
+    # The confirm page's code, and the form is there again.
+    alice.post("/confirm/", {"next": ADD})
+    assert alice.post("/confirm/", {"next": ADD, "code": last_code(ALICE_PHONE)})["Location"] == ADD
+    assert alice.get(ADD).status_code == 200
+
+
+def test_it_asks_the_family_member_for_a_fresh_code_before_allowing(alice: Client, clock: Clock) -> None:
+    _ask(alice)
+    clock.advance(seconds=61)
+    bob = Client(HTTP_ACCEPT_LANGUAGE="en")
+    sign_in_patient(bob, BOB_PHONE)
+    clock.advance(minutes=15, seconds=1)
+    response = bob.post(reverse("patient:family-allow", args=[_link().pk]), {"next": "/my/family/"})
+    assert response["Location"] == "/confirm/?next=%2Fmy%2Ffamily%2F"
+    assert _link().status == FamilyStatus.PENDING
+    # Withdrawing never waits for a code.
+    assert bob.post(reverse("patient:family-withdraw", args=[_link().pk])).status_code == 302
+    assert _link().status == FamilyStatus.WITHDRAWN

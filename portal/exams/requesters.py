@@ -63,7 +63,7 @@ class Requester:
             records = tuple(r for r in self.scope.patient_record_ids if r not in family)
         else:
             records = tuple(r for r, link in self.family if link == link_id)
-        return replace(self, scope=StudyScope(patient_record_ids=records))
+        return replace(self, scope=self.scope.only_records(records))
 
     def audit(self, study: Study | None = None) -> dict[str, Any]:
         """What the audit log records beside the signed-in user: the share a share session read,

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import family
 from accounts.models import FamilyKind, FamilyLink, FamilyStatus, User
 from accounts.phones import masked
+from accounts.stepup import fresh_code_required
 from portal.audit import trail
 from portal.audit.models import AuditAction
 from portal.exams.requesters import Requester, requester_view
@@ -56,6 +57,7 @@ def _with_numbers(links: QuerySet[FamilyLink]) -> list[FamilyLink]:
 
 @never_cache
 @require_http_methods(["GET", "POST"])
+@fresh_code_required  # before the form: a phone left unlocked must not add someone
 @requester_view
 def add_adult(request: HttpRequest, patient: Requester) -> HttpResponseBase:
     user = _patient(request)
@@ -111,6 +113,7 @@ def resend_consent(request: HttpRequest, patient: Requester, pk: int) -> HttpRes
 
 @never_cache
 @require_http_methods(["GET", "POST"])
+@fresh_code_required  # before the form: a phone left unlocked must not add someone
 @requester_view
 def add_child(request: HttpRequest, patient: Requester) -> HttpResponseBase:
     form = ChildForm(request.POST or None)
@@ -149,6 +152,7 @@ def end_mine(request: HttpRequest, patient: Requester, pk: int) -> HttpResponseB
 
 
 @require_POST
+@fresh_code_required  # the family member's own exams, given to someone
 @requester_view
 def allow(request: HttpRequest, patient: Requester, pk: int) -> HttpResponseBase:
     """The family member, signed in with their own number, allows a request for their exams."""
