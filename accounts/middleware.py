@@ -49,13 +49,20 @@ class RememberedDeviceMiddleware:
     Requests without the cookie, or with a signed-in session, cost nothing more
     (`remembering.may_restore` reads only the cookies and the session).
     The restored session is not fresh for step-up (accounts.stepup): no SMS
-    code was entered in it.
+    code was entered in it. It ends within `remembering.CHECK_EVERY` of its
+    phone being forgotten: a lost phone forgotten from another one keeps
+    nothing open.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if remembering.forgotten_since_restored(request):
+            logout(request)  # the phone was forgotten (from /my/devices/, maybe on another phone): its session ends
+            response = self.get_response(request)
+            remembering.forget_cookie(response)
+            return response
         if not remembering.may_restore(request):
             return self.get_response(request)
         restored = remembering.restore(request)
@@ -63,6 +70,7 @@ class RememberedDeviceMiddleware:
             login(request, restored.user, backend="accounts.backends.UserBackend")  # cycles the session key
             mark_signed_in(request)
             request.session.pop(stepup.FRESH_KEY, None)
+            remembering.mark_restored(request, restored)
             trail.record(request, AuditAction.SIGN_IN, via="remembered device")
         response = self.get_response(request)
         restored.write(response)

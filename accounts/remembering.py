@@ -14,6 +14,7 @@ only tell the sign-in throttle that a browser signed in before.
 """
 
 import logging
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -31,6 +32,9 @@ SALT = "accounts.remembering"
 SHARE_SESSION_KEY = "share_id"
 # Only pages and images are restored: a sign-in rotates the CSRF token, which a POST was made with.
 RESTORING_METHODS = ("GET", "HEAD")
+# A restored session looks again at its device at most this often (seconds): a query a minute, not one a request.
+CHECK_EVERY = 60
+RESTORED_FROM = "remembered_device"  # in the session: [device id, when it was last found live (Unix time)]
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +132,27 @@ def restore(request: HttpRequest) -> Restored:
         logger.warning("remembered device %s: an old secret was presented; the device is revoked", device.pk)
         return Restored(None)
     return Restored(device.user, device, secret)
+
+
+def mark_restored(request: HttpRequest, restored: Restored) -> None:
+    """Keep in the session which device restored it, to end the session when the device is forgotten."""
+    if restored.device is not None:
+        request.session[RESTORED_FROM] = [restored.device.pk, int(time.time())]
+
+
+def forgotten_since_restored(request: HttpRequest) -> bool:
+    """Whether this session was restored by a device since forgotten (or expired); looked at once a minute."""
+    marked = request.session.get(RESTORED_FROM) if hasattr(request, "session") else None
+    if not (isinstance(marked, list) and len(marked) == 2):
+        return False
+    device_id, checked_at = marked
+    now = int(time.time())
+    if now - int(checked_at) < CHECK_EVERY:
+        return False
+    if RememberedDevice.objects.live().filter(pk=device_id, user_id=request.user.pk).exists():
+        request.session[RESTORED_FROM] = [device_id, now]
+        return False
+    return True
 
 
 def restorable(user: User) -> bool:

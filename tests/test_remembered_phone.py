@@ -237,3 +237,35 @@ def test_it_costs_no_query_without_the_cookie(db: None) -> None:
     with CaptureQueriesContext(connection) as visitor:
         Client().get("/sign-in/")
     assert not any("accounts_remembereddevice" in query["sql"] for query in visitor.captured_queries)
+
+
+def test_it_ends_a_restored_session_once_its_phone_is_forgotten(
+    remembered: str, exam: Exam, monkeypatch: pytest.MonkeyPatch, clock: Clock
+) -> None:
+    lost = phone_with(remembered)
+    assert lost.get("/my/").status_code == 200  # restored
+    clock.advance(minutes=2)  # the lost phone's code was the number's last: the next one waits a minute
+    new_phone = Client()
+    sign_in_patient(new_phone, ALICE_PHONE)
+    new_phone.post("/my/devices/forget-all")
+    # Looked at once a minute: within it, the restored session goes on without a query more.
+    with CaptureQueriesContext(connection) as queries:
+        assert lost.get(f"/my/studies/{exam.study.pk}/").status_code == 200
+    assert not [q for q in queries.captured_queries if "remembereddevice" in q["sql"]]
+    monkeypatch.setattr("accounts.remembering.CHECK_EVERY", 0)
+    response = lost.get(f"/my/studies/{exam.study.pk}/")
+    assert response.status_code == 302
+    assert response["Location"] == "/sign-in/"
+    assert deleted(response)
+    assert not signed_in(lost)
+    assert new_phone.get("/my/").status_code == 200  # the session that forgot it is not touched
+
+
+def test_it_keeps_a_restored_session_whose_phone_is_still_remembered(
+    remembered: str, exam: Exam, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    phone = phone_with(remembered)
+    assert phone.get("/my/").status_code == 200
+    monkeypatch.setattr("accounts.remembering.CHECK_EVERY", 0)
+    assert phone.get(f"/my/studies/{exam.study.pk}/").status_code == 200
+    assert signed_in(phone)
