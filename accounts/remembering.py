@@ -149,7 +149,7 @@ def forgotten_since_restored(request: HttpRequest) -> bool:
     now = int(time.time())
     if now - int(checked_at) < CHECK_EVERY:
         return False
-    if RememberedDevice.objects.live().filter(pk=device_id, user_id=request.user.pk).exists():
+    if RememberedDevice.objects.live().filter(pk=device_id, user_id=request.user.pk or 0).exists():
         request.session[RESTORED_FROM] = [device_id, now]
         return False
     return True
