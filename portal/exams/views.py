@@ -45,9 +45,9 @@ def _person_studies(request: HttpRequest, requester: Requester, person: FamilyLi
     shown = requester.of_person(person.pk if person else None)
     empty = _("No exams of %(name)s yet.") % {"name": person.label} if person else ""
     context = pages.study_list(shown, pages.StudyFilters.from_query(request.GET), empty)
-    user = request.user
-    people = {"people": family.people_of(user), "person": person, "waiting": family.requests_waiting(user).count()}  # type: ignore[arg-type]
-    return render(request, "exams/my_studies.html", {**context, **people})
+    people, waiting = family.switcher(requester.user_id or 0, getattr(request.user, "phone", "") or "")
+    switch = {"people": people, "person": person, "waiting": waiting}
+    return render(request, "exams/my_studies.html", {**context, **switch})
 
 
 @require_GET

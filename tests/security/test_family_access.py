@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import FamilyKind, FamilyLink, FamilyStatus, User
@@ -213,3 +215,18 @@ def test_it_lets_the_viewer_share_a_family_members_exam(region: Family) -> None:
     assert response.status_code == 302
     share = ShareLink.objects.get(created_by=region.users["alice"])
     assert share.study_id == region.exams["bob"].study.pk
+
+
+def test_it_lists_with_the_switcher_in_a_fixed_number_of_queries(region: Family) -> None:
+    alice = region.client("alice")
+
+    def queries(url: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert alice.get(url).status_code == 200
+        return len(captured)
+
+    before = queries("/my/")
+    for number in range(4):
+        _adult(region.users["alice"], f"+86138000001{number}0", f"Cousin {number}", FamilyStatus.ACTIVE)
+    assert queries("/my/") == before
+    assert queries(reverse("patient:family-studies", args=[region.links["bob"].pk])) == before + 1  # the link itself
