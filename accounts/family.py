@@ -100,8 +100,8 @@ def switcher(viewer_id: int, phone: str) -> tuple[list[Person], int]:
     requests for the patient's own exams wait for an answer.
 
     One query in plain SQL: the list of exams asks it on every showing, and the
-    ORM's two queries (their compiling, mostly) doubled that page's time
-    (docs/architecture.md, Speed of the patient pages).
+    ORM's two queries cost more than the rest of the list's reads (their
+    compiling, mostly: docs/architecture.md, Speed of the patient pages).
     """
     since = timezone.now() - PENDING_LIFETIME
     with connection.cursor() as cursor:
