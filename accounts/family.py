@@ -55,12 +55,12 @@ def visible_records(user_id: int, phone: str) -> dict[int, int | None]:
     """The records a patient may see: {record id: None for their own, else the family link's id}.
 
     Their own number's records, an adult family member's number's records, a
-    child's attached records, through active links only, and never further (a
-    family member's own family is not theirs). One query in plain SQL: every
+    child's attached records until the child is 18, through active links only,
+    and never further (a family member's own family is not theirs). One query in plain SQL: every
     request of a signed-in patient, each image included, starts here.
     """
     with connection.cursor() as cursor:
-        cursor.execute(_VISIBLE, [phone, user_id, user_id])
+        cursor.execute(_VISIBLE, [phone, user_id, user_id, coming_of_age_cutoff()])
         rows = cursor.fetchall()
     found: dict[int, int | None] = {}
     for record_id, link_id in rows:
@@ -72,13 +72,16 @@ def visible_records(user_id: int, phone: str) -> dict[int, int | None]:
 _PHONE_LINKS = PhoneLink._meta.db_table
 _FAMILY = FamilyLink._meta.db_table
 _CHILD_RECORDS = FamilyLink.records.through._meta.db_table
+_RECORDS = PatientRecord._meta.db_table
 # The names are the models' tables.
 _VISIBLE = (
     f"SELECT patient_record_id, NULL FROM {_PHONE_LINKS} WHERE phone = %s"  # noqa: S608
     f" UNION ALL SELECT p.patient_record_id, f.id FROM {_FAMILY} f JOIN {_PHONE_LINKS} p ON p.phone = f.phone"
     "  WHERE f.viewer_id = %s AND f.status = 'active' AND f.kind = 'adult'"
     f" UNION ALL SELECT r.patientrecord_id, f.id FROM {_FAMILY} f JOIN {_CHILD_RECORDS} r ON r.familylink_id = f.id"
+    f"  JOIN {_RECORDS} pr ON pr.id = r.patientrecord_id"
     "  WHERE f.viewer_id = %s AND f.status = 'active' AND f.kind = 'child'"
+    "  AND (pr.birth_date IS NULL OR pr.birth_date > %s)"
 )
 _SWITCHER = (
     f"SELECT 'person', id, label FROM {_FAMILY} WHERE viewer_id = %s AND status = 'active'"  # noqa: S608
@@ -299,14 +302,18 @@ def confirm_guardianship(link: FamilyLink, records: Iterable[PatientRecord], sta
     return len({record.pk for record in chosen} - before)
 
 
+def coming_of_age_cutoff(today: dt.date | None = None) -> dt.date:
+    """Born on or before this day, one is 18 today: a guardian's view of their records ends (29 February: 1 March)."""
+    today = today or timezone.localdate()
+    try:
+        return today.replace(year=today.year - CHILD_UNTIL_AGE)
+    except ValueError:  # 29 February, 18 years after a leap year
+        return today.replace(year=today.year - CHILD_UNTIL_AGE, day=28)
+
+
 def is_child(record: PatientRecord, today: dt.date | None = None) -> bool:
     """Under 18 today, or of unknown age (staff have the documents in hand)."""
-    born = record.birth_date
-    if born is None:
-        return True
-    today = today or timezone.localdate()
-    age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-    return age < CHILD_UNTIL_AGE
+    return record.birth_date is None or record.birth_date > coming_of_age_cutoff(today)
 
 
 def desk_request(desk_code: str) -> FamilyLink | None:

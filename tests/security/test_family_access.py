@@ -18,6 +18,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from accounts import family
 from accounts.models import FamilyKind, FamilyLink, FamilyStatus, User
 from imaging.models import Hospital, PatientRecord
 from imaging.synthetic import PatientSpec
@@ -230,3 +231,28 @@ def test_it_lists_with_the_switcher_in_a_fixed_number_of_queries(region: Family)
         _adult(region.users["alice"], f"+86138000001{number}0", f"Cousin {number}", FamilyStatus.ACTIVE)
     assert queries("/my/") == before
     assert queries(reverse("patient:family-studies", args=[region.links["bob"].pk])) == before + 1  # the link itself
+
+
+def test_it_ends_a_guardians_view_when_the_child_turns_18(region: Family) -> None:
+    alice = region.client("alice")
+    carol = PatientRecord.objects.get(patient_id=CAROL.patient_id)
+    study = region.exams["carol"].study
+    today = dt.date.today()
+    carol.birth_date = family.coming_of_age_cutoff(today) + dt.timedelta(days=1)  # 18 tomorrow
+    carol.save(update_fields=["birth_date"])
+    assert _ask(alice, "study", region.exams["carol"], "study", "GET") == 200
+    carol.birth_date = family.coming_of_age_cutoff(today)  # 18 today
+    carol.save(update_fields=["birth_date"])
+    for name, names, method in SURFACES:
+        if name != "report-pdf":
+            assert _ask(alice, name, region.exams["carol"], names, method) == 404, name
+    listed = alice.get(reverse("patient:family-studies", args=[region.links["carol"].pk])).content.decode()
+    assert f'data-study="{study.pk}"' not in listed
+
+
+def test_it_counts_18_years_from_a_29_february() -> None:
+    assert family.coming_of_age_cutoff(dt.date(2026, 3, 1)) == dt.date(2008, 3, 1)
+    assert family.coming_of_age_cutoff(dt.date(2028, 2, 29)) == dt.date(2010, 2, 28)
+    born_on_leap_day = PatientRecord(birth_date=dt.date(2008, 2, 29))
+    assert family.is_child(born_on_leap_day, dt.date(2026, 2, 28))
+    assert not family.is_child(born_on_leap_day, dt.date(2026, 3, 1))
