@@ -72,6 +72,10 @@ class RememberedDeviceMiddleware:
             request.session.pop(stepup.FRESH_KEY, None)
             remembering.mark_restored(request, restored)
             trail.record(request, AuditAction.SIGN_IN, via="remembered device")
+        elif restored.revoked is not None:
+            # Nobody is signed in: the patient is named in the detail, for their audit trail.
+            device = restored.revoked
+            trail.record(request, AuditAction.REMEMBERED_REVOKED, device=device.pk, patient=device.user_id)
         response = self.get_response(request)
         restored.write(response)
         return response

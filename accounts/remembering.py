@@ -54,6 +54,7 @@ class Restored:
     user: User | None
     device: RememberedDevice | None = None
     secret: str = ""  # the device's new secret, for a new cookie; "" with a user: keep the cookie
+    revoked: RememberedDevice | None = None  # a device an old secret revoked: a copy of its cookie came back
 
     def write(self, response: HttpResponseBase) -> None:
         if self.user is None:
@@ -130,7 +131,7 @@ def restore(request: HttpRequest) -> Restored:
     accepted, secret = device.rotate(cookie.secret)
     if not accepted:
         logger.warning("remembered device %s: an old secret was presented; the device is revoked", device.pk)
-        return Restored(None)
+        return Restored(None, revoked=device)
     return Restored(device.user, device, secret)
 
 

@@ -125,7 +125,10 @@ def test_it_revokes_the_device_when_an_old_secret_comes_back_after_the_grace(rem
     assert response["Location"] == "/sign-in/"
     assert deleted(response)
     assert not signed_in(copy)
-    assert RememberedDevice.objects.get().revoked_at is not None
+    device = RememberedDevice.objects.get()
+    assert device.revoked_at is not None
+    event = AuditEvent.objects.get(action=AuditAction.REMEMBERED_REVOKED)
+    assert event.detail == {"device": device.pk, "patient": device.user_id}
     thief_or_owner = phone_with(rotated)
     assert thief_or_owner.get("/my/")["Location"] == "/sign-in/"
     assert not signed_in(thief_or_owner)
