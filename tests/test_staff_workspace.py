@@ -212,6 +212,10 @@ OBJECT_OF: dict[str, tuple[str | None, str]] = {
     "instance-preview": ("instance", "GET"),
     "instance-thumbnail": ("instance", "GET"),
     "series-thumbnail": ("series", "GET"),
+    # Found by the desk code the guardian shows, not by an id; scoped in tests/test_guardians.py.
+    "guardians": (None, "GET"),
+    "confirm-guardian": (None, "POST"),
+    "end-guardian": (None, "POST"),
 }
 
 
