@@ -362,6 +362,8 @@ RENDER_SWEEP_SECONDS = env_int("RENDER_SWEEP_SECONDS", 600)
 RENDER_SWEEP_LOOKBACK_MINUTES = env_int("RENDER_SWEEP_LOOKBACK_MINUTES", 60)
 CELERY_BEAT_SCHEDULE = {
     "sweep-renders": {"task": "imaging.tasks.sweep_renders", "schedule": RENDER_SWEEP_SECONDS},
+    # An expired share is never shown again: its sealed token goes (portal.sharing.shares.forget_expired_tokens).
+    "forget-expired-share-tokens": {"task": "portal.sharing.tasks.forget_expired_tokens", "schedule": 24 * 3600},
 }
 # Studies up to this many instances and bytes are zipped in the request; larger ones by a worker
 # (one 2 GB multi-frame is a single instance, and zipping it outlasts a request).

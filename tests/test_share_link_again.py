@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client, override_settings
@@ -15,6 +16,7 @@ from imaging.models import Hospital
 from portal.audit.models import AuditAction, AuditEvent
 from portal.sharing import shares
 from portal.sharing.models import ShareLink
+from portal.sharing.tasks import forget_expired_tokens
 from tests.support.dicom import ALICE, BOB
 from tests.support.exams import Exam, make_exam
 from tests.support.people import ALICE_PHONE, BOB_PHONE, link, sign_in_patient
@@ -129,6 +131,19 @@ def test_it_shows_no_link_of_an_expired_share(alice: Client, exam: Exam) -> None
     ShareLink.objects.filter(pk=share.pk).update(expires_at=timezone.now())
     assert alice.get(f"/my/shares/{share.pk}/link").status_code == 302
     assert f"/my/shares/{share.pk}/link" not in alice.get(f"/my/shares/{share.pk}/").content.decode()
+
+
+def test_it_drops_the_sealed_tokens_of_expired_shares_each_day(alice: Client, exam: Exam) -> None:
+    _, expired = create(alice, exam)
+    _, live = create(alice, exam)
+    ShareLink.objects.filter(pk=expired.pk).update(expires_at=timezone.now())
+    assert forget_expired_tokens.apply().get() == 1  # the task celery beat sends daily
+    expired.refresh_from_db()
+    live.refresh_from_db()
+    assert expired.token_sealed == ""
+    assert live.token_sealed != ""
+    assert shares.token_to_show(live) is not None
+    assert settings.CELERY_BEAT_SCHEDULE["forget-expired-share-tokens"]["task"] == forget_expired_tokens.name
 
 
 def test_it_shows_the_link_to_no_other_patient_nor_a_share_session(alice: Client, exam: Exam) -> None:

@@ -291,6 +291,13 @@ def revoke(share: ShareLink) -> bool:
     )
 
 
+def forget_expired_tokens() -> int:
+    """Drop the sealed tokens of shares past their expiry: such a link is never shown again, so its
+    token need not be kept (an ended one drops it when it ends, `revoke`). How many were dropped."""
+    expired = ShareLink.objects.filter(expires_at__lte=timezone.now()).exclude(token_sealed="")
+    return expired.update(token_sealed="")
+
+
 def approximate_network(address: str | None) -> str:
     """Where an opening came from, no finer than a /24 (IPv4) or /48 (IPv6) network."""
     if not address:
