@@ -17,19 +17,14 @@ from portal.audit.models import AuditAction, AuditEvent
 from portal.sharing import shares
 from portal.sharing.models import ShareLink
 from portal.sharing.tasks import forget_expired_tokens
-from tests.support.dicom import ALICE, BOB
-from tests.support.exams import Exam, make_exam
-from tests.support.people import ALICE_PHONE, BOB_PHONE, link, sign_in_patient
+from tests.support.exams import Exam, alices_exam_beside_bobs
+from tests.support.people import ALICE_PHONE, BOB_PHONE, sign_in_patient
 from tests.support.qr import decode_svg
 
 
 @pytest.fixture
 def exam(hospital: Hospital, other_hospital: Hospital) -> Exam:
-    make_exam(other_hospital, BOB, "bob-again")
-    link(BOB_PHONE, other_hospital, BOB.patient_id)
-    alice = make_exam(hospital, ALICE, "alice-again")
-    link(ALICE_PHONE, hospital, ALICE.patient_id)
-    return alice
+    return alices_exam_beside_bobs(hospital, other_hospital, "again")
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ from imaging.models import Hospital, Instance, Series, Study
 from imaging.synthetic import PatientSpec
 from portal.exams.models import Download, DownloadKind
 from portal.exams.tasks import request_download
-from tests.support.dicom import ct_bytes, study_spec
+from tests.support.dicom import ALICE, BOB, ct_bytes, study_spec
+from tests.support.people import ALICE_PHONE, BOB_PHONE, link
 
 
 @dataclass
@@ -45,3 +46,12 @@ def make_exam(
 
 def make_download(exam: Exam, user_id: int, kind: DownloadKind = DownloadKind.DICOM) -> Download:
     return request_download(exam.study, kind, "", user_id)
+
+
+def alices_exam_beside_bobs(hospital: Hospital, other_hospital: Hospital, key: str) -> Exam:
+    """Alice's exam at one hospital and Bob's at another, both numbers linked: the share tests' region."""
+    make_exam(other_hospital, BOB, f"bob-{key}")
+    link(BOB_PHONE, other_hospital, BOB.patient_id)
+    alice = make_exam(hospital, ALICE, f"alice-{key}")
+    link(ALICE_PHONE, hospital, ALICE.patient_id)
+    return alice
