@@ -17,6 +17,7 @@ same whether a number is known or not.
 """
 
 import datetime as dt
+import hmac
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,11 +25,13 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, QuerySet
+from django.dispatch import Signal
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import (
+    FAMILY_REQUEST_LIFETIME,
     WRONG_ENTRIES_PER_CODE,
     CodeRequest,
     FamilyKind,
@@ -44,8 +47,9 @@ from accounts.sms import send_sms
 from imaging.models import PatientRecord
 
 CONSENT_CODE_LIFETIME = dt.timedelta(minutes=10)
-# A request nobody answered lapses: the family member's page stops offering it, the desk stops finding it.
-PENDING_LIFETIME = dt.timedelta(days=14)
+# Sent when a link ends, with the viewer and the records they no longer see (portal.sharing ends their shares).
+link_ended = Signal()
+PENDING_LIFETIME = FAMILY_REQUEST_LIFETIME
 CHILD_UNTIL_AGE = 18
 DESK_CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"  # no 0/O, 1/I/L, 2/Z, 5/S, 8/B: read aloud at a desk
 DESK_CODE_LENGTH = 8
@@ -55,7 +59,8 @@ def visible_records(user_id: int, phone: str) -> dict[int, int | None]:
     """The records a patient may see: {record id: None for their own, else the family link's id}.
 
     Their own number's records, an adult family member's number's records, a
-    child's attached records until the child is 18, through active links only,
+    child's attached records until the child is 18 (by the record's birth date,
+    else the one the guardian gave), through active links only,
     and never further (a family member's own family is not theirs). One query in plain SQL: every
     request of a signed-in patient, each image included, starts here.
     """
@@ -81,7 +86,7 @@ _VISIBLE = (
     f" UNION ALL SELECT r.patientrecord_id, f.id FROM {_FAMILY} f JOIN {_CHILD_RECORDS} r ON r.familylink_id = f.id"
     f"  JOIN {_RECORDS} pr ON pr.id = r.patientrecord_id"
     "  WHERE f.viewer_id = %s AND f.status = 'active' AND f.kind = 'child'"
-    "  AND (pr.birth_date IS NULL OR pr.birth_date > %s)"
+    "  AND COALESCE(pr.birth_date, f.child_birth_date) > %s"
 )
 _SWITCHER = (
     f"SELECT 'person', id, label FROM {_FAMILY} WHERE viewer_id = %s AND status = 'active'"  # noqa: S608
@@ -170,7 +175,7 @@ def ask_adult(viewer: User, phone: str, label: str, client_ip: str | None) -> tu
     if phone == viewer.phone:
         return None, Refusal(_("That is your own number: your exams are already here under “Me”."))
     waiting = links_of_viewer(viewer).filter(phone=phone, status__in=[FamilyStatus.PENDING, FamilyStatus.ACTIVE])
-    existing = waiting.first()
+    existing = _unless_lapsed(waiting.first())
     if existing is not None and existing.status == FamilyStatus.ACTIVE:
         return None, Refusal(_("You can already see the exams of this number."))
     refusal = _daily_cap(viewer) if existing is None else None
@@ -180,8 +185,18 @@ def ask_adult(viewer: User, phone: str, label: str, client_ip: str | None) -> tu
     link = existing or _new_link(viewer, kind=FamilyKind.ADULT, phone=phone, label=label)
     if link is None:  # asked at the same moment from another tab
         return None, Refusal(_("You can already see the exams of this number."))
-    _send_consent_code(link, viewer)
+    _send_consent_code(link, viewer, client_ip)
     return link, None
+
+
+def _unless_lapsed(link: FamilyLink | None) -> FamilyLink | None:
+    """The link, or None when it is a request nobody answered in 14 days (it is marked lapsed)."""
+    if link is None or link.is_waiting or link.status != FamilyStatus.PENDING:
+        return link
+    FamilyLink.objects.filter(pk=link.pk, status=FamilyStatus.PENDING).update(
+        status=FamilyStatus.LAPSED, ended_at=timezone.now(), code_hash="", code_valid_until=None
+    )
+    return None
 
 
 def _daily_cap(viewer: User) -> Refusal | None:
@@ -199,23 +214,26 @@ def _new_link(viewer: User, **fields: object) -> FamilyLink | None:
         return None
 
 
-def _send_consent_code(link: FamilyLink, viewer: User) -> None:
+def _send_consent_code(link: FamilyLink, viewer: User, client_ip: str | None) -> None:
     """A new code for the link, sent to the family member if the region knows the number.
 
     An unknown number's link keeps no code (nothing can consent to it) and is
-    answered the same; the request is counted either way.
+    answered the same, after the same work (an update that matches no row, the
+    text made and not sent), as sign-in does (accounts.signin._as_if_sending);
+    the request is counted either way, with the client's address.
     """
     known = PhoneLink.objects.filter(phone=link.phone).exists()
-    CodeRequest.objects.create(phone=link.phone, sent=known, created_at=timezone.now())
-    if not known:
-        return
+    CodeRequest.objects.create(phone=link.phone, client_ip=client_ip, sent=known, created_at=timezone.now())
     code = f"{secrets.randbelow(10**6):06d}"
-    FamilyLink.objects.filter(pk=link.pk, status=FamilyStatus.PENDING).update(
+    target = Q(pk=link.pk, status=FamilyStatus.PENDING) if known else Q(pk__isnull=True)
+    FamilyLink.objects.filter(target).update(
         code_hash=code_hash(code),
         code_valid_until=timezone.now() + CONSENT_CODE_LIFETIME,
         code_attempts_left=WRONG_ENTRIES_PER_CODE,
     )
-    send_sms(link.phone, consent_message(viewer, code))
+    message = consent_message(viewer, code)
+    if known:
+        send_sms(link.phone, message)
 
 
 def consent_message(viewer: User, code: str) -> str:
@@ -254,20 +272,25 @@ def ask_child(
 def consent_with_code(link: FamilyLink, code: str) -> bool:
     """The viewer enters the code the family member gave them: True once, for the right code in time.
 
-    One conditional UPDATE, as for sign-in codes (accounts.models.SMSDevice.consume);
-    a wrong code uses up one of the code's tries.
+    As for sign-in codes (accounts.models.SMSDevice.consume), the row is locked
+    while the code is compared and a try counted, so guesses sent together
+    are counted one after another. A request past its 14 days takes no code.
     """
     now = timezone.now()
     live = Q(pk=link.pk, status=FamilyStatus.PENDING, code_valid_until__gt=now, code_attempts_left__gt=0)
-    live &= ~Q(code_hash="")
+    live &= ~Q(code_hash="") & Q(created_at__gt=now - PENDING_LIFETIME)
     digits = "".join(ch for ch in code if ch.isdigit())
-    used = FamilyLink.objects.filter(live, code_hash=code_hash(digits)).update(
-        status=FamilyStatus.ACTIVE, consented_at=now, code_hash="", code_valid_until=None, code_attempts_left=0
-    )
-    if used:
-        return True
-    FamilyLink.objects.filter(live).update(code_attempts_left=F("code_attempts_left") - 1)
-    return False
+    with transaction.atomic():
+        found = FamilyLink.objects.select_for_update().filter(live).only("pk", "code_hash").first()
+        if found is None:
+            return False
+        if hmac.compare_digest(found.code_hash, code_hash(digits)):
+            FamilyLink.objects.filter(pk=link.pk).update(
+                status=FamilyStatus.ACTIVE, consented_at=now, code_hash="", code_valid_until=None, code_attempts_left=0
+            )
+            return True
+        FamilyLink.objects.filter(pk=link.pk).update(code_attempts_left=F("code_attempts_left") - 1)
+        return False
 
 
 def allow(link: FamilyLink, member: User) -> bool:
@@ -330,9 +353,20 @@ def desk_request(desk_code: str) -> FamilyLink | None:
 
 
 def end(link: FamilyLink, by: User) -> bool:
-    """Withdraw consent, decline a request or end a guardianship: at once, whoever of the two sides asks."""
-    return bool(
+    """Withdraw consent, decline a request or end a guardianship: at once, whoever of the two sides asks.
+
+    What the viewer saw only through this link goes with it: `link_ended` is
+    sent with those records, and portal.sharing ends the shares the viewer
+    made of them (a share must not outlive the consent it was made under).
+    """
+    before = set(records_of(link))
+    ended = bool(
         FamilyLink.objects.filter(pk=link.pk, status__in=[FamilyStatus.PENDING, FamilyStatus.ACTIVE]).update(
             status=FamilyStatus.WITHDRAWN, ended_at=timezone.now(), ended_by=by, code_hash="", code_valid_until=None
         )
     )
+    if ended and before:
+        viewer = User.objects.only("pk", "phone").get(pk=link.viewer_id)
+        gone = before - set(visible_records(viewer.pk, viewer.phone or ""))
+        link_ended.send(sender=FamilyLink, viewer_id=viewer.pk, record_ids=tuple(sorted(gone)))
+    return ended

@@ -20,7 +20,7 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -128,16 +128,23 @@ class SMSDevice(Device):
         return code
 
     def consume(self, code: str) -> bool:
-        """Use up the code if it is the one in force: True for exactly one caller."""
+        """Use up the code if it is the one in force: True for exactly one caller.
+
+        The row is locked while the code is compared and a try counted, so
+        guesses sent together are counted one after another: never more than
+        WRONG_ENTRIES_PER_CODE of them are compared with a code.
+        """
         now = timezone.now()
         live = Q(pk=self.pk, code_valid_until__gt=now, code_attempts_left__gt=0) & ~Q(code_hash="")
-        used = SMSDevice.objects.filter(live, code_hash=code_hash(code)).update(
-            code_hash="", code_valid_until=None, code_attempts_left=0
-        )
-        if used:
-            return True
-        SMSDevice.objects.filter(live).update(code_attempts_left=F("code_attempts_left") - 1)
-        return False
+        with transaction.atomic():
+            device = SMSDevice.objects.select_for_update().filter(live).only("pk", "code_hash").first()
+            if device is None:
+                return False
+            if hmac.compare_digest(device.code_hash, code_hash(code)):
+                SMSDevice.objects.filter(pk=self.pk).update(code_hash="", code_valid_until=None, code_attempts_left=0)
+                return True
+            SMSDevice.objects.filter(pk=self.pk).update(code_attempts_left=F("code_attempts_left") - 1)
+            return False
 
     def verify_token(self, token: str) -> bool:
         return self.consume(token)
@@ -220,6 +227,10 @@ class StaffMembership(models.Model):
         return f"{self.user} {self.role} {self.hospital or ''}"
 
 
+# A request nobody answered lapses: the family member's page stops offering it, the desk stops finding it.
+FAMILY_REQUEST_LIFETIME = dt.timedelta(days=14)
+
+
 class FamilyKind(models.TextChoices):
     """How a family member's consent was given."""
 
@@ -295,6 +306,11 @@ class FamilyLink(models.Model):
     @property
     def live(self) -> bool:
         return self.status in (FamilyStatus.PENDING, FamilyStatus.ACTIVE)
+
+    @property
+    def is_waiting(self) -> bool:
+        """A request not yet answered, within its 14 days."""
+        return self.status == FamilyStatus.PENDING and self.created_at > timezone.now() - FAMILY_REQUEST_LIFETIME
 
 
 REMEMBER_FOR = dt.timedelta(days=30)

@@ -136,7 +136,8 @@ def restore(request: HttpRequest) -> Restored:
 
 
 def mark_restored(request: HttpRequest, restored: Restored) -> None:
-    """Keep in the session which device restored it, to end the session when the device is forgotten."""
+    """Keep in the session which device it belongs to (the one that restored it, or the one its sign-in
+    remembered), to end the session when the device is forgotten."""
     if restored.device is not None:
         request.session[RESTORED_FROM] = [restored.device.pk, int(time.time())]
 

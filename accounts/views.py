@@ -81,7 +81,9 @@ def _signed_in(request: HttpRequest, user: User, *, remember: bool) -> HttpRespo
     trail.record(request, AuditAction.SIGN_IN)
     response = redirect("patient:studies")
     if remember:
-        remembering.remember_phone(request, response, user)
+        device = remembering.remember_phone(request, response, user)
+        # This session is the phone's too: forgetting the phone (a loss) ends it, as it ends those restored.
+        remembering.mark_restored(request, remembering.Restored(user, device))
     return response
 
 

@@ -233,3 +233,26 @@ def test_it_asks_the_family_member_for_a_fresh_code_before_allowing(alice: Clien
     # Withdrawing never waits for a code.
     assert bob.post(reverse("patient:family-withdraw", args=[_link().pk])).status_code == 302
     assert _link().status == FamilyStatus.WITHDRAWN
+
+
+def test_it_lets_an_unanswered_request_lapse_after_fourteen_days_on_the_viewers_side_too(
+    alice: Client, clock: Clock
+) -> None:
+    _ask(alice)
+    first = _link()
+    code = last_code(BOB_PHONE)
+    clock.advance(days=14, seconds=1)
+    assert alice.post(reverse("patient:family-consent", args=[first.pk]), {"code": code}).status_code == 404
+    assert not family.consent_with_code(first, code)
+    assert alice.post(reverse("patient:family-resend", args=[first.pk])).status_code == 404
+    assert alice.get("/my/family/").content.decode().count('data-family="') == 0
+    # Asking again makes a new request; the old one is marked lapsed.
+    sign_in_patient(alice, ALICE_PHONE)  # a fresh code for the step-up
+    assert _ask(alice).status_code == 302
+    assert FamilyLink.objects.get(pk=first.pk).status == FamilyStatus.LAPSED
+    assert FamilyLink.objects.filter(status=FamilyStatus.PENDING).exclude(pk=first.pk).count() == 1
+
+
+def test_it_counts_a_consent_code_against_the_network_too(alice: Client) -> None:
+    _ask(alice)
+    assert CodeRequest.objects.get(phone=BOB_PHONE).client_ip == "127.0.0.1"

@@ -272,3 +272,19 @@ def test_it_keeps_a_restored_session_whose_phone_is_still_remembered(
     monkeypatch.setattr("accounts.remembering.CHECK_EVERY", 0)
     assert phone.get(f"/my/studies/{exam.study.pk}/").status_code == 200
     assert signed_in(phone)
+
+
+def test_it_ends_the_sign_in_session_of_a_phone_forgotten_from_another(
+    exam: Exam, monkeypatch: pytest.MonkeyPatch, clock: Clock
+) -> None:
+    lost = Client()
+    sign_in_patient(lost, ALICE_PHONE, remember=True)  # the session of the sign-in itself, never restored
+    clock.advance(minutes=2)
+    new_phone = Client()
+    sign_in_patient(new_phone, ALICE_PHONE)
+    new_phone.post("/my/devices/forget-all")
+    monkeypatch.setattr("accounts.remembering.CHECK_EVERY", 0)
+    response = lost.get(f"/my/studies/{exam.study.pk}/")
+    assert response.status_code == 302
+    assert response["Location"] == "/sign-in/"
+    assert not signed_in(lost)

@@ -132,7 +132,7 @@ def test_it_drops_the_sealed_tokens_of_expired_shares_each_day(alice: Client, ex
     _, expired = create(alice, exam)
     _, live = create(alice, exam)
     ShareLink.objects.filter(pk=expired.pk).update(expires_at=timezone.now())
-    assert forget_expired_tokens.apply().get() == 1  # the task celery beat sends daily
+    assert forget_expired_tokens.apply().result == 1  # the task celery beat sends daily
     expired.refresh_from_db()
     live.refresh_from_db()
     assert expired.token_sealed == ""

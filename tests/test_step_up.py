@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.test import Client
 
+from accounts.models import User
 from accounts.remembering import COOKIE_NAME
 from imaging.models import Hospital
 from portal.exams.models import Download
@@ -181,3 +182,19 @@ def test_it_explains_why_it_asks(restored: Client) -> None:
     page = restored.get("/confirm/", {"next": "/my/"}).content.decode()
     assert "For your safety, confirm it" in page
     assert "+86 138****0001" in page
+
+
+def test_it_asks_a_restored_session_before_showing_a_share_link_again_or_turning_one_back_on(
+    fresh: Client, restored: Client, exam: Exam
+) -> None:
+    alice = User.objects.get(phone=ALICE_PHONE)
+    share = create_share(exam.study, alice.pk).share
+    suspended = create_share(exam.study, alice.pk).share
+    ShareLink.objects.filter(pk=suspended.pk).update(suspended_at=suspended.created_at)
+    link_page = f"/my/shares/{share.pk}/link"
+    assert asked(restored.get(link_page), link_page)
+    detail = f"/my/shares/{suspended.pk}/"
+    assert asked(restored.post(f"/my/shares/{suspended.pk}/enable", {"next": detail}), detail)
+    assert ShareLink.objects.get(pk=suspended.pk).suspended_at is not None
+    # A fresh sign-in is not asked.
+    assert fresh.get(link_page).status_code == 200

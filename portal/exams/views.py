@@ -106,7 +106,7 @@ def viewer(request: HttpRequest, requester: Requester, pk: int) -> HttpResponse:
     if context is None:
         raise Http404
     series = context["current"].pk
-    trail.record(request, AuditAction.VIEWER_OPEN, study_id=found.pk, series_id=series, **requester.audit())
+    trail.record(request, AuditAction.VIEWER_OPEN, study_id=found.pk, series_id=series, **requester.audit(found))
     return render(request, "exams/viewer.html", context)
 
 

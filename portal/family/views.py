@@ -8,10 +8,11 @@ patient who took it.
 """
 
 from django.contrib import messages
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -37,7 +38,8 @@ def _patient(request: HttpRequest) -> User:
 @requester_view
 def family_page(request: HttpRequest, patient: Requester) -> HttpResponse:
     user = _patient(request)
-    mine = family.links_of_viewer(user).filter(status__in=[FamilyStatus.PENDING, FamilyStatus.ACTIVE])
+    waiting_since = Q(status=FamilyStatus.PENDING, created_at__gt=timezone.now() - family.PENDING_LIFETIME)
+    mine = family.links_of_viewer(user).filter(Q(status=FamilyStatus.ACTIVE) | waiting_since)
     seeing_me = family.links_to_member(user).filter(status=FamilyStatus.ACTIVE).order_by("consented_at")
     context = {
         "mine": mine.order_by("created_at", "pk"),
@@ -82,7 +84,7 @@ def consent(request: HttpRequest, patient: Requester, pk: int) -> HttpResponseBa
     link = family.get_link_for_viewer(_patient(request), pk)
     if link.status == FamilyStatus.ACTIVE:
         return redirect("patient:family-studies", link.pk)
-    if link.kind != FamilyKind.ADULT or link.status != FamilyStatus.PENDING:
+    if link.kind != FamilyKind.ADULT or not link.is_waiting:
         raise Http404
     form = ConsentCodeForm(request.POST or None)
     wrong = False
@@ -101,12 +103,13 @@ def consent(request: HttpRequest, patient: Requester, pk: int) -> HttpResponseBa
 def resend_consent(request: HttpRequest, patient: Requester, pk: int) -> HttpResponseBase:
     user = _patient(request)
     link = family.get_link_for_viewer(user, pk)
-    if link.kind != FamilyKind.ADULT or link.status != FamilyStatus.PENDING:
+    if link.kind != FamilyKind.ADULT or not link.is_waiting:
         raise Http404
     _link, refusal = family.ask_adult(user, link.phone, link.label, request.META.get("REMOTE_ADDR"))
     if refusal is not None:
         messages.error(request, refusal.message)
     else:
+        trail.record(request, AuditAction.FAMILY_ASK, family=link.pk, kind=FamilyKind.ADULT, again=True)
         messages.info(request, _("A new code was sent, if the region holds exams under this number."))
     return redirect("patient:family-consent", link.pk)
 
@@ -134,7 +137,7 @@ def add_child(request: HttpRequest, patient: Requester) -> HttpResponseBase:
 def desk(request: HttpRequest, patient: Requester, pk: int) -> HttpResponse:
     """The desk code a guardian shows at a hospital, with what to bring."""
     link = family.get_link_for_viewer(_patient(request), pk)
-    if link.kind != FamilyKind.CHILD or not link.live:
+    if link.kind != FamilyKind.CHILD or not (link.status == FamilyStatus.ACTIVE or link.is_waiting):
         raise Http404
     return render(request, "family/desk.html", {"link": link})
 

@@ -75,7 +75,10 @@ def confirm_guardian(request: HttpRequest, staff: Requester) -> HttpResponseBase
     records = list(form.cleaned_data["records"])
     user = request.user
     assert isinstance(user, User)
-    family.confirm_guardianship(link, records, user)
+    try:
+        family.confirm_guardianship(link, records, user)
+    except ValueError:  # ended, or the record came of age, since the page was shown
+        return redirect(reverse("staff:guardians") + "?ended=1")
     trail.record(request, AuditAction.GUARDIAN_CONFIRM, family=link.pk, records=[r.pk for r in records])
     return redirect(reverse("staff:guardians") + f"?desk_code={link.desk_code}&done=1")
 

@@ -55,7 +55,7 @@ def create_share(request: HttpRequest, patient: Requester, pk: int) -> HttpRespo
     new = shares.create_share(found, request.user.pk or 0, **form.cleaned_data)
     # Shown once, on the next page, then gone: the code is kept only as its hash, the token only sealed.
     request.session[NEW_SHARE] = {"id": new.share.pk, "token": new.token, "code": new.code}
-    trail.record(request, AuditAction.SHARE_CREATE, study_id=found.pk, share=new.share.pk)
+    trail.record(request, AuditAction.SHARE_CREATE, study_id=found.pk, share=new.share.pk, **patient.audit(found))
     return redirect("patient:share-created", new.share.pk)
 
 
@@ -74,6 +74,7 @@ def share_created(request: HttpRequest, patient: Requester, pk: int) -> HttpResp
 
 @never_cache
 @require_GET
+@fresh_code_required  # the link itself: a phone left unlocked must not hand it on
 @requester_view
 def share_link(request: HttpRequest, patient: Requester, pk: int) -> HttpResponseBase:
     """A share's link and QR code shown again (audited); its access code cannot be: only its hash is kept."""
@@ -153,6 +154,7 @@ def revoke_share(request: HttpRequest, patient: Requester, pk: int) -> HttpRespo
 
 
 @require_POST
+@fresh_code_required  # a link that wrong codes suspended, opened to guessing again
 @requester_view
 def enable_share(request: HttpRequest, patient: Requester, pk: int) -> HttpResponseBase:
     """Turn back on a share that wrong access codes suspended (its token and code stay the same)."""

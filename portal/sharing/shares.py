@@ -291,6 +291,17 @@ def revoke(share: ShareLink) -> bool:
     )
 
 
+def end_shares_through_family_link(
+    sender: object, viewer_id: int, record_ids: tuple[int, ...], **kwargs: object
+) -> int:
+    """The shares a patient made of a family member's exams end with the family link they saw them through
+    (accounts.family.link_ended: the records they no longer see). How many ended."""
+    if not record_ids:
+        return 0
+    made = ShareLink.objects.filter(created_by_id=viewer_id, study__patient_id__in=record_ids, revoked_at__isnull=True)
+    return made.update(revoked_at=timezone.now(), token_sealed="")
+
+
 def forget_expired_tokens() -> int:
     """Drop the sealed tokens of shares past their expiry: such a link is never shown again, so its
     token need not be kept (an ended one drops it when it ends, `revoke`). How many were dropped."""

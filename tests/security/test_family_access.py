@@ -256,3 +256,40 @@ def test_it_counts_18_years_from_a_29_february() -> None:
     born_on_leap_day = PatientRecord(birth_date=dt.date(2008, 2, 29))
     assert family.is_child(born_on_leap_day, dt.date(2026, 2, 28))
     assert not family.is_child(born_on_leap_day, dt.date(2026, 3, 1))
+
+
+def test_it_ends_the_viewers_shares_of_a_family_members_exams_with_the_consent(region: Family) -> None:
+    alices_of_bob = create_share(region.exams["bob"].study, region.users["alice"].pk).share
+    alices_own = create_share(region.exams["alice"].study, region.users["alice"].pk).share
+    bobs_own = create_share(region.exams["bob"].study, region.users["bob"].pk).share
+    assert (
+        region.client("bob").post(reverse("patient:family-withdraw", args=[region.links["bob"].pk])).status_code == 302
+    )
+    ended = {s.pk for s in ShareLink.objects.filter(revoked_at__isnull=False)}
+    assert ended == {alices_of_bob.pk}
+    assert ShareLink.objects.get(pk=alices_of_bob.pk).token_sealed == ""
+    assert {alices_own.pk, bobs_own.pk} <= {s.pk for s in ShareLink.objects.valid()}
+
+
+def test_it_ends_a_guardians_view_by_the_birth_date_they_gave_when_the_record_has_none(region: Family) -> None:
+    carol = PatientRecord.objects.get(patient_id=CAROL.patient_id)
+    carol.birth_date = None
+    carol.save(update_fields=["birth_date"])
+    link = region.links["carol"]
+    link.child_birth_date = family.coming_of_age_cutoff() + dt.timedelta(days=1)
+    link.save(update_fields=["child_birth_date"])
+    alice = region.client("alice")
+    assert _ask(alice, "study", region.exams["carol"], "study", "GET") == 200
+    FamilyLink.objects.filter(pk=link.pk).update(child_birth_date=family.coming_of_age_cutoff())
+    assert _ask(alice, "study", region.exams["carol"], "study", "GET") == 404
+
+
+def test_it_audits_the_viewer_and_a_share_of_a_family_members_exam_with_the_link(region: Family) -> None:
+    alice = Client()
+    sign_in_patient(alice, ALICE_PHONE)
+    bob = region.exams["bob"].study
+    alice.get(reverse("patient:viewer", args=[bob.pk]))
+    alice.post(reverse("patient:create-share", args=[bob.pk]), {"expiry": "24h"})
+    for action in (AuditAction.VIEWER_OPEN, AuditAction.SHARE_CREATE):
+        event = AuditEvent.objects.get(action=action, study_id=bob.pk)
+        assert event.detail.get("family") == region.links["bob"].pk, action
