@@ -339,6 +339,32 @@ def is_child(record: PatientRecord, today: dt.date | None = None) -> bool:
     return record.birth_date is None or record.birth_date > coming_of_age_cutoff(today)
 
 
+def lapse_grown_children(today: dt.date | None = None) -> int:
+    """Daily: children who came of age leave their guardian's view for good. How many links lapsed.
+
+    `visible_records` stops showing a grown child's records on the day; this
+    ends what outlives the day: the shares the guardian made of them
+    (`link_ended`), and the link itself once all its children are grown.
+    """
+    cutoff = coming_of_age_cutoff(today)
+    lapsed = 0
+    links = FamilyLink.objects.filter(kind=FamilyKind.CHILD, status=FamilyStatus.ACTIVE)
+    for link in links.select_related("viewer").prefetch_related("records"):
+        records = list(link.records.all())
+        born = [(record.pk, record.birth_date or link.child_birth_date) for record in records]
+        grown = {pk for pk, day in born if day is not None and day <= cutoff}
+        if not grown:
+            continue
+        gone = grown - set(visible_records(link.viewer_id, link.viewer.phone or ""))
+        if gone:
+            link_ended.send(sender=FamilyLink, viewer_id=link.viewer_id, record_ids=tuple(sorted(gone)))
+        if len(grown) == len(records):
+            lapsed += FamilyLink.objects.filter(pk=link.pk, status=FamilyStatus.ACTIVE).update(
+                status=FamilyStatus.LAPSED, ended_at=timezone.now()
+            )
+    return lapsed
+
+
 def desk_request(desk_code: str) -> FamilyLink | None:
     """The child's link a desk code names: waiting (and not lapsed), or active (to add a hospital's records)."""
     code = "".join(ch for ch in desk_code.upper() if ch.isalnum())

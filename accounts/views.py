@@ -78,7 +78,7 @@ def _signed_in(request: HttpRequest, user: User, *, remember: bool) -> HttpRespo
     login(request, user, backend="accounts.backends.UserBackend")  # cycles the session key
     mark_signed_in(request)
     mark_code_fresh(request)
-    trail.record(request, AuditAction.SIGN_IN)
+    trail.record(request, AuditAction.SIGN_IN, **({"remember": True} if remember else {}))
     response = redirect("patient:studies")
     if remember:
         device = remembering.remember_phone(request, response, user)
@@ -162,6 +162,7 @@ def devices(request: HttpRequest, patient: User) -> HttpResponse:
 def forget_device(request: HttpRequest, patient: User, pk: int) -> HttpResponse:
     device = get_object_or_404(RememberedDevice.objects.live().filter(user=patient), pk=pk)
     RememberedDevice.objects.filter(pk=device.pk).revoke()
+    trail.record(request, AuditAction.DEVICE_FORGET, device=device.pk)
     response = redirect("patient:devices")
     if remembering.this_phone(request) == device.pk:
         remembering.forget_cookie(response)
@@ -172,6 +173,7 @@ def forget_device(request: HttpRequest, patient: User, pk: int) -> HttpResponse:
 @patient_required
 def forget_devices(request: HttpRequest, patient: User) -> HttpResponse:
     RememberedDevice.objects.filter(user=patient).revoke()
+    trail.record(request, AuditAction.DEVICE_FORGET, device="all")
     response = redirect("patient:devices")
     remembering.forget_cookie(response)
     return response

@@ -364,6 +364,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-renders": {"task": "imaging.tasks.sweep_renders", "schedule": RENDER_SWEEP_SECONDS},
     # An expired share is never shown again: its sealed token goes (portal.sharing.shares.forget_expired_tokens).
     "forget-expired-share-tokens": {"task": "portal.sharing.tasks.forget_expired_tokens", "schedule": 24 * 3600},
+    # A child who came of age leaves the guardian's view: their shares end, the link lapses (accounts.family).
+    "lapse-grown-children": {"task": "portal.sharing.tasks.lapse_grown_children", "schedule": 24 * 3600},
 }
 # Studies up to this many instances and bytes are zipped in the request; larger ones by a worker
 # (one 2 GB multi-frame is a single instance, and zipping it outlasts a request).

@@ -10,6 +10,7 @@ from django.utils import translation
 from accounts.models import RememberedDevice, StaffRole, User
 from accounts.remembering import COOKIE_NAME
 from imaging.models import Hospital
+from portal.audit.models import AuditAction, AuditEvent
 from tests.support.dicom import ALICE, BOB
 from tests.support.people import ALICE_PHONE, BOB_PHONE, link, make_staff, sign_in_patient, sign_in_staff, study_for
 
@@ -158,3 +159,16 @@ def test_it_sends_visitors_and_staff_to_sign_in(people: None, hospital: Hospital
 
 def test_it_keeps_the_page_out_of_caches(alice: Client) -> None:
     assert "no-store" in alice.get(URL)["Cache-Control"]
+
+
+def test_it_audits_remembering_and_forgetting_a_phone(alice: Client) -> None:
+    sign_in = AuditEvent.objects.filter(action=AuditAction.SIGN_IN).latest("pk")
+    assert sign_in.detail == {"remember": True}
+    here = device_of(ALICE_PHONE)
+    other = another_device(ALICE_PHONE)
+    alice.post(f"/my/devices/{other.pk}/forget")
+    alice.post("/my/devices/forget-all")
+    forgets = AuditEvent.objects.filter(action=AuditAction.DEVICE_FORGET).order_by("pk")
+    assert [e.detail for e in forgets] == [{"device": other.pk}, {"device": "all"}]
+    assert all(e.user is not None and e.user.phone == ALICE_PHONE for e in forgets)
+    assert here.pk != other.pk

@@ -43,6 +43,7 @@ class AuditAction(models.TextChoices):
     FAMILY_CONSENT = "family_consent", _("a family member consented")
     FAMILY_END = "family_end", _("ended a family member's access")
     GUARDIAN_CONFIRM = "guardian_confirm", _("confirmed a guardian at the desk")
+    DEVICE_FORGET = "device_forget", _("forgot a remembered phone")
     REMEMBERED_REVOKED = "remembered_revoked", _("a remembered phone was forgotten: a copy of its old cookie came back")
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -25,6 +26,7 @@ from imaging.synthetic import PatientSpec
 from portal.audit.models import AuditAction, AuditEvent
 from portal.sharing.models import ShareLink
 from portal.sharing.shares import create_share
+from portal.sharing.tasks import lapse_grown_children
 from tests.support.dicom import ALICE, BOB
 from tests.support.exams import Exam, make_exam
 from tests.support.people import ALICE_PHONE, BOB_PHONE, link, sign_in_patient
@@ -293,3 +295,16 @@ def test_it_audits_the_viewer_and_a_share_of_a_family_members_exam_with_the_link
     for action in (AuditAction.VIEWER_OPEN, AuditAction.SHARE_CREATE):
         event = AuditEvent.objects.get(action=action, study_id=bob.pk)
         assert event.detail.get("family") == region.links["bob"].pk, action
+
+
+def test_it_takes_a_child_who_came_of_age_out_of_the_guardians_view_with_the_shares(region: Family) -> None:
+    guardians = create_share(region.exams["carol"].study, region.users["alice"].pk).share
+    assert lapse_grown_children.apply().result == 0  # Carol is seven
+    assert ShareLink.objects.valid().filter(pk=guardians.pk).exists()
+    PatientRecord.objects.filter(patient_id=CAROL.patient_id).update(birth_date=family.coming_of_age_cutoff())
+    assert lapse_grown_children.apply().result == 1  # the task celery beat sends daily
+    assert ShareLink.objects.get(pk=guardians.pk).revoked_at is not None
+    assert FamilyLink.objects.get(pk=region.links["carol"].pk).status == FamilyStatus.LAPSED
+    page = region.client("alice").get("/my/").content.decode()
+    assert f'data-family="{region.links["carol"].pk}"' not in page  # no chip left for her
+    assert settings.CELERY_BEAT_SCHEDULE["lapse-grown-children"]["task"] == lapse_grown_children.name
