@@ -49,7 +49,6 @@ from imaging.models import PatientRecord
 CONSENT_CODE_LIFETIME = dt.timedelta(minutes=10)
 # Sent when a link ends, with the viewer and the records they no longer see (portal.sharing ends their shares).
 link_ended = Signal()
-PENDING_LIFETIME = FAMILY_REQUEST_LIFETIME
 CHILD_UNTIL_AGE = 18
 DESK_CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"  # no 0/O, 1/I/L, 2/Z, 5/S, 8/B: read aloud at a desk
 DESK_CODE_LENGTH = 8
@@ -111,7 +110,7 @@ def switcher(viewer_id: int, phone: str) -> tuple[list[Person], int]:
     ORM's two queries cost more than the rest of the list's reads (their
     compiling, mostly: docs/architecture.md, Speed of the patient pages).
     """
-    since = timezone.now() - PENDING_LIFETIME
+    since = timezone.now() - FAMILY_REQUEST_LIFETIME
     with connection.cursor() as cursor:
         cursor.execute(_SWITCHER, [viewer_id, phone, since])
         rows = cursor.fetchall()
@@ -150,8 +149,7 @@ def links_to_member(member: User) -> QuerySet[FamilyLink]:
 
 def requests_waiting(member: User) -> QuerySet[FamilyLink]:
     """Requests for a patient's exams they have not answered, newest first."""
-    fresh = Q(created_at__gt=timezone.now() - PENDING_LIFETIME)
-    return links_to_member(member).filter(fresh, status=FamilyStatus.PENDING).order_by("-created_at")
+    return links_to_member(member).filter(FamilyLink.waiting()).order_by("-created_at")
 
 
 def get_link_for_viewer(viewer: User, pk: int) -> FamilyLink:
@@ -277,8 +275,7 @@ def consent_with_code(link: FamilyLink, code: str) -> bool:
     are counted one after another. A request past its 14 days takes no code.
     """
     now = timezone.now()
-    live = Q(pk=link.pk, status=FamilyStatus.PENDING, code_valid_until__gt=now, code_attempts_left__gt=0)
-    live &= ~Q(code_hash="") & Q(created_at__gt=now - PENDING_LIFETIME)
+    live = FamilyLink.waiting() & Q(pk=link.pk, code_valid_until__gt=now, code_attempts_left__gt=0) & ~Q(code_hash="")
     digits = "".join(ch for ch in code if ch.isdigit())
     with transaction.atomic():
         found = FamilyLink.objects.select_for_update().filter(live).only("pk", "code_hash").first()
@@ -295,9 +292,8 @@ def consent_with_code(link: FamilyLink, code: str) -> bool:
 
 def allow(link: FamilyLink, member: User) -> bool:
     """The family member, signed in with the number asked for, allows the request."""
-    fresh = Q(created_at__gt=timezone.now() - PENDING_LIFETIME)
     return bool(
-        FamilyLink.objects.filter(fresh, pk=link.pk, phone=member.phone, status=FamilyStatus.PENDING).update(
+        FamilyLink.objects.filter(FamilyLink.waiting(), pk=link.pk, phone=member.phone).update(
             status=FamilyStatus.ACTIVE, consented_at=timezone.now(), code_hash="", code_valid_until=None
         )
     )
@@ -370,8 +366,8 @@ def desk_request(desk_code: str) -> FamilyLink | None:
     code = "".join(ch for ch in desk_code.upper() if ch.isalnum())
     if len(code) != DESK_CODE_LENGTH:
         return None
-    waiting = Q(status=FamilyStatus.PENDING, created_at__gt=timezone.now() - PENDING_LIFETIME)
-    found = FamilyLink.objects.filter(waiting | Q(status=FamilyStatus.ACTIVE), kind=FamilyKind.CHILD, desk_code=code)
+    live = FamilyLink.waiting() | Q(status=FamilyStatus.ACTIVE)
+    found = FamilyLink.objects.filter(live, kind=FamilyKind.CHILD, desk_code=code)
     return found.select_related("viewer").first()
 
 

@@ -66,11 +66,11 @@ class RememberedDeviceMiddleware:
         if not remembering.may_restore(request):
             return self.get_response(request)
         restored = remembering.restore(request)
-        if restored.user is not None:
+        if restored.user is not None and restored.device is not None:  # a restore names its device
             login(request, restored.user, backend="accounts.backends.UserBackend")  # cycles the session key
             mark_signed_in(request)
             request.session.pop(stepup.FRESH_KEY, None)
-            remembering.mark_restored(request, restored)
+            remembering.mark_restored(request, restored.device)
             trail.record(request, AuditAction.SIGN_IN, via="remembered device")
         elif restored.revoked is not None:
             # Nobody is signed in: the patient is named in the detail, for their audit trail.

@@ -307,9 +307,14 @@ class FamilyLink(models.Model):
     def live(self) -> bool:
         return self.status in (FamilyStatus.PENDING, FamilyStatus.ACTIVE)
 
+    @staticmethod
+    def waiting() -> Q:
+        """The condition of a request not yet answered, within its 14 days (the one rule of lapsing)."""
+        return Q(status=FamilyStatus.PENDING, created_at__gt=timezone.now() - FAMILY_REQUEST_LIFETIME)
+
     @property
     def is_waiting(self) -> bool:
-        """A request not yet answered, within its 14 days."""
+        """`waiting()`, for a link in hand."""
         return self.status == FamilyStatus.PENDING and self.created_at > timezone.now() - FAMILY_REQUEST_LIFETIME
 
 

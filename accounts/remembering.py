@@ -135,11 +135,10 @@ def restore(request: HttpRequest) -> Restored:
     return Restored(device.user, device, secret)
 
 
-def mark_restored(request: HttpRequest, restored: Restored) -> None:
+def mark_restored(request: HttpRequest, device: RememberedDevice) -> None:
     """Keep in the session which device it belongs to (the one that restored it, or the one its sign-in
     remembered), to end the session when the device is forgotten."""
-    if restored.device is not None:
-        request.session[RESTORED_FROM] = [restored.device.pk, int(time.time())]
+    request.session[RESTORED_FROM] = [device.pk, int(time.time())]
 
 
 def forgotten_since_restored(request: HttpRequest) -> bool:

@@ -83,7 +83,7 @@ def _signed_in(request: HttpRequest, user: User, *, remember: bool) -> HttpRespo
     if remember:
         device = remembering.remember_phone(request, response, user)
         # This session is the phone's too: forgetting the phone (a loss) ends it, as it ends those restored.
-        remembering.mark_restored(request, remembering.Restored(user, device))
+        remembering.mark_restored(request, device)
     return response
 
 

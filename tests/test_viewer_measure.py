@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from tests.support.browser import STATIC_ORIGIN, serve_static
+from tests.support.browser import static_page
 
 pytestmark = pytest.mark.browser
 
@@ -38,16 +38,7 @@ ORIENTATIONS = """async () => {
 
 @pytest.fixture(scope="module")
 def page(chromium: Any) -> Iterator[Any]:
-    """A page of the portal's origin (and CSP) that serves static/ as /static/."""
-    context = chromium.new_context()
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    serve_static(page, STATIC)
-    page.goto(f"{STATIC_ORIGIN}/")
-    yield page
-    assert errors == []
-    context.close()
+    yield from static_page(chromium, STATIC)
 
 
 def call(page: Any, body: str, *args: Any) -> Any:

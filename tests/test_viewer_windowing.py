@@ -23,7 +23,7 @@ from django.conf import settings
 from pydicom.dataset import Dataset
 
 from imaging.rendering import FrameTransform, Window, modality_frame, render_frame, render_greyscale
-from tests.support.browser import STATIC_ORIGIN, serve_static
+from tests.support.browser import static_page
 from tests.support.dicom import ct_slice
 
 pytestmark = [
@@ -144,16 +144,7 @@ RANGE_CASES = [
 
 @pytest.fixture(scope="module")
 def page(chromium: Any) -> Iterator[Any]:
-    """A page of the portal's origin (and CSP) that serves static/ as /static/."""
-    context = chromium.new_context()
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    serve_static(page, STATIC)
-    page.goto(f"{STATIC_ORIGIN}/")
-    yield page
-    assert errors == []
-    context.close()
+    yield from static_page(chromium, STATIC)
 
 
 def float_values(center: float, width: float) -> np.ndarray:

@@ -12,7 +12,6 @@ from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -38,8 +37,7 @@ def _patient(request: HttpRequest) -> User:
 @requester_view
 def family_page(request: HttpRequest, patient: Requester) -> HttpResponse:
     user = _patient(request)
-    waiting_since = Q(status=FamilyStatus.PENDING, created_at__gt=timezone.now() - family.PENDING_LIFETIME)
-    mine = family.links_of_viewer(user).filter(Q(status=FamilyStatus.ACTIVE) | waiting_since)
+    mine = family.links_of_viewer(user).filter(Q(status=FamilyStatus.ACTIVE) | FamilyLink.waiting())
     seeing_me = family.links_to_member(user).filter(status=FamilyStatus.ACTIVE).order_by("consented_at")
     context = {
         "mine": mine.order_by("created_at", "pk"),

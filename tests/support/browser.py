@@ -74,3 +74,17 @@ def serve_static(page: Any, root: Path) -> list[str]:
 
     page.route(f"{STATIC_ORIGIN}/**", serve)
     return requested
+
+
+def static_page(chromium: Any, root: Path) -> Iterator[Any]:
+    """A page of the portal's origin (and CSP) serving `root` as /static/, for a module's fixture:
+    it yields the page and, at the end, requires that no script on it raised."""
+    context = chromium.new_context()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    serve_static(page, root)
+    page.goto(f"{STATIC_ORIGIN}/")
+    yield page
+    assert errors == []
+    context.close()
